@@ -1,0 +1,4 @@
+//! One `run` per command.
+
+pub mod events;
+pub mod serve;

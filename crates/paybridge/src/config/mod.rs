@@ -1,0 +1,167 @@
+//! Settings: defaults → TOML file → `PAYBRIDGE_<SECTION>__<KEY>` environment overrides,
+//! secrets resolved, every problem reported at once with its path and a hint.
+
+mod duration;
+mod load;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use duration::parse_duration;
+pub use load::{ConfigError, Problem, Source, load, load_from_str};
+pub use secret::{Secret, SecretError};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub store: StoreSettings,
+    pub stripe: StripeSettings,
+    pub hubspot: HubspotSettings,
+    pub contacts: ContactsSettings,
+    pub worker: WorkerSettings,
+    pub alerts: AlertSettings,
+    pub report: ReportSettings,
+    /// `[[rules]]` as written; compiled and validated by `crate::rules`.
+    pub rules: Vec<toml::Value>,
+    /// `[sequences.NAME]` as written; compiled and validated by `crate::rules`.
+    pub sequences: BTreeMap<String, toml::Value>,
+    /// No config file was found: embedded HubSpot sandbox, generated webhook secret.
+    pub sandbox_mode: bool,
+    /// The file the settings came from, if any.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub admin_token: Option<Secret>,
+    pub max_body_bytes: usize,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub url: String,
+    pub payload_retention_days: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    /// Empty only in sandbox mode, where a generated secret is used.
+    pub webhook_secrets: Vec<Secret>,
+    pub tolerance_secs: i64,
+    pub api_key: Option<Secret>,
+    pub api_base: String,
+    pub replay_every: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    /// Date-versioned paths, e.g. `/crm/objects/2026-09/contacts`.
+    Dated2026_09,
+    /// The legacy `/crm/v3/...` paths.
+    V3,
+}
+
+#[derive(Debug, Clone)]
+pub struct HubspotSettings {
+    /// Absent only in sandbox mode, where the embedded sandbox's token is used.
+    pub token: Option<Secret>,
+    pub api_base: String,
+    pub api_version: ApiVersion,
+    pub requests_per_10s: u32,
+    pub search_per_s: u32,
+    pub portal_id: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContactsSettings {
+    pub id_property: String,
+    pub match_email: bool,
+    pub create_missing: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerMode {
+    Live,
+    /// Plan and record every action, write nothing anywhere.
+    Shadow,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub mode: WorkerMode,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    pub slack_webhook_url: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportSettings {
+    /// Minutes a person would have spent per action, by action type; `default` for the rest.
+    pub minutes_per_action: BTreeMap<String, f64>,
+}
+
+impl Settings {
+    /// Built-in defaults (SPEC §5), before any file or environment.
+    pub fn defaults() -> Self {
+        Self {
+            server: ServerSettings {
+                listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+                admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+                admin_token: None,
+                max_body_bytes: 1_048_576,
+                tls_cert: None,
+                tls_key: None,
+            },
+            store: StoreSettings {
+                url: "sqlite://paybridge.db".into(),
+                payload_retention_days: 30,
+            },
+            stripe: StripeSettings {
+                webhook_secrets: Vec::new(),
+                tolerance_secs: 300,
+                api_key: None,
+                api_base: "https://api.stripe.com".into(),
+                replay_every: None,
+            },
+            hubspot: HubspotSettings {
+                token: None,
+                api_base: "https://api.hubapi.com".into(),
+                api_version: ApiVersion::Dated2026_09,
+                requests_per_10s: 90,
+                search_per_s: 4,
+                portal_id: None,
+            },
+            contacts: ContactsSettings {
+                id_property: "stripe_customer_id".into(),
+                match_email: true,
+                create_missing: true,
+            },
+            worker: WorkerSettings {
+                concurrency: 8,
+                max_attempts: 12,
+                mode: WorkerMode::Live,
+            },
+            alerts: AlertSettings {
+                slack_webhook_url: None,
+            },
+            report: ReportSettings {
+                minutes_per_action: BTreeMap::from([("default".to_owned(), 3.0)]),
+            },
+            rules: Vec::new(),
+            sequences: BTreeMap::new(),
+            sandbox_mode: false,
+            file: None,
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Durable storage: events, the job queue, step results, watermarks. SQLite through sqlx
+//! (Postgres shares the schema's shape). Knows nothing of the worker above it.
+//!
+//! Durability: WAL with `synchronous = FULL`. An acknowledged webhook has been fsynced to the
+//! WAL before the 200 leaves, so it survives `kill -9` *and* power loss. `NORMAL` would
+//! survive `kill -9` but may lose the last commits on power loss; the group commit
+//! (see `intake`) makes FULL affordable: one fsync carries every event waiting at that moment.
+
+mod events;
+mod intake;
+mod migrate;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::domain::{Clock, CustomerId, EventId, EventStatus};
+
+pub use events::{EventFilter, EventRecord, EventSummary};
+pub use intake::{IntakeOutcome, NewEvent};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Intake is saturated; the caller should answer 503 so Stripe retries.
+    #[error("the store is busy (intake queue full)")]
+    Busy,
+    #[error("the store is shut down")]
+    Closed,
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// The handle every part of paybridge uses. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// One connection: every write goes through it, so writers never fight over SQLite's lock.
+    write: SqlitePool,
+    /// Concurrent readers (WAL lets them read while the writer commits).
+    read: SqlitePool,
+    intake: intake::IntakeHandle,
+    clock: Clock,
+}
+
+/// How long a write waits for SQLite's lock before the request fails (and intake answers 503).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and runs migrations.
+    pub async fn open(url: &str, clock: Clock) -> anyhow::Result<Self> {
+        if url.starts_with("postgres") {
+            anyhow::bail!(
+                "store.url: the Postgres backend is not available in this build yet; use sqlite://PATH"
+            );
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("store.url `{url}` is not a SQLite URL"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("cannot open the SQLite database {url}"))?;
+        migrate::run(&write)
+            .await
+            .context("cannot migrate the database")?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .with_context(|| format!("cannot open {url} for reading"))?;
+        let intake = intake::start(write.clone(), clock.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                write,
+                read,
+                intake,
+                clock,
+            }),
+        })
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Stores an event and enqueues its job in one transaction (group-committed with
+    /// whatever else is arriving). Returns only after the commit.
+    pub async fn intake(&self, event: NewEvent) -> Result<IntakeOutcome, StoreError> {
+        self.inner.intake.submit(event).await
+    }
+
+    /// Waits until every accepted intake has been committed, then stops the writer.
+    pub async fn close(&self) {
+        self.inner.intake.close().await;
+        self.inner.read.close().await;
+        self.inner.write.close().await;
+    }
+
+    /// `SELECT 1` on both pools: the store can read and the writer connection is alive.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.inner.read).await?;
+        sqlx::query("SELECT 1").execute(&self.inner.write).await?;
+        Ok(())
+    }
+
+    pub async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
+            .bind(key)
+            .fetch_optional(&self.inner.write)
+            .await?)
+    }
+
+    /// Sets `key` only if absent; returns the value that is stored afterwards.
+    pub async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.inner.write)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
+            .bind(key)
+            .fetch_one(&self.inner.write)
+            .await?)
+    }
+
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.inner.read
+    }
+
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.inner.write
+    }
+}
+
+/// The lane of a job: the customer, or the event itself when it has no customer.
+pub fn lane_of(event: &EventId, customer: Option<&CustomerId>) -> String {
+    match customer {
+        Some(c) => c.to_string(),
+        None => event.to_string(),
+    }
+}
+
+pub(crate) fn status_from_db(s: &str) -> EventStatus {
+    s.parse().unwrap_or(EventStatus::Pending)
+}

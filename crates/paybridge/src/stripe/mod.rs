@@ -1,0 +1,7 @@
+//! Stripe: the webhook signature scheme, the event envelope and the few object fields we read.
+
+pub mod event;
+pub mod signature;
+
+pub use event::{Envelope, EnvelopeError};
+pub use signature::{SignatureError, WebhookSecret, sign, verify};

@@ -1,0 +1,133 @@
+//! Shared test wiring: spawn the real application on port 0 with its own SQLite file,
+//! sign webhooks like Stripe, read the fixtures.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use paybridge::app::Application;
+use paybridge::config::{Secret, Settings};
+use paybridge::domain::Clock;
+use paybridge::store::Store;
+use paybridge::stripe;
+use tokio_util::sync::CancellationToken;
+
+pub const SECRET: &str = "whsec_test_paybridge_0123456789";
+
+pub struct TestApp {
+    pub url: String,
+    pub admin_url: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub clock: Clock,
+    pub db_path: PathBuf,
+    pub dir: tempfile::TempDir,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Settings for a test: loopback port 0, a fresh SQLite file, one known secret.
+pub fn test_settings(dir: &Path) -> Settings {
+    let mut s = Settings::defaults();
+    s.server.listen = "127.0.0.1:0".parse().expect("addr");
+    s.server.admin_listen = "127.0.0.1:0".parse().expect("addr");
+    s.server.admin_token = Some(Secret::new("admin-test-token".into()));
+    s.store.url = format!("sqlite://{}", dir.join("paybridge.db").display());
+    s.stripe.webhook_secrets = vec![Secret::new(SECRET.into())];
+    s
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, Clock::system()).await
+}
+
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings), clock: Clock) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings(dir.path());
+    customise(&mut settings);
+    let db_path = dir.path().join("paybridge.db");
+    let app = Application::build(settings, clock.clone())
+        .await
+        .expect("the application builds");
+    let url = format!("http://{}", app.public_addr());
+    let admin_url = format!("http://{}", app.admin_addr());
+    let store = app.store().clone();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(app.run_until_stopped(cancel.clone()));
+    TestApp {
+        url,
+        admin_url,
+        client: reqwest::Client::new(),
+        store,
+        clock,
+        db_path,
+        dir,
+        cancel,
+        task,
+    }
+}
+
+impl TestApp {
+    /// POSTs `body` signed now (by the app's clock) with the test secret.
+    pub async fn post_signed(&self, body: &[u8]) -> reqwest::Response {
+        let header = stripe::sign(SECRET, self.clock.now_secs(), body);
+        self.post_with_header(body, Some(&header)).await
+    }
+
+    pub async fn post_with_header(&self, body: &[u8], header: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/webhooks/stripe", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(h) = header {
+            request = request.header("Stripe-Signature", h);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    /// Stops gracefully; returns the temp dir so the caller can reopen the database.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.cancel.cancel();
+        self.task
+            .await
+            .expect("the app task joins")
+            .expect("the app stops cleanly");
+        self.dir
+    }
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/stripe")
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// Every current-shape fixture file name (`*.json` except the vectors).
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .expect("fixtures dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json") && n != "signature-vectors.json")
+        .collect();
+    names.sort();
+    names
+}
+
+/// A minimal, valid Stripe event for a customer, with a unique id.
+pub fn event_json(id: &str, kind: &str, customer: &str, created: i64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "id": id,
+        "object": "event",
+        "api_version": "2026-08-26.dahlia",
+        "created": created,
+        "livemode": false,
+        "pending_webhooks": 1,
+        "request": {"id": null, "idempotency_key": null},
+        "type": kind,
+        "data": {"object": {"id": format!("sub_{id}"), "object": "subscription", "customer": customer, "status": "active"}}
+    }))
+    .expect("json")
+}

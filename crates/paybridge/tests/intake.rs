@@ -1,0 +1,370 @@
+//! The intake route, black-box: a real server on port 0, a real SQLite file.
+
+mod common;
+
+use common::{event_json, fixture, fixture_names, spawn_app, spawn_app_with};
+use paybridge::domain::{Clock, EventId, EventStatus};
+use paybridge::store::EventFilter;
+use serde_json::Value;
+
+async fn error_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("a JSON error body");
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn every_fixture_is_accepted_and_stored_with_its_customer() {
+    let app = spawn_app().await;
+    for name in fixture_names() {
+        let response = app.post_signed(&fixture(&name)).await;
+        assert_eq!(response.status(), 200, "{name}");
+    }
+    let events = app
+        .store
+        .list_events(&EventFilter {
+            limit: 100,
+            ..EventFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(events.len(), fixture_names().len());
+    for e in &events {
+        if e.kind == "charge.dispute.created" {
+            assert_eq!(e.customer, None, "disputes carry no customer");
+        } else {
+            assert_eq!(
+                e.customer.as_deref(),
+                Some("cus_T7aLp4qZ9cXn2W"),
+                "{}",
+                e.kind
+            );
+        }
+        // The raw body is kept byte for byte (replay and audit need it).
+        let record = app
+            .store
+            .get_event(&EventId::parse(&e.id).expect("id"))
+            .await
+            .expect("get")
+            .expect("stored");
+        assert_eq!(
+            record.payload.as_deref(),
+            Some(fixture(&format!("{}.json", e.kind)).as_slice())
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn legacy_api_version_shapes_parse() {
+    let app = spawn_app().await;
+    for name in [
+        "charge.succeeded",
+        "customer.subscription.updated",
+        "invoice.paid",
+        "invoice.payment_failed",
+    ] {
+        let body = fixture(&format!("legacy-2024-06-20/{name}.json"));
+        let response = app.post_signed(&body).await;
+        assert_eq!(response.status(), 200, "{name}");
+    }
+    let events = app
+        .store
+        .list_events(&EventFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(events.len(), 4);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.api_version.as_deref() == Some("2024-06-20"))
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.customer.as_deref() == Some("cus_T7aLp4qZ9cXn2W"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_acknowledged_and_stored_once() {
+    let app = spawn_app().await;
+    let body = fixture("invoice.paid.json");
+    let first: Value = app.post_signed(&body).await.json().await.expect("json");
+    assert_eq!(first["duplicate"], false);
+    assert_eq!(first["status"], "pending");
+    for _ in 0..3 {
+        let again = app.post_signed(&body).await;
+        assert_eq!(again.status(), 200);
+        let again: Value = again.json().await.expect("json");
+        assert_eq!(again["duplicate"], true);
+    }
+    assert_eq!(app.store.count_events().await.expect("count"), 1);
+    assert_eq!(
+        app.store.queue_depth().await.expect("depth"),
+        1,
+        "one job, not four"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_store_one_event_and_one_job() {
+    let app = spawn_app().await;
+    let body = event_json(
+        "evt_concurrent_dup",
+        "customer.subscription.updated",
+        "cus_A",
+        app.clock.now_secs(),
+    );
+    let header = paybridge::stripe::sign(common::SECRET, app.clock.now_secs(), &body);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let request = app
+                .client
+                .post(format!("{}/webhooks/stripe", app.url))
+                .header("Stripe-Signature", header.clone())
+                .body(body.clone());
+            tokio::spawn(async move {
+                let response = request.send().await.expect("answered");
+                assert_eq!(response.status(), 200);
+                response.json::<Value>().await.expect("json")
+            })
+        })
+        .collect();
+    let mut new = 0;
+    for t in tasks {
+        if t.await.expect("join")["duplicate"] == false {
+            new += 1;
+        }
+    }
+    assert_eq!(new, 1);
+    assert_eq!(app.store.count_events().await.expect("count"), 1);
+    assert_eq!(app.store.queue_depth().await.expect("depth"), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_event_types_are_stored_as_ignored_without_a_job() {
+    let app = spawn_app().await;
+    let body = event_json(
+        "evt_ignored_1",
+        "payout.paid",
+        "cus_B",
+        app.clock.now_secs(),
+    );
+    let answer: Value = app.post_signed(&body).await.json().await.expect("json");
+    assert_eq!(answer["status"], "ignored");
+    let ignored = app
+        .store
+        .list_events(&EventFilter {
+            status: Some(EventStatus::Ignored),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(ignored.len(), 1);
+    assert_eq!(app.store.queue_depth().await.expect("depth"), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_refusal_is_a_named_4xx_and_stores_nothing() {
+    let app = spawn_app_with(|s| s.server.max_body_bytes = 4096, Clock::system()).await;
+    let now = app.clock.now_secs();
+    let good = event_json("evt_refused_1", "invoice.paid", "cus_C", now);
+    let sign = |body: &[u8], t: i64| paybridge::stripe::sign(common::SECRET, t, body);
+
+    let cases: Vec<(&str, Vec<u8>, Option<String>, u16, &str)> = vec![
+        (
+            "missing header",
+            good.clone(),
+            None,
+            400,
+            "missing_signature",
+        ),
+        (
+            "garbage header",
+            good.clone(),
+            Some("nonsense".into()),
+            400,
+            "malformed_signature",
+        ),
+        (
+            "wrong secret",
+            good.clone(),
+            Some(paybridge::stripe::sign("whsec_other", now, &good)),
+            400,
+            "bad_signature",
+        ),
+        (
+            "tampered body",
+            b"{\"id\":\"evt_x\"}".to_vec(),
+            Some(sign(&good, now)),
+            400,
+            "bad_signature",
+        ),
+        (
+            "expired",
+            good.clone(),
+            Some(sign(&good, now - 301)),
+            400,
+            "signature_expired",
+        ),
+        (
+            "from the future",
+            good.clone(),
+            Some(sign(&good, now + 301)),
+            400,
+            "signature_expired",
+        ),
+        (
+            "not JSON",
+            b"hello".to_vec(),
+            Some(sign(b"hello", now)),
+            400,
+            "not_json",
+        ),
+        (
+            "JSON, not an event",
+            b"{\"id\":\"cus_1\",\"object\":\"customer\"}".to_vec(),
+            Some(sign(b"{\"id\":\"cus_1\",\"object\":\"customer\"}", now)),
+            400,
+            "not_a_stripe_event",
+        ),
+        (
+            "event without data",
+            b"{\"id\":\"evt_1\",\"object\":\"event\",\"type\":\"invoice.paid\",\"created\":1}"
+                .to_vec(),
+            Some(sign(
+                b"{\"id\":\"evt_1\",\"object\":\"event\",\"type\":\"invoice.paid\",\"created\":1}",
+                now,
+            )),
+            400,
+            "not_a_stripe_event",
+        ),
+    ];
+    for (name, body, header, status, code) in cases {
+        let response = app.post_with_header(&body, header.as_deref()).await;
+        assert_eq!(
+            error_code(response).await,
+            (status, code.to_owned()),
+            "{name}"
+        );
+    }
+    let mut big = b"{\"pad\":\"".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 5000));
+    big.extend(b"\"}");
+    let response = app.post_with_header(&big, Some(&sign(&big, now))).await;
+    assert_eq!(
+        error_code(response).await,
+        (413, "body_too_large".to_owned())
+    );
+
+    assert_eq!(
+        app.store.count_events().await.expect("count"),
+        0,
+        "nothing stored"
+    );
+    assert_eq!(app.store.queue_depth().await.expect("depth"), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_write_answers_503_and_stores_nothing() {
+    let app = spawn_app().await;
+    // Another process holds SQLite's write lock longer than the store's busy timeout.
+    let mut blocker =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", app.db_path.display()))
+            .await
+            .expect("second connection");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .expect("lock");
+    let body = event_json(
+        "evt_locked_1",
+        "invoice.paid",
+        "cus_D",
+        app.clock.now_secs(),
+    );
+    let response = app.post_signed(&body).await;
+    assert_eq!(
+        error_code(response).await,
+        (503, "store_unavailable".to_owned())
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .expect("unlock");
+    assert_eq!(app.store.count_events().await.expect("count"), 0);
+    // Stripe's retry then succeeds.
+    assert_eq!(app.post_signed(&body).await.status(), 200);
+    assert_eq!(app.store.count_events().await.expect("count"), 1);
+    app.stop().await;
+}
+
+use sqlx::Connection as _;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let healthz = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(healthz.status(), 200);
+    let readyz = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(readyz.status(), 200);
+    assert!(readyz.headers().contains_key("x-request-id"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_commits_everything_acknowledged() {
+    let app = spawn_app().await;
+    let now = app.clock.now_secs();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let body = event_json(&format!("evt_stop_{i}"), "invoice.paid", "cus_E", now);
+        let header = paybridge::stripe::sign(common::SECRET, now, &body);
+        let request = app
+            .client
+            .post(format!("{}/webhooks/stripe", app.url))
+            .header("Stripe-Signature", header)
+            .body(body);
+        tasks.push(tokio::spawn(async move {
+            request.send().await.map(|r| r.status().as_u16())
+        }));
+    }
+    let store_url = format!("sqlite://{}", app.db_path.display());
+    let mut acknowledged = 0;
+    for t in tasks {
+        if t.await.expect("join").ok() == Some(200) {
+            acknowledged += 1;
+        }
+    }
+    let dir = app.stop().await;
+    let store = paybridge::store::Store::open(&store_url, Clock::system())
+        .await
+        .expect("reopen");
+    assert_eq!(store.count_events().await.expect("count"), acknowledged);
+    assert_eq!(acknowledged, 50);
+    store.close().await;
+    drop(dir);
+}
