@@ -2,6 +2,8 @@
 //! sign webhooks like Stripe, read the fixtures.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::{Path, PathBuf};
 
 use paybridge::app::Application;

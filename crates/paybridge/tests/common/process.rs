@@ -1,0 +1,98 @@
+//! Running the real `paybridge` binary: start it, learn its ports from what it prints,
+//! stop it with SIGTERM or SIGKILL.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_paybridge"))
+}
+
+pub struct Running {
+    pub child: Child,
+    pub url: String,
+    /// Everything printed so far on stdout and stderr (lines), collected in the background.
+    pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Starts `paybridge --config <config> serve` in `dir` and waits for its endpoint line.
+pub fn start_serve(dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Running {
+    let mut cmd = binary();
+    cmd.current_dir(dir);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.arg("serve")
+        .env_remove("PAYBRIDGE_CONFIG")
+        .env("PAYBRIDGE_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the binary starts");
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    for (stream, tx) in [
+        (
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            tx.clone(),
+        ),
+        (Box::new(stderr), tx),
+    ] {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if let Ok(mut o) = output.lock() {
+                    o.push(line.clone());
+                }
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+            panic!(
+                "no endpoint line; output: {:?}",
+                output.lock().map(|o| o.clone())
+            )
+        });
+        if let Some(rest) = line.split("webhook endpoint").nth(1) {
+            let url = rest
+                .split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .expect("a URL on the endpoint line")
+                .trim_end_matches("/webhooks/stripe")
+                .to_owned();
+            return Running { child, url, output };
+        }
+    }
+}
+
+impl Running {
+    pub fn sigterm(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        self.child.wait().expect("the process exits")
+    }
+
+    pub fn sigkill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
+    pub fn output_text(&self) -> String {
+        self.output.lock().map(|o| o.join("\n")).unwrap_or_default()
+    }
+}
