@@ -1,0 +1,237 @@
+//! The control API under `/_sandbox/` (no auth, no rate limit, no faults):
+//! state, statistics, reset, faults, seed, and Stripe events.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::clock;
+use crate::faults::Faults;
+use crate::objects::ObjectType;
+use crate::properties::{Group, PropertyDef};
+use crate::seed::Seed;
+use crate::state::Shared;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/state", get(state))
+        .route("/stats", get(stats))
+        .route("/reset", post(reset))
+        .route("/faults", get(get_faults).post(set_faults))
+        .route("/seed", post(seed))
+        .route("/stripe/events", post(stripe_event))
+        .with_state(shared)
+}
+
+fn bad_request(message: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error": message.to_string()})),
+    )
+        .into_response()
+}
+
+/// The whole state: records with their associations (ids by type), lists,
+/// enrolments, property definitions and groups, owners, workflows, Stripe data.
+pub(crate) fn state_json(s: &Shared) -> Value {
+    let crm = s.crm();
+    let mut out = Map::new();
+    for ty in ObjectType::ALL {
+        let records: Vec<Value> = crm
+            .store(ty)
+            .records
+            .values()
+            .map(|r| {
+                let assoc: Map<String, Value> = ObjectType::ALL
+                    .iter()
+                    .filter(|t| **t != ty && crate::objects::association_type(ty, **t).is_some())
+                    .map(|t| {
+                        let ids: Vec<String> = r
+                            .assoc
+                            .get(t)
+                            .map(|m| m.keys().map(u64::to_string).collect())
+                            .unwrap_or_default();
+                        (t.name().to_owned(), json!(ids))
+                    })
+                    .collect();
+                json!({
+                    "id": r.id.to_string(),
+                    "properties": r.props,
+                    "createdAt": clock::iso(r.created_at),
+                    "updatedAt": clock::iso(r.updated_at),
+                    "associations": assoc,
+                })
+            })
+            .collect();
+        out.insert(ty.name().to_owned(), json!(records));
+    }
+    out.insert(
+        "lists".into(),
+        json!(
+            crm.lists
+                .values()
+                .map(|l| json!({
+                    "listId": l.list_id,
+                    "name": l.name,
+                    "processingType": l.processing_type,
+                    "objectTypeId": l.object_type_id,
+                    "members": l.members.keys().map(u64::to_string).collect::<Vec<_>>(),
+                }))
+                .collect::<Vec<_>>()
+        ),
+    );
+    out.insert(
+        "enrollments".into(),
+        json!(crm.enrollments.iter().map(|e| e.json()).collect::<Vec<_>>()),
+    );
+    out.insert(
+        "workflows".into(),
+        json!(
+            crm.workflows
+                .values()
+                .map(|w| json!({"id": w.id, "name": w.name}))
+                .collect::<Vec<_>>()
+        ),
+    );
+    let mut props = Map::new();
+    let mut groups = Map::new();
+    for ty in ObjectType::ALL {
+        props.insert(
+            ty.name().into(),
+            json!(
+                crm.properties[&ty]
+                    .values()
+                    .map(PropertyDef::json)
+                    .collect::<Vec<_>>()
+            ),
+        );
+        groups.insert(
+            ty.name().into(),
+            json!(
+                crm.groups[&ty]
+                    .values()
+                    .map(Group::json)
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    out.insert("properties".into(), Value::Object(props));
+    out.insert("groups".into(), Value::Object(groups));
+    out.insert(
+        "owners".into(),
+        json!(crm.owners.iter().map(|o| o.json()).collect::<Vec<_>>()),
+    );
+    out.insert("stripe".into(), crm.stripe.json());
+    Value::Object(out)
+}
+
+pub(crate) fn stats_json(s: &Shared) -> Value {
+    s.limiter.stats_json()
+}
+
+async fn state(State(s): State<Arc<Shared>>) -> Response {
+    axum::Json(state_json(&s)).into_response()
+}
+
+async fn stats(State(s): State<Arc<Shared>>) -> Response {
+    axum::Json(stats_json(&s)).into_response()
+}
+
+async fn reset(State(s): State<Arc<Shared>>) -> Response {
+    match s.reset() {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn get_faults(State(s): State<Arc<Shared>>) -> Response {
+    axum::Json(s.faults.get()).into_response()
+}
+
+/// Faults plus `outage_secs`: an outage from now for that many seconds.
+#[derive(Debug, Deserialize)]
+struct FaultsRequest {
+    #[serde(flatten)]
+    faults: Faults,
+    #[serde(default)]
+    outage_secs: Option<u64>,
+}
+
+async fn set_faults(
+    State(s): State<Arc<Shared>>,
+    body: Result<axum::Json<FaultsRequest>, JsonRejection>,
+) -> Response {
+    let mut request = match body {
+        Ok(axum::Json(r)) => r,
+        Err(e) => return bad_request(e.body_text()),
+    };
+    if !(0.0..=1.0).contains(&request.faults.error_rate) {
+        return bad_request("error_rate must be between 0 and 1");
+    }
+    if let Some(secs) = request.outage_secs {
+        request.faults.outage_until =
+            Some(SystemTime::from(clock::wall()) + Duration::from_secs(secs));
+    }
+    s.faults.set(request.faults);
+    axum::Json(s.faults.get()).into_response()
+}
+
+async fn seed(
+    State(s): State<Arc<Shared>>,
+    body: Result<axum::Json<Seed>, JsonRejection>,
+) -> Response {
+    let seed = match body {
+        Ok(axum::Json(seed)) => seed,
+        Err(e) => return bad_request(e.body_text()),
+    };
+    match s.merge_seed(&seed) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeEvent {
+    event: Value,
+    #[serde(default = "yes")]
+    delivered: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn stripe_event(
+    State(s): State<Arc<Shared>>,
+    body: Result<axum::Json<StripeEvent>, JsonRejection>,
+) -> Response {
+    let request = match body {
+        Ok(axum::Json(r)) => r,
+        Err(e) => return bad_request(e.body_text()),
+    };
+    let ok = request
+        .event
+        .get("id")
+        .and_then(Value::as_str)
+        .is_some_and(|i| i.starts_with("evt_"))
+        && request
+            .event
+            .get("created")
+            .and_then(Value::as_i64)
+            .is_some();
+    if !ok {
+        return bad_request("event needs an `id` starting with evt_ and a numeric `created`");
+    }
+    s.crm()
+        .stripe
+        .record_event(request.event, request.delivered);
+    StatusCode::NO_CONTENT.into_response()
+}
