@@ -1,5 +1,7 @@
 //! The Stripe event envelope, parsed tolerantly: unknown fields are ignored, both the
 //! current (`2026-08-26.dahlia`) and pre-basil (`2024-06-20`) renderings are accepted.
+//! Intake reads only what the queue needs (no tree of the whole object is built); the
+//! worker parses the stored payload in full.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -15,8 +17,8 @@ pub struct Envelope {
     pub livemode: bool,
     pub api_version: Option<String>,
     pub account: Option<String>,
-    pub object: Value,
-    pub previous_attributes: Option<Value>,
+    /// `data.object.object`, e.g. `invoice`.
+    pub object_type: Option<String>,
     pub customer: Option<CustomerId>,
 }
 
@@ -53,24 +55,26 @@ struct Raw {
 
 #[derive(Deserialize)]
 struct RawData {
-    object: Option<Value>,
-    previous_attributes: Option<Value>,
+    object: Option<RawObject>,
+}
+
+/// The few fields of `data.object` intake needs; the rest is skipped without allocating.
+#[derive(Deserialize)]
+struct RawObject {
+    id: Option<String>,
+    object: Option<String>,
+    customer: Option<Value>,
 }
 
 impl Envelope {
     pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
-        Self::from_value(value)
-    }
-
-    pub fn from_value(value: Value) -> Result<Self, EnvelopeError> {
+        let raw: Raw = serde_json::from_slice(body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                EnvelopeError::NotAnEvent(format!("a field has the wrong type: {e}"))
+            }
+            _ => EnvelopeError::NotJson(e.to_string()),
+        })?;
         let not_event = |why: &str| EnvelopeError::NotAnEvent(why.to_owned());
-        if !value.is_object() {
-            return Err(not_event("the JSON is not an object"));
-        }
-        let raw: Raw = serde_json::from_value(value)
-            .map_err(|e| EnvelopeError::NotAnEvent(format!("a field has the wrong type: {e}")))?;
         match raw.object.as_deref() {
             Some("event") => {}
             Some("v2.core.event") => {
@@ -96,15 +100,16 @@ impl Envelope {
         {
             return Err(not_event("`type` is not an event type name"));
         }
-        let created = raw
-            .created
-            .ok_or_else(|| not_event("`created` is missing"))?;
-        let data = raw.data.ok_or_else(|| not_event("`data` is missing"))?;
-        let object = data
-            .object
-            .filter(Value::is_object)
+        let created = raw.created.ok_or_else(|| not_event("`created` is missing"))?;
+        let object = raw
+            .data
+            .and_then(|d| d.object)
             .ok_or_else(|| not_event("`data.object` is missing or not an object"))?;
-        let customer = customer_of(&object);
+        let customer = if object.object.as_deref() == Some("customer") {
+            object.id.as_deref().and_then(|id| CustomerId::parse(id).ok())
+        } else {
+            object.customer.as_ref().and_then(customer_ref)
+        };
         Ok(Self {
             id,
             kind,
@@ -112,10 +117,21 @@ impl Envelope {
             livemode: raw.livemode,
             api_version: raw.api_version,
             account: raw.account,
-            object,
-            previous_attributes: data.previous_attributes.filter(|v| !v.is_null()),
+            object_type: object.object,
             customer,
         })
+    }
+}
+
+/// A `customer` field: an id, or an expanded object with an id.
+fn customer_ref(value: &Value) -> Option<CustomerId> {
+    match value {
+        Value::String(id) => CustomerId::parse(id).ok(),
+        Value::Object(expanded) => expanded
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| CustomerId::parse(id).ok()),
+        _ => None,
     }
 }
 
@@ -128,12 +144,5 @@ pub fn customer_of(object: &Value) -> Option<CustomerId> {
             .and_then(Value::as_str)
             .and_then(|id| CustomerId::parse(id).ok());
     }
-    match object.get("customer") {
-        Some(Value::String(id)) => CustomerId::parse(id).ok(),
-        Some(Value::Object(expanded)) => expanded
-            .get("id")
-            .and_then(Value::as_str)
-            .and_then(|id| CustomerId::parse(id).ok()),
-        _ => None,
-    }
+    object.get("customer").and_then(customer_ref)
 }
