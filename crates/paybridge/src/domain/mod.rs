@@ -2,9 +2,13 @@
 //! Knows no database and no HTTP client.
 
 pub mod clock;
+pub mod fact;
 pub mod ids;
+pub mod money;
 pub mod status;
 
 pub use clock::Clock;
+pub use fact::{ChargeFacts, InvoiceFacts, Outcome, PaymentFact, ProductRef, SubscriptionFacts};
 pub use ids::{CustomerId, EventId};
+pub use money::Money;
 pub use status::EventStatus;
