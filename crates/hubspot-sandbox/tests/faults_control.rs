@@ -1,0 +1,241 @@
+//! Fault injection and the control API.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{spawn, spawn_with};
+use hubspot_sandbox::{Faults, SandboxConfig, Seed, SeedRecord};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn outage_answers_503_to_every_hubspot_call_until_it_ends() {
+    let api = spawn().await;
+    let r = api
+        .control(
+            Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"outage_secs": 60})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["outage_until"].is_string());
+    let r = api.get("/crm/v3/objects/contacts").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.header("X-HubSpot-Correlation-Id").is_some());
+    // The control API is never faulted.
+    assert_eq!(
+        api.control(Method::GET, "/_sandbox/state", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    api.sandbox.set_faults(Faults {
+        outage_until: Some(SystemTime::now() - Duration::from_secs(1)),
+        ..Faults::default()
+    });
+    assert_eq!(
+        api.get("/crm/v3/objects/contacts").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(api.sandbox.stats()["faults_served"], 1);
+}
+
+#[tokio::test]
+async fn storms_errors_and_latency() {
+    let api = spawn_with(SandboxConfig {
+        faults: Faults {
+            force_429: true,
+            ..Faults::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await;
+    let r = api.get("/crm/v3/objects/contacts").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.body["policyName"], "TEN_SECONDLY_ROLLING");
+
+    api.sandbox.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    for _ in 0..10 {
+        let r = api.get("/crm/v3/objects/contacts").await;
+        assert!(matches!(r.status.as_u16(), 502 | 503), "{}", r.status);
+    }
+    let r = api
+        .http
+        .get(api.url("/v1/customers"))
+        .bearer_auth("sk_test_x")
+        .send()
+        .await
+        .expect("sent");
+    assert!(r.status().is_server_error(), "Stripe calls fail too");
+
+    let r = api
+        .control(
+            Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"latency_ms": 150})),
+        )
+        .await;
+    assert_eq!(
+        r.body["error_rate"], 0.0,
+        "posting faults replaces them all"
+    );
+    let start = Instant::now();
+    assert_eq!(
+        api.get("/crm/v3/objects/contacts").await.status,
+        StatusCode::OK
+    );
+    assert!(start.elapsed() >= Duration::from_millis(150));
+    let got = api.control(Method::GET, "/_sandbox/faults", None).await;
+    assert_eq!(got.body["latency_ms"], 150);
+    let stats = api.sandbox.stats();
+    assert_eq!(stats["faults_served"], 12);
+    assert_eq!(stats["stripe_calls"], 1);
+    let r = api
+        .control(
+            Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"error_rate": 2.0})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn state_seed_and_reset() {
+    let api = spawn().await;
+    let state = api.control(Method::GET, "/_sandbox/state", None).await.body;
+    for key in [
+        "contacts",
+        "tasks",
+        "notes",
+        "tickets",
+        "deals",
+        "lists",
+        "enrollments",
+        "properties",
+        "groups",
+        "owners",
+        "stripe",
+    ] {
+        assert!(!state[key].is_null(), "{key}");
+    }
+    assert_eq!(state["owners"].as_array().map(Vec::len), Some(3));
+    assert_eq!(state["lists"][2]["processingType"], "DYNAMIC");
+    assert_eq!(state, api.sandbox.state());
+
+    api.contact(json!({"email": "temp@example.com"})).await;
+    let seed = json!({
+        "tokens": [{"token": "pat-eu1-extra", "scopes": ["crm.objects.contacts.read"]}],
+        "contacts": [{"id": "5000", "properties": {"email": "seeded@example.com", "firstname": "Seed"}}],
+        "tasks": [{"properties": {"hs_timestamp": "2026-10-01T00:00:00Z"},
+                   "associations": [{"to": {"id": "5000"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]}]}],
+        "lists": [{"listId": "9", "name": "Seeded", "members": ["5000"]}],
+        "properties": {"contacts": [{"name": "tier", "label": "Tier", "type": "string", "fieldType": "text", "groupName": "stripe"}]},
+        "stripe": {"customers": [{"id": "cus_seed", "object": "customer", "created": 1_700_000_000}]}
+    });
+    let r = api
+        .control(Method::POST, "/_sandbox/seed", Some(seed))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = api
+        .get("/crm/v3/objects/contacts/5000?properties=firstname")
+        .await;
+    assert_eq!(r.body["properties"]["firstname"], "Seed");
+    let r = api
+        .call_as(
+            Some("pat-eu1-extra"),
+            Method::GET,
+            "/crm/v3/objects/contacts/5000",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        api.sandbox.state()["tasks"][0]["associations"]["contacts"],
+        json!(["5000"])
+    );
+    assert_eq!(
+        api.get("/crm/v3/properties/contacts/tier").await.status,
+        StatusCode::OK
+    );
+    let next = api
+        .contact(json!({"email": "after-seed@example.com"}))
+        .await;
+    assert!(
+        next.parse::<u64>().expect("numeric") > 5000,
+        "ids continue after seeded ones"
+    );
+
+    let bad = api
+        .control(
+            Method::POST,
+            "/_sandbox/seed",
+            Some(json!({"contacts": [{"properties": {"nope": "1"}}]})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body["error"].as_str().expect("error").contains("nope"));
+
+    let r = api.control(Method::POST, "/_sandbox/reset", None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let state = api.sandbox.state();
+    assert!(state["contacts"].as_array().expect("contacts").is_empty());
+    assert_eq!(state["lists"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        api.sandbox.stats()["total_calls"],
+        0,
+        "stats start over too"
+    );
+}
+
+#[tokio::test]
+async fn a_seed_file_replaces_the_default_seed() {
+    let dir = std::env::temp_dir().join(format!("sandbox-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("seed.json");
+    let seed = Seed {
+        contacts: vec![SeedRecord {
+            id: None,
+            properties: serde_json::from_value(json!({"email": "file@example.com"})).expect("map"),
+            associations: Vec::new(),
+        }],
+        ..Seed::default()
+    };
+    std::fs::write(&path, serde_json::to_string(&seed).expect("json")).expect("write");
+    let loaded = Seed::from_file(&path).expect("loads");
+    assert_eq!(loaded, seed);
+    let api = spawn_with(SandboxConfig {
+        seed: Some(loaded),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let state = api.sandbox.state();
+    assert_eq!(
+        state["contacts"][0]["properties"]["email"],
+        "file@example.com"
+    );
+    assert!(state["owners"].as_array().expect("owners").is_empty());
+    assert!(
+        state["properties"]["contacts"]
+            .as_array()
+            .expect("props")
+            .len()
+            > 10,
+        "HubSpot's defaults stay"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(Seed::from_file(dir.join("missing.json")).is_err());
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_server() {
+    let api = spawn().await;
+    let url = api.url("/_sandbox/stats");
+    api.sandbox.shutdown().await;
+    assert!(reqwest::get(url).await.is_err());
+}
