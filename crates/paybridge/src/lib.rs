@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod hubspot;
 pub mod rules;
 pub mod store;
 pub mod stripe;

@@ -1,0 +1,194 @@
+//! One limiter for every HubSpot call of the process: a sliding 10-second window of
+//! `requests_per_10s`, a separate per-second window for search (HubSpot counts search
+//! outside the 10-second bucket), and pauses: a 429, or `X-HubSpot-RateLimit-Remaining: 0`,
+//! stops *every* caller until the window allows again.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Everything but search: the rolling 10-second budget.
+    Standard,
+    /// CRM search: its own per-second budget.
+    Search,
+}
+
+pub struct Limiter {
+    state: Mutex<State>,
+    standard_max: usize,
+    standard_window: Duration,
+    search_max: usize,
+    search_window: Duration,
+}
+
+struct State {
+    standard: VecDeque<Instant>,
+    search: VecDeque<Instant>,
+    paused_until: Option<Instant>,
+}
+
+impl Limiter {
+    pub fn new(requests_per_10s: u32, search_per_s: u32) -> Self {
+        Self {
+            state: Mutex::new(State {
+                standard: VecDeque::new(),
+                search: VecDeque::new(),
+                paused_until: None,
+            }),
+            standard_max: requests_per_10s.max(1) as usize,
+            standard_window: Duration::from_secs(10),
+            search_max: search_per_s.max(1) as usize,
+            search_window: Duration::from_secs(1),
+        }
+    }
+
+    /// How long until a call in `bucket` may start, or None if it may start now.
+    fn wait_needed(&self, state: &mut State, bucket: Bucket, now: Instant) -> Option<Duration> {
+        if let Some(until) = state.paused_until {
+            if until > now {
+                return Some(until - now);
+            }
+            state.paused_until = None;
+        }
+        let (queue, max, window) = match bucket {
+            Bucket::Standard => (&mut state.standard, self.standard_max, self.standard_window),
+            Bucket::Search => (&mut state.search, self.search_max, self.search_window),
+        };
+        while queue.front().is_some_and(|t| *t + window <= now) {
+            queue.pop_front();
+        }
+        if queue.len() < max {
+            None
+        } else {
+            queue.front().map(|t| *t + window - now)
+        }
+    }
+
+    /// Waits for room in `bucket` and takes it. Returns the time spent waiting.
+    pub async fn acquire(&self, bucket: Bucket) -> Duration {
+        let started = Instant::now();
+        loop {
+            let wait = {
+                let Ok(mut state) = self.state.lock() else {
+                    return started.elapsed();
+                };
+                let now = Instant::now();
+                match self.wait_needed(&mut state, bucket, now) {
+                    None => {
+                        match bucket {
+                            Bucket::Standard => state.standard.push_back(now),
+                            Bucket::Search => state.search.push_back(now),
+                        }
+                        None
+                    }
+                    Some(wait) => Some(wait),
+                }
+            };
+            match wait {
+                None => return started.elapsed(),
+                Some(wait) => tokio::time::sleep(wait + Duration::from_millis(1)).await,
+            }
+        }
+    }
+
+    /// Waits until a call in `bucket` could start, without taking the room (batchers wait
+    /// here, then gather everything queued meanwhile into one call).
+    pub async fn ready(&self, bucket: Bucket) {
+        loop {
+            let wait = match self.state.lock() {
+                Ok(mut state) => self.wait_needed(&mut state, bucket, Instant::now()),
+                Err(_) => None,
+            };
+            match wait {
+                None => return,
+                Some(wait) => tokio::time::sleep(wait + Duration::from_millis(1)).await,
+            }
+        }
+    }
+
+    /// Stops every caller for `duration` (after a 429, or when HubSpot says nothing remains).
+    pub fn pause(&self, duration: Duration) {
+        if let Ok(mut state) = self.state.lock() {
+            let until = Instant::now() + duration;
+            if state.paused_until.is_none_or(|p| p < until) {
+                state.paused_until = Some(until);
+            }
+        }
+    }
+
+    /// After a 429: no call until the oldest call of the window has left it (at least `min`).
+    pub fn pause_for_window(&self, bucket: Bucket, min: Duration) {
+        let wait = match self.state.lock() {
+            Ok(state) => {
+                let now = Instant::now();
+                let (queue, window) = match bucket {
+                    Bucket::Standard => (&state.standard, self.standard_window),
+                    Bucket::Search => (&state.search, self.search_window),
+                };
+                queue
+                    .front()
+                    .map(|t| (*t + window).saturating_duration_since(now))
+                    .unwrap_or(window)
+                    .max(min)
+            }
+            Err(_) => min,
+        };
+        self.pause(wait);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn never_more_than_the_budget_in_any_window() {
+        let limiter = std::sync::Arc::new(Limiter::new(10, 2));
+        let start = Instant::now();
+        let mut handles = Vec::new();
+        for _ in 0..35 {
+            let l = limiter.clone();
+            handles.push(tokio::spawn(async move {
+                l.acquire(Bucket::Standard).await;
+                Instant::now()
+            }));
+        }
+        let mut times = Vec::new();
+        for h in handles {
+            times.push(h.await.expect("join") - start);
+        }
+        times.sort();
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..]
+                .iter()
+                .take_while(|u| **u < *t + Duration::from_secs(10))
+                .count();
+            assert!(in_window <= 10, "{in_window} calls within 10 s of {t:?}");
+        }
+        // 35 calls at 10 per 10 s: the last one starts after 30 s, not much later.
+        let last = times[34];
+        assert!(last >= Duration::from_secs(30) && last < Duration::from_secs(31), "{last:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn search_has_its_own_budget_and_pauses_stop_everyone() {
+        let limiter = Limiter::new(100, 2);
+        let start = Instant::now();
+        for _ in 0..4 {
+            limiter.acquire(Bucket::Search).await;
+        }
+        assert!(start.elapsed() >= Duration::from_secs(1));
+        // Search did not use the standard budget.
+        let before = Instant::now();
+        limiter.acquire(Bucket::Standard).await;
+        assert!(before.elapsed() < Duration::from_millis(5));
+        limiter.pause(Duration::from_secs(3));
+        let before = Instant::now();
+        limiter.acquire(Bucket::Standard).await;
+        assert!(before.elapsed() >= Duration::from_secs(3));
+    }
+}

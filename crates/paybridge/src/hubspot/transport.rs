@@ -1,0 +1,232 @@
+//! One HTTP call to HubSpot: bearer auth, the shared limiter, 429 as "wait", errors
+//! classified, metrics per route class.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use super::HubspotError;
+use super::limiter::{Bucket, Limiter};
+use crate::config::{ApiVersion, Secret};
+
+pub struct Transport {
+    http: reqwest::Client,
+    base: String,
+    token: Secret,
+    pub version: ApiVersion,
+    pub limiter: Arc<Limiter>,
+    /// How long one call may keep waiting out 429s before the job is rescheduled.
+    max_rate_limited: Duration,
+}
+
+/// A call's answer: status and JSON body (Null when empty).
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Transport {
+    pub fn new(
+        base: &str,
+        token: Secret,
+        version: ApiVersion,
+        limiter: Arc<Limiter>,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(32)
+            .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            version,
+            limiter,
+            max_rate_limited: Duration::from_secs(120),
+        })
+    }
+
+    /// Path of an object API: `/crm/v3/objects/{t}` or `/crm/objects/2026-09/{t}`.
+    pub fn objects(&self, object_type: &str) -> String {
+        match self.version {
+            ApiVersion::V3 => format!("/crm/v3/objects/{object_type}"),
+            ApiVersion::Dated2026_09 => format!("/crm/objects/2026-09/{object_type}"),
+        }
+    }
+
+    /// Path of another CRM family: `properties`, `lists`, `owners`, `pipelines`.
+    pub fn family(&self, family: &str) -> String {
+        match self.version {
+            ApiVersion::V3 => format!("/crm/v3/{family}"),
+            ApiVersion::Dated2026_09 => format!("/crm/{family}/2026-09"),
+        }
+    }
+
+    /// Reading a record's associations (v4 in the legacy family).
+    pub fn associations(&self, from: &str, id: &str, to: &str) -> String {
+        match self.version {
+            ApiVersion::V3 => format!("/crm/v4/objects/{from}/{id}/associations/{to}"),
+            ApiVersion::Dated2026_09 => {
+                format!("/crm/objects/2026-09/{from}/{id}/associations/{to}")
+            }
+        }
+    }
+
+    pub async fn call(
+        &self,
+        route: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, HubspotError> {
+        let bucket = if route.ends_with("search") {
+            Bucket::Search
+        } else {
+            Bucket::Standard
+        };
+        let started = Instant::now();
+        loop {
+            let waited = self.limiter.acquire(bucket).await;
+            metrics::histogram!("paybridge_hubspot_limiter_wait_seconds").record(waited.as_secs_f64());
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(self.token.expose());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let call_started = Instant::now();
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    metrics::counter!("paybridge_hubspot_calls_total", "route" => route, "status" => "error").increment(1);
+                    let kind = if e.is_timeout() { "timed out" } else if e.is_connect() { "connection failed" } else { "request failed" };
+                    return Err(HubspotError::Retryable {
+                        route,
+                        status: None,
+                        message: format!("{kind}: {}", without_url(&e)),
+                        retry_after: None,
+                    });
+                }
+            };
+            let status = response.status();
+            metrics::counter!("paybridge_hubspot_calls_total", "route" => route, "status" => status_class(status)).increment(1);
+            metrics::histogram!("paybridge_hubspot_call_seconds", "route" => route)
+                .record(call_started.elapsed().as_secs_f64());
+            self.observe_headers(response.headers());
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let text = response.text().await.unwrap_or_default();
+            let json: Value = if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            };
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                metrics::counter!("paybridge_hubspot_429_total", "route" => route).increment(1);
+                let policy = json
+                    .get("policyName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_owned();
+                // Wait, do not fail: pause the whole limiter until the window allows again.
+                let min = retry_after.unwrap_or(match policy.as_str() {
+                    "SECONDLY" => Duration::from_secs(1),
+                    _ => Duration::from_secs(2),
+                });
+                tracing::warn!(route, policy = %policy, wait_ms = min.as_millis() as u64, "HubSpot answered 429; pausing every call");
+                if policy == "DAILY" || started.elapsed() > self.max_rate_limited {
+                    return Err(HubspotError::RateLimited {
+                        policy,
+                        retry_after: Some(if retry_after.is_some() { min } else { Duration::from_secs(60) }),
+                    });
+                }
+                self.limiter.pause_for_window(bucket, min);
+                continue;
+            }
+            if status.is_success() {
+                return Ok(Answer {
+                    status: status.as_u16(),
+                    body: json,
+                });
+            }
+            let message = json
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| truncate(&json.to_string(), 500));
+            if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
+                return Err(HubspotError::Retryable {
+                    route,
+                    status: Some(status.as_u16()),
+                    message,
+                    retry_after,
+                });
+            }
+            return Err(HubspotError::Terminal {
+                route,
+                status: status.as_u16(),
+                category: json
+                    .get("category")
+                    .and_then(Value::as_str)
+                    .unwrap_or("UNKNOWN")
+                    .to_owned(),
+                message,
+                correlation_id: json
+                    .get("correlationId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            });
+        }
+    }
+
+    /// `X-HubSpot-RateLimit-Remaining: 0` means the account's window is spent (perhaps by
+    /// another app or process sharing the token): hold everyone back for a moment.
+    fn observe_headers(&self, headers: &reqwest::header::HeaderMap) {
+        let remaining = headers
+            .get("x-hubspot-ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        if remaining.is_some_and(|r| r <= 0) {
+            let interval = headers
+                .get("x-hubspot-ratelimit-interval-milliseconds")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(10_000);
+            self.limiter
+                .pause(Duration::from_millis((interval / 10).clamp(100, 2_000)));
+        }
+    }
+}
+
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "2xx",
+        429 => "429",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// reqwest errors print the URL; ours carries no secret, but keep messages short.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut text = String::new();
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
+    if text.is_empty() { e.to_string() } else { text }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
