@@ -230,7 +230,10 @@ async fn events_filter_by_type_types_delivery_and_created() {
     assert_eq!(ids(&body).len(), 3);
     let (_, body) = stripe(
         &api,
-        &format!("/v1/events?created[lt]={}&limit=100", now() - 16 * 3600 - 1800),
+        &format!(
+            "/v1/events?created[lt]={}&limit=100",
+            now() - 16 * 3600 - 1800
+        ),
     )
     .await;
     assert_eq!(ids(&body).len(), 1);
