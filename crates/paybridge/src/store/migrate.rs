@@ -3,11 +3,18 @@
 
 use sqlx::SqlitePool;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "intake",
-    include_str!("../../migrations/sqlite/0001_intake.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "intake",
+        include_str!("../../migrations/sqlite/0001_intake.sql"),
+    ),
+    (
+        2,
+        "pipeline",
+        include_str!("../../migrations/sqlite/0002_pipeline.sql"),
+    ),
+];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::query(

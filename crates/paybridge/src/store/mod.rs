@@ -9,6 +9,8 @@
 mod events;
 mod intake;
 mod migrate;
+mod queue;
+mod steps;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use crate::domain::{Clock, CustomerId, EventId, EventStatus};
 
 pub use events::{EventFilter, EventRecord, EventSummary};
 pub use intake::{IntakeOutcome, NewEvent};
+pub use queue::{ClaimedJob, JobOutcome};
+pub use steps::{StepRecord, StepStart, TimelineEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,0 +1,153 @@
+//! The built-in financial tagging (SPEC §1): keep the `stripe_*` contact properties current.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::plan::{Action, Step, step_key};
+use crate::domain::{Money, Outcome, PaymentFact};
+
+pub const RULE: &str = "financial";
+
+/// Facts the planner cannot know from the event alone (computed by the worker).
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// The customer's lifetime value after this event (paid minus refunded, per charge).
+    pub lifetime_value: Option<Money>,
+}
+
+/// Midnight UTC of a unix time, in epoch ms: HubSpot's format for date properties.
+pub fn hubspot_date(unix_secs: i64) -> String {
+    let day = unix_secs.div_euclid(86_400) * 86_400;
+    (day * 1000).to_string()
+}
+
+pub fn iso_date(unix_secs: i64) -> String {
+    DateTime::<Utc>::from_timestamp(unix_secs, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+pub fn plan(fact: &PaymentFact, extras: &Extras) -> Option<Step> {
+    fact.customer.as_ref()?;
+    let mut properties = BTreeMap::new();
+    let mut aggregates = BTreeMap::new();
+    let kind = fact.event_type.as_str();
+    let is_invoice = fact.invoice.is_some();
+    let is_charge = fact.object_kind == "charge";
+
+    if let Some(sub) = &fact.subscription {
+        if let Some(status) = &sub.status {
+            properties.insert("stripe_subscription_status".into(), status.clone());
+        }
+        if fact.object_kind == "subscription" {
+            if let Some(tier) = fact
+                .products
+                .iter()
+                .find_map(|p| p.name.clone().or_else(|| p.product_id.clone()))
+            {
+                properties.insert("stripe_subscription_tier".into(), tier);
+            }
+        }
+    }
+    match fact.outcome {
+        Outcome::PaymentSucceeded if kind == "invoice.paid" || kind == "charge.succeeded" => {
+            properties.insert("stripe_last_payment_date".into(), hubspot_date(fact.occurred_at));
+            if let Some(amount) = &fact.amount {
+                properties.insert("stripe_last_payment_amount".into(), amount.major_string());
+            }
+            properties.insert("stripe_delinquent".into(), "false".into());
+            if is_invoice && fact.subscription.is_some() {
+                properties.insert("stripe_subscription_status".into(), "active".into());
+            }
+        }
+        Outcome::PaymentFailed if kind == "invoice.payment_failed" || kind == "charge.failed" => {
+            properties.insert(
+                "stripe_last_payment_failed_date".into(),
+                hubspot_date(fact.occurred_at),
+            );
+            properties.insert("stripe_delinquent".into(), "true".into());
+            if is_invoice && fact.subscription.is_some() {
+                properties.insert("stripe_subscription_status".into(), "past_due".into());
+            }
+        }
+        Outcome::Refunded if kind == "charge.refunded" => {
+            properties.insert("stripe_refund_issued".into(), "true".into());
+        }
+        _ => {}
+    }
+    if is_charge {
+        if let Some(ltv) = &extras.lifetime_value {
+            aggregates.insert("stripe_lifetime_value".into(), ltv.major_string());
+        }
+    }
+    if properties.is_empty() && aggregates.is_empty() {
+        return None;
+    }
+    Some(Step {
+        key: step_key(fact.event_id.as_str(), RULE, 0),
+        rule: RULE.into(),
+        index: 0,
+        action: Action::UpdateContact {
+            properties,
+            aggregates,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stripe::normalise;
+
+    fn fact(name: &str) -> PaymentFact {
+        let path = format!("{}/fixtures/stripe/{name}", env!("CARGO_MANIFEST_DIR"));
+        normalise(&std::fs::read(path).expect("fixture")).expect("normalises")
+    }
+
+    fn props(step: Option<Step>) -> BTreeMap<String, String> {
+        match step.map(|s| s.action) {
+            Some(Action::UpdateContact { mut properties, aggregates }) => {
+                properties.extend(aggregates);
+                properties
+            }
+            None => BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn dates_are_midnight_utc_in_ms() {
+        assert_eq!(hubspot_date(1788257651), "1788220800000");
+        assert_eq!(iso_date(1788257651), "2026-09-01");
+    }
+
+    #[test]
+    fn each_fixture_writes_what_the_spec_table_says() {
+        let paid = props(plan(&fact("invoice.paid.json"), &Extras::default()));
+        assert_eq!(paid.get("stripe_last_payment_amount").map(String::as_str), Some("49.00"));
+        assert_eq!(paid.get("stripe_last_payment_date").map(String::as_str), Some("1788220800000"));
+        assert_eq!(paid.get("stripe_subscription_status").map(String::as_str), Some("active"));
+        assert_eq!(paid.get("stripe_delinquent").map(String::as_str), Some("false"));
+
+        let failed = props(plan(&fact("invoice.payment_failed.json"), &Extras::default()));
+        assert_eq!(failed.get("stripe_delinquent").map(String::as_str), Some("true"));
+        assert!(failed.contains_key("stripe_last_payment_failed_date"));
+        assert!(!failed.contains_key("stripe_last_payment_amount"));
+
+        let sub = props(plan(&fact("customer.subscription.updated.json"), &Extras::default()));
+        assert_eq!(sub.get("stripe_subscription_status").map(String::as_str), Some("past_due"));
+        assert_eq!(sub.get("stripe_subscription_tier").map(String::as_str), Some("Pro (monthly)"));
+
+        let cancelled = props(plan(&fact("customer.subscription.deleted.json"), &Extras::default()));
+        assert_eq!(cancelled.get("stripe_subscription_status").map(String::as_str), Some("canceled"));
+
+        let refund = props(plan(
+            &fact("charge.refunded.json"),
+            &Extras { lifetime_value: Some(Money::new(3900, "usd")) },
+        ));
+        assert_eq!(refund.get("stripe_refund_issued").map(String::as_str), Some("true"));
+        assert_eq!(refund.get("stripe_lifetime_value").map(String::as_str), Some("39.00"));
+
+        assert!(plan(&fact("charge.dispute.created.json"), &Extras::default()).is_none(), "no customer");
+    }
+}

@@ -1,0 +1,212 @@
+//! The job queue: claim with a lease (never a transaction held across a HubSpot call),
+//! one job per lane at a time in `created` order, reclaim of expired leases, and the
+//! outcome of a run written to the job and its event together.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::domain::EventStatus;
+
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub event_id: String,
+    pub kind: String,
+    pub lane: String,
+    /// Attempts including this one.
+    pub attempt: i64,
+    pub sequence: Option<String>,
+    pub step_index: Option<i64>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub enum JobOutcome {
+    Done { contact_id: Option<String> },
+    /// Try again at `run_at` (unix ms). `count_attempt: false` for rate limiting.
+    Retry { run_at: i64, error: String, count_attempt: bool },
+    /// A dead letter: out of attempts, or a terminal error.
+    Dead { error: String },
+    /// A person must decide; no retry.
+    NeedsAttention { error: String, contact_id: Option<String> },
+}
+
+impl Store {
+    /// Claims up to `limit` runnable jobs for `worker`, leased until `lease_until` (unix ms).
+    pub async fn claim(&self, worker: &str, limit: i64, lease_until: i64) -> Result<Vec<ClaimedJob>, StoreError> {
+        let now = self.clock().now_ms();
+        let rows = sqlx::query(
+            "UPDATE jobs SET status = 'running', locked_by = ?1, locked_until = ?2, attempts = attempts + 1
+             WHERE id IN (
+               SELECT j.id FROM jobs j
+               WHERE ((j.status IN ('pending', 'retrying') AND j.run_at <= ?3)
+                      OR (j.status = 'running' AND j.locked_until <= ?3))
+                 AND NOT EXISTS (
+                   SELECT 1 FROM jobs k
+                   WHERE k.lane = j.lane AND k.id != j.id
+                     AND ((k.status = 'running' AND k.locked_until > ?3)
+                          OR (k.kind = 'event'
+                              AND (k.status IN ('pending', 'retrying')
+                                   OR (k.status = 'running' AND k.locked_until <= ?3))
+                              AND (k.created < j.created OR (k.created = j.created AND k.id < j.id)))))
+               ORDER BY j.created, j.id
+               LIMIT ?4)
+             RETURNING id, event_id, kind, lane, attempts, sequence, step_index",
+        )
+        .bind(worker)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.writer())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ClaimedJob {
+                    id: r.try_get("id")?,
+                    event_id: r.try_get("event_id")?,
+                    kind: r.try_get("kind")?,
+                    lane: r.try_get("lane")?,
+                    attempt: r.try_get("attempts")?,
+                    sequence: r.try_get("sequence")?,
+                    step_index: r.try_get("step_index")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Extends the leases of jobs `worker` still holds.
+    pub async fn renew(&self, worker: &str, jobs: &[i64], lease_until: i64) -> Result<(), StoreError> {
+        for chunk in jobs.chunks(500) {
+            let mut q = sqlx::QueryBuilder::new("UPDATE jobs SET locked_until = ");
+            q.push_bind(lease_until)
+                .push(" WHERE status = 'running' AND locked_by = ")
+                .push_bind(worker)
+                .push(" AND id IN (");
+            let mut ids = q.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id);
+            }
+            q.push(")");
+            q.build().execute(self.writer()).await?;
+        }
+        Ok(())
+    }
+
+    /// The earliest `run_at` of a waiting job (for the workers' sleep), unix ms.
+    pub async fn next_run_at(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM jobs WHERE status IN ('pending', 'retrying')",
+        )
+        .fetch_one(self.reader())
+        .await?)
+    }
+
+    /// Records how a run ended, on the job and (for event jobs) on its event. Ignored if the
+    /// lease was lost to another worker meanwhile. Returns whether it was recorded.
+    pub async fn finish(&self, worker: &str, job: &ClaimedJob, outcome: &JobOutcome) -> Result<bool, StoreError> {
+        let now = self.clock().now_ms();
+        let mut tx = self.writer().begin().await?;
+        let (job_status, run_at, error, attempts_delta) = match outcome {
+            JobOutcome::Done { .. } => ("done", None, None, 0),
+            JobOutcome::Retry { run_at, error, count_attempt } => {
+                ("retrying", Some(*run_at), Some(error.as_str()), if *count_attempt { 0 } else { -1 })
+            }
+            JobOutcome::Dead { error } => ("dead", None, Some(error.as_str()), 0),
+            JobOutcome::NeedsAttention { error, .. } => ("done", None, Some(error.as_str()), 0),
+        };
+        let updated = sqlx::query(
+            "UPDATE jobs SET status = ?1, run_at = COALESCE(?2, run_at), last_error = ?3,
+                    attempts = attempts + ?4, locked_by = NULL, locked_until = NULL
+             WHERE id = ?5 AND locked_by = ?6 AND status = 'running'",
+        )
+        .bind(job_status)
+        .bind(run_at)
+        .bind(error)
+        .bind(attempts_delta)
+        .bind(job.id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if job.kind == "event" {
+            let (status, contact, finished) = match outcome {
+                JobOutcome::Done { contact_id } => (EventStatus::Done, contact_id.as_deref(), Some(now)),
+                JobOutcome::Retry { .. } => (EventStatus::Retrying, None, None),
+                JobOutcome::Dead { .. } => (EventStatus::Dead, None, Some(now)),
+                JobOutcome::NeedsAttention { contact_id, .. } => (EventStatus::NeedsAttention, contact_id.as_deref(), Some(now)),
+            };
+            sqlx::query(
+                "UPDATE events SET status = ?1, attempts = (SELECT attempts FROM jobs WHERE id = ?2),
+                        last_error = ?3, contact_id = COALESCE(?4, contact_id), finished_at = ?5
+                 WHERE id = ?6",
+            )
+            .bind(status.as_str())
+            .bind(job.id)
+            .bind(error)
+            .bind(contact)
+            .bind(finished)
+            .bind(&job.event_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Puts events back in the queue (`events retry`): their job runs again from the
+    /// first attempt, skipping steps already done. Returns the ids put back.
+    pub async fn retry_events(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let now = self.clock().now_ms();
+        let mut tx = self.writer().begin().await?;
+        let mut back = Vec::new();
+        for id in ids {
+            let changed = sqlx::query(
+                "UPDATE jobs SET status = 'pending', attempts = 0, run_at = ?1, locked_by = NULL, locked_until = NULL
+                 WHERE event_id = ?2 AND kind = 'event' AND status IN ('dead', 'done', 'retrying')",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed > 0 {
+                sqlx::query("UPDATE events SET status = 'pending', attempts = 0, finished_at = NULL WHERE id = ?1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                back.push(id.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(back)
+    }
+
+    pub async fn dead_event_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM events WHERE status = 'dead' ORDER BY received_at")
+            .fetch_all(self.reader())
+            .await?)
+    }
+
+    /// Marks the event alerted; true if this call did it (at most one alert per event).
+    pub async fn claim_alert(&self, event_id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("UPDATE events SET alerted = 1 WHERE id = ?1 AND alerted = 0")
+            .bind(event_id)
+            .execute(self.writer())
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
+    pub async fn payload(&self, event_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT payload FROM events WHERE id = ?1")
+            .bind(event_id)
+            .fetch_optional(self.reader())
+            .await?
+            .flatten())
+    }
+}

@@ -1,0 +1,288 @@
+//! What the worker records as it goes: steps (exactly-once effects), watermarks (the stale
+//! guard), the customer → contact map, the charge ledger, and the event's timeline.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepRecord {
+    pub key: String,
+    pub rule: String,
+    pub action_index: i64,
+    pub kind: String,
+    pub status: String,
+    pub detail: Option<serde_json::Value>,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineEntry {
+    pub at: i64,
+    pub attempt: i64,
+    pub message: String,
+}
+
+/// A new step about to run.
+pub struct StepStart<'a> {
+    pub key: &'a str,
+    pub event_id: &'a str,
+    pub rule: &'a str,
+    pub action_index: i64,
+    pub kind: &'a str,
+    pub detail: &'a serde_json::Value,
+}
+
+fn json_column(row: &sqlx::sqlite::SqliteRow, name: &str) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    let text: Option<String> = row.try_get(name)?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+impl Store {
+    pub async fn step(&self, key: &str) -> Result<Option<StepRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT key, rule, action_index, kind, status, detail, result, error, started_at, finished_at
+             FROM steps WHERE key = ?1",
+        )
+        .bind(key)
+        .fetch_optional(self.writer())
+        .await?;
+        row.map(|r| step_from_row(&r)).transpose().map_err(StoreError::from)
+    }
+
+    pub async fn steps_of(&self, event_id: &str) -> Result<Vec<StepRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key, rule, action_index, kind, status, detail, result, error, started_at, finished_at
+             FROM steps WHERE event_id = ?1 ORDER BY started_at, rule, action_index",
+        )
+        .bind(event_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(step_from_row).collect::<Result<_, _>>().map_err(StoreError::from)
+    }
+
+    /// Records that a step starts (before its effect). Keeps an existing row's status.
+    pub async fn step_started(&self, s: StepStart<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6, ?7)
+             ON CONFLICT(key) DO UPDATE SET detail = excluded.detail
+             WHERE steps.status IN ('started', 'failed')",
+        )
+        .bind(s.key)
+        .bind(s.event_id)
+        .bind(s.rule)
+        .bind(s.action_index)
+        .bind(s.kind)
+        .bind(s.detail.to_string())
+        .bind(self.clock().now_ms())
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// Records a step's end: `done`, `skipped`, `failed` or `planned` (shadow mode).
+    pub async fn step_finished(
+        &self,
+        s: StepStart<'_>,
+        status: &str,
+        result: Option<&serde_json::Value>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = self.clock().now_ms();
+        sqlx::query(
+            "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, result, error, started_at, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+             ON CONFLICT(key) DO UPDATE SET status = excluded.status, detail = excluded.detail,
+                 result = excluded.result, error = excluded.error, finished_at = excluded.finished_at",
+        )
+        .bind(s.key)
+        .bind(s.event_id)
+        .bind(s.rule)
+        .bind(s.action_index)
+        .bind(s.kind)
+        .bind(status)
+        .bind(s.detail.to_string())
+        .bind(result.map(|r| r.to_string()))
+        .bind(error)
+        .bind(now)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// The stale guard's memory for these properties of a contact: property → created.
+    pub async fn watermarks(&self, contact_id: &str) -> Result<BTreeMap<String, i64>, StoreError> {
+        let rows = sqlx::query("SELECT property, created FROM watermarks WHERE contact_id = ?1")
+            .bind(contact_id)
+            .fetch_all(self.writer())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("property")?, r.try_get("created")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// After a property write: raise the watermarks and mark the step done, together.
+    pub async fn record_property_write(
+        &self,
+        contact_id: &str,
+        written: &[String],
+        created: i64,
+        step: StepStart<'_>,
+        result: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let now = self.clock().now_ms();
+        let mut tx = self.writer().begin().await?;
+        for property in written {
+            sqlx::query(
+                "INSERT INTO watermarks (contact_id, property, created, event_id) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(contact_id, property) DO UPDATE SET created = excluded.created, event_id = excluded.event_id
+                 WHERE excluded.created >= watermarks.created",
+            )
+            .bind(contact_id)
+            .bind(property)
+            .bind(created)
+            .bind(step.event_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, result, started_at, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'done', ?6, ?7, ?8, ?8)
+             ON CONFLICT(key) DO UPDATE SET status = 'done', detail = excluded.detail,
+                 result = excluded.result, error = NULL, finished_at = excluded.finished_at",
+        )
+        .bind(step.key)
+        .bind(step.event_id)
+        .bind(step.rule)
+        .bind(step.action_index)
+        .bind(step.kind)
+        .bind(step.detail.to_string())
+        .bind(result.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn contact_for(&self, customer: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let row = sqlx::query("SELECT contact_id, email FROM contacts WHERE customer = ?1")
+            .bind(customer)
+            .fetch_optional(self.writer())
+            .await?;
+        row.map(|r| Ok((r.try_get("contact_id")?, r.try_get("email")?)))
+            .transpose()
+            .map_err(|e: sqlx::Error| StoreError::from(e))
+    }
+
+    pub async fn remember_contact(&self, customer: &str, contact_id: &str, email: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO contacts (customer, contact_id, email, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(customer) DO UPDATE SET contact_id = excluded.contact_id,
+                 email = COALESCE(excluded.email, contacts.email), updated_at = excluded.updated_at",
+        )
+        .bind(customer)
+        .bind(contact_id)
+        .bind(email)
+        .bind(self.clock().now_ms())
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// The contact was deleted or merged in HubSpot: resolve again next time.
+    pub async fn forget_contact(&self, customer: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM contacts WHERE customer = ?1")
+            .bind(customer)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a charge's paid and refunded amounts (replacing earlier numbers for the same
+    /// charge) and returns the customer's lifetime value in minor units for `currency`.
+    pub async fn ledger_record(
+        &self,
+        customer: &str,
+        charge: &str,
+        currency: &str,
+        paid: Option<i64>,
+        refunded: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "INSERT INTO ledger (customer, charge, currency, paid, refunded) VALUES (?1, ?2, ?3, COALESCE(?4, 0), COALESCE(?5, 0))
+             ON CONFLICT(customer, charge) DO UPDATE SET
+                 paid = MAX(ledger.paid, COALESCE(?4, ledger.paid)),
+                 refunded = MAX(ledger.refunded, COALESCE(?5, ledger.refunded))",
+        )
+        .bind(customer)
+        .bind(charge)
+        .bind(currency)
+        .bind(paid)
+        .bind(refunded)
+        .execute(&mut *tx)
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(paid - refunded), 0) FROM ledger WHERE customer = ?1 AND currency = ?2",
+        )
+        .bind(customer)
+        .bind(currency)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(total)
+    }
+
+    pub async fn log_timeline(&self, event_id: &str, attempt: i64, lines: &[(i64, String)]) -> Result<(), StoreError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut q = sqlx::QueryBuilder::new("INSERT INTO timeline (event_id, at, attempt, message) ");
+        q.push_values(lines, |mut row, (at, message)| {
+            row.push_bind(event_id).push_bind(*at).push_bind(attempt).push_bind(message);
+        });
+        q.build().execute(self.writer()).await?;
+        Ok(())
+    }
+
+    pub async fn timeline(&self, event_id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
+        let rows = sqlx::query("SELECT at, attempt, message FROM timeline WHERE event_id = ?1 ORDER BY id")
+            .bind(event_id)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TimelineEntry {
+                    at: r.try_get("at")?,
+                    attempt: r.try_get("attempt")?,
+                    message: r.try_get("message")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
+
+fn step_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StepRecord, sqlx::Error> {
+    Ok(StepRecord {
+        key: r.try_get("key")?,
+        rule: r.try_get("rule")?,
+        action_index: r.try_get("action_index")?,
+        kind: r.try_get("kind")?,
+        status: r.try_get("status")?,
+        detail: json_column(r, "detail")?,
+        result: json_column(r, "result")?,
+        error: r.try_get("error")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
