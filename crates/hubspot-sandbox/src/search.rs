@@ -99,7 +99,12 @@ fn compare(kind: Kind, a: &str, b: &str) -> Option<Ordering> {
             .ok()?
             .partial_cmp(&b.trim().parse::<f64>().ok()?),
         Kind::Time => Some(parse_datetime(a)?.cmp(&parse_datetime(b)?)),
-        Kind::Text => Some(a.to_lowercase().cmp(&b.to_lowercase())),
+        // Case-insensitive without allocating: this runs once per record per filter.
+        Kind::Text => Some(
+            a.chars()
+                .flat_map(char::to_lowercase)
+                .cmp(b.chars().flat_map(char::to_lowercase)),
+        ),
     }
 }
 
@@ -144,54 +149,85 @@ fn contains_token(value: &str, needle: &str) -> bool {
     !want.is_empty() && want.iter().all(|w| have.contains(w))
 }
 
-fn matches(f: &Filter, kind: Kind, snap: &Snapshot) -> Result<bool, ApiError> {
-    let actual = snap.props.get(&f.property_name).map(String::as_str);
-    let value = f.value.as_ref().map(text);
-    let need_value = || {
-        value.clone().ok_or_else(|| {
-            ApiError::validation(format!("Operator {} requires a value", f.operator))
-        })
-    };
-    let cmp = |v: &str| actual.and_then(|a| compare(kind, a, v));
-    let eq = |v: &str| cmp(v) == Some(Ordering::Equal);
-    let values: Vec<String> = f.values.iter().flatten().map(text).collect();
-    Ok(match f.operator.as_str() {
-        "EQ" => eq(&need_value()?),
-        "NEQ" => !eq(&need_value()?),
-        "LT" => cmp(&need_value()?) == Some(Ordering::Less),
-        "LTE" => matches!(cmp(&need_value()?), Some(Ordering::Less | Ordering::Equal)),
-        "GT" => cmp(&need_value()?) == Some(Ordering::Greater),
-        "GTE" => matches!(
-            cmp(&need_value()?),
-            Some(Ordering::Greater | Ordering::Equal)
-        ),
-        "BETWEEN" => {
-            let high = f
-                .high_value
-                .as_ref()
-                .map(text)
-                .ok_or_else(|| ApiError::validation("BETWEEN requires highValue"))?;
-            matches!(
-                cmp(&need_value()?),
-                Some(Ordering::Greater | Ordering::Equal)
-            ) && matches!(cmp(&high), Some(Ordering::Less | Ordering::Equal))
-        }
-        "IN" => values.iter().any(|v| eq(v)),
-        "NOT_IN" => !values.iter().any(|v| eq(v)),
-        "HAS_PROPERTY" => actual.is_some(),
-        "NOT_HAS_PROPERTY" => actual.is_none(),
-        "CONTAINS_TOKEN" => {
-            actual.is_some_and(|a| contains_token(a, &value.clone().unwrap_or_default()))
-        }
-        "NOT_CONTAINS_TOKEN" => {
-            !actual.is_some_and(|a| contains_token(a, &value.clone().unwrap_or_default()))
-        }
-        other => {
+/// A filter with its values and comparison kind worked out once per search.
+struct Prepared<'a> {
+    prop: &'a str,
+    operator: &'a str,
+    kind: Kind,
+    value: Option<String>,
+    high: Option<String>,
+    values: Vec<String>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(f: &'a Filter, kind: Kind) -> Result<Self, ApiError> {
+        let p = Prepared {
+            prop: &f.property_name,
+            operator: &f.operator,
+            kind,
+            value: f.value.as_ref().map(text),
+            high: f.high_value.as_ref().map(text),
+            values: f.values.iter().flatten().map(text).collect(),
+        };
+        let needs_value = matches!(
+            p.operator,
+            "EQ" | "NEQ"
+                | "LT"
+                | "LTE"
+                | "GT"
+                | "GTE"
+                | "BETWEEN"
+                | "CONTAINS_TOKEN"
+                | "NOT_CONTAINS_TOKEN"
+        );
+        let known = needs_value
+            || matches!(
+                p.operator,
+                "IN" | "NOT_IN" | "HAS_PROPERTY" | "NOT_HAS_PROPERTY"
+            );
+        if !known {
             return Err(ApiError::validation(format!(
-                "Unknown filter operator {other}"
+                "Unknown filter operator {}",
+                p.operator
             )));
         }
-    })
+        if needs_value && p.value.is_none() {
+            return Err(ApiError::validation(format!(
+                "Operator {} requires a value",
+                p.operator
+            )));
+        }
+        if p.operator == "BETWEEN" && p.high.is_none() {
+            return Err(ApiError::validation("BETWEEN requires highValue"));
+        }
+        Ok(p)
+    }
+
+    fn matches(&self, snap: &Snapshot) -> bool {
+        let actual = snap.props.get(self.prop).map(String::as_str);
+        let value = self.value.as_deref().unwrap_or("");
+        let cmp = |v: &str| actual.and_then(|a| compare(self.kind, a, v));
+        let eq = |v: &str| cmp(v) == Some(Ordering::Equal);
+        match self.operator {
+            "EQ" => eq(value),
+            "NEQ" => !eq(value),
+            "LT" => cmp(value) == Some(Ordering::Less),
+            "LTE" => matches!(cmp(value), Some(Ordering::Less | Ordering::Equal)),
+            "GT" => cmp(value) == Some(Ordering::Greater),
+            "GTE" => matches!(cmp(value), Some(Ordering::Greater | Ordering::Equal)),
+            "BETWEEN" => {
+                let high = self.high.as_deref().unwrap_or("");
+                matches!(cmp(value), Some(Ordering::Greater | Ordering::Equal))
+                    && matches!(cmp(high), Some(Ordering::Less | Ordering::Equal))
+            }
+            "IN" => self.values.iter().any(|v| eq(v)),
+            "NOT_IN" => !self.values.iter().any(|v| eq(v)),
+            "HAS_PROPERTY" => actual.is_some(),
+            "NOT_HAS_PROPERTY" => actual.is_none(),
+            "CONTAINS_TOKEN" => actual.is_some_and(|a| contains_token(a, value)),
+            _ => !actual.is_some_and(|a| contains_token(a, value)),
+        }
+    }
 }
 
 /// `["createdate"]`, `["-createdate"]` [? the string form's direction syntax],
@@ -281,6 +317,14 @@ async fn search(
             )));
         }
     }
+    let mut groups: Vec<Vec<Prepared<'_>>> = Vec::new();
+    for g in &body.filter_groups {
+        let mut prepared = Vec::new();
+        for f in &g.filters {
+            prepared.push(Prepared::new(f, kind_of(&crm, ty, &f.property_name))?);
+        }
+        groups.push(prepared);
+    }
     let now = clock::now();
     let mut hits: Vec<(u64, &Snapshot)> = Vec::new();
     for (id, record) in &crm.store(ty).records {
@@ -297,20 +341,7 @@ async fn search(
                 continue;
             }
         }
-        let mut keep = body.filter_groups.is_empty();
-        for group in &body.filter_groups {
-            let mut all = true;
-            for f in &group.filters {
-                if !matches(f, kind_of(&crm, ty, &f.property_name), snap)? {
-                    all = false;
-                    break;
-                }
-            }
-            if all {
-                keep = true;
-                break;
-            }
-        }
+        let keep = groups.is_empty() || groups.iter().any(|g| g.iter().all(|f| f.matches(snap)));
         if keep {
             hits.push((*id, snap));
         }

@@ -12,9 +12,29 @@ use serde_json::{Map, Value};
 use crate::objects::ObjectType;
 use crate::properties::{Group, PropertyDef};
 
-/// A seed file. Every field is optional; see the crate README of the report for
-/// an example. Loaded with [`Seed::from_file`], merged at run time with
-/// `POST /_sandbox/seed`.
+/// A seed file. Every field is optional, e.g.
+///
+/// ```json
+/// {
+///   "tokens": [{"token": "pat-na1-readonly", "scopes": ["crm.objects.contacts.read"]}],
+///   "owners": [{"id": "101", "email": "ada.manager@example.com", "firstName": "Ada", "lastName": "Manager"}],
+///   "lists": [{"listId": "1", "name": "Product B cross-sell", "processingType": "MANUAL", "members": []}],
+///   "workflows": [{"id": "123456", "name": "Welcome"}],
+///   "groups": {"contacts": [{"name": "stripe", "label": "Stripe"}]},
+///   "properties": {"contacts": [{"name": "stripe_customer_id", "label": "Stripe Customer ID", "type": "string",
+///                                "fieldType": "text", "groupName": "stripe", "hasUniqueValue": true}]},
+///   "contacts": [{"id": "5001", "properties": {"email": "ada@example.com"}}],
+///   "tasks": [{"properties": {"hs_timestamp": "2026-10-01T09:00:00Z"},
+///              "associations": [{"to": {"id": "5001"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]}]}],
+///   "stripe": {"customers": [{"id": "cus_1", "object": "customer", "created": 1788257644, "email": "ada@example.com"}],
+///              "subscriptions": [], "invoices": [],
+///              "events": [{"event": {"id": "evt_1", "object": "event", "type": "invoice.paid", "created": 1788257651, "data": {"object": {}}}, "delivered": false}]}
+/// }
+/// ```
+///
+/// A seed given in [`crate::SandboxConfig::seed`] replaces [`Seed::standard`];
+/// HubSpot's own default properties, groups and pipelines are always present.
+/// Loaded with [`Seed::from_file`], merged at run time with `POST /_sandbox/seed`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Seed {
