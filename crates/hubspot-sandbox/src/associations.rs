@@ -170,6 +170,7 @@ async fn create_typed(
     for spec in &specs {
         crm.associate(ty, from, to, target, spec.association_type_id);
     }
+    // Ids as numbers, like `toObjectId` above (the spec types them as strings [?]).
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({

@@ -202,6 +202,7 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// Static tokens never expire here, so `EXPIRED_AUTHENTICATION` [?] is not emulated.
 fn unauthorized() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -268,6 +269,9 @@ fn set_header(response: &mut Response, name: &'static str, value: impl ToString)
     }
 }
 
+/// The documented headers. The legacy `-Secondly` pair is described as
+/// deprecated and not enforced [?], so it is not sent; nor is `Retry-After`,
+/// which HubSpot does not document for CRM 429s (research §10).
 fn rate_headers(response: &mut Response, b: &Budget) {
     set_header(response, "X-HubSpot-RateLimit-Daily", b.daily);
     set_header(

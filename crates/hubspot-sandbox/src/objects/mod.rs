@@ -593,7 +593,10 @@ impl Crm {
 
     /// Applies validated changes to an existing record. `lifecyclestage` only
     /// moves forward: a backward value is dropped silently unless the stage is
-    /// currently empty (cleared by an earlier request) — research §4.
+    /// currently empty (cleared by an earlier request) — research §4. Whether v3
+    /// PATCH also refuses regressions is [?] (one second-hand source says v3
+    /// allows them); the sandbox applies the documented rule on every path
+    /// family, the stricter choice for a client under test.
     pub fn update(&mut self, ty: ObjectType, id: u64, changes: &Changes) -> Result<(), ApiError> {
         self.check_unique(ty, Some(id), changes)?;
         let stage_order = |crm: &Crm, value: &str| {
