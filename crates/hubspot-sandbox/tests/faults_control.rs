@@ -239,3 +239,16 @@ async fn shutdown_stops_the_server() {
     api.sandbox.shutdown().await;
     assert!(reqwest::get(url).await.is_err());
 }
+
+#[tokio::test]
+async fn run_binds_returns_on_shutdown_and_reports_a_taken_port() {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    // A shutdown future that is already resolved: run binds, then stops gracefully.
+    hubspot_sandbox::run(addr, SandboxConfig::default(), async {})
+        .await
+        .expect("run binds and returns Ok on shutdown");
+    let api = spawn().await;
+    let taken = hubspot_sandbox::run(api.sandbox.addr(), SandboxConfig::default(), async {}).await;
+    let message = format!("{:#}", taken.expect_err("the port is in use"));
+    assert!(message.contains("binding the sandbox"), "{message}");
+}
