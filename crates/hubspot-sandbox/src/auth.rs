@@ -397,13 +397,10 @@ async fn gate(
         rate_headers(r, &b);
     }
     set_header(r, "X-HubSpot-Correlation-Id", &correlation);
-    s.limiter.record(
-        token_key.as_deref(),
-        &op.route,
-        op.search,
-        r.status().as_u16(),
-        fault,
-    );
+    let status = r.status().as_u16();
+    s.limiter
+        .record(token_key.as_deref(), &op.route, op.search, status, fault);
+    tracing::debug!(route = %op.route, status, fault, correlation_id = %correlation, "HubSpot call answered");
     response.0
 }
 
