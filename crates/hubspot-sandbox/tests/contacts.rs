@@ -576,3 +576,35 @@ async fn malformed_json_is_a_hubspot_validation_error() {
             .starts_with("Invalid input JSON")
     );
 }
+
+#[tokio::test]
+async fn upsert_by_customer_id_onto_a_taken_email_fails_that_input_only() {
+    let api = spawn().await;
+    api.post(
+        "/crm/v3/properties/contacts",
+        json!({"name": "stripe_customer_id", "label": "Stripe Customer ID", "type": "string", "fieldType": "text",
+               "groupName": "contactinformation", "hasUniqueValue": true}),
+    )
+    .await;
+    let existing = api.contact(json!({"email": "known@example.com"})).await;
+    let r = api
+        .post(
+            "/crm/v3/objects/contacts/batch/upsert",
+            json!({"inputs": [
+                {"id": "cus_new", "idProperty": "stripe_customer_id", "properties": {"email": "known@example.com"}},
+                {"id": "cus_other", "idProperty": "stripe_customer_id", "properties": {"email": "fresh@example.com"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+    assert_eq!(
+        r.body["results"][0]["properties"]["stripe_customer_id"],
+        "cus_other"
+    );
+    assert_eq!(r.body["errors"][0]["category"], "CONFLICT");
+    assert_eq!(
+        r.body["errors"][0]["message"],
+        json!(format!("Contact already exists. Existing ID: {existing}"))
+    );
+    assert_eq!(r.body["errors"][0]["context"]["ids"], json!(["cus_new"]));
+}
