@@ -44,8 +44,11 @@ async fn main() -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(cancel.clone()));
 
-    let template: serde_json::Value = serde_json::from_str(include_str!("../fixtures/stripe/invoice.paid.json"))?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let template: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/stripe/invoice.paid.json"))?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
 
     // Phase 1: throughput. Bodies are built and signed before the clock starts.
     let now = chrono::Utc::now().timestamp();
@@ -61,12 +64,15 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, prepared, next) = (client.clone(), url.clone(), prepared.clone(), next.clone());
+        let (client, url, prepared, next) =
+            (client.clone(), url.clone(), prepared.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut failures = 0usize;
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((body, header)) = prepared.get(i) else { break };
+                let Some((body, header)) = prepared.get(i) else {
+                    break;
+                };
                 let ok = client
                     .post(&url)
                     .header("Stripe-Signature", header)
@@ -134,7 +140,10 @@ async fn main() -> anyhow::Result<()> {
         "latency at {rate} req/s for {seconds} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {failures} not 200",
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
-        latencies.last().map(|l| l.as_secs_f64() * 1e3).unwrap_or_default(),
+        latencies
+            .last()
+            .map(|l| l.as_secs_f64() * 1e3)
+            .unwrap_or_default(),
     );
     cancel.cancel();
     server.await??;

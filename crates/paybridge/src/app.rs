@@ -1,27 +1,48 @@
-//! The application as a value: `build` opens the store and binds the listeners (port 0 in
-//! tests) and reports the ports; `run_until_stopped` serves until the token is cancelled,
-//! then finishes in-flight requests and commits everything acknowledged.
+//! The application as a value: `build` opens the store, connects HubSpot (the embedded
+//! sandbox in sandbox mode), binds the listeners (port 0 in tests) and reports the ports;
+//! `run_until_stopped` serves and works until the token is cancelled, then finishes
+//! in-flight requests and jobs and commits everything acknowledged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hubspot_sandbox::{Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Secret, Settings};
 use crate::domain::Clock;
 use crate::http::{AdminState, PublicState, admin_router, public_router};
+use crate::hubspot::HubSpot;
 use crate::rules::{FINANCIAL_TYPES, TypePatterns};
 use crate::store::Store;
+use crate::worker::{Pipeline, Pool};
+
+/// Choices tests make; `serve` uses the defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Run the background claim loop (tests drive `worker::drain` instead).
+    pub run_workers: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { run_workers: true }
+    }
+}
 
 pub struct Application {
     settings: Settings,
     store: Store,
+    pipeline: Pipeline,
     public: TcpListener,
     admin: TcpListener,
     webhook_secrets: Arc<Vec<Secret>>,
     clock: Clock,
+    options: Options,
+    /// The embedded HubSpot sandbox of sandbox mode (kept alive with the app).
+    sandbox: Option<Sandbox>,
 }
 
 /// Where the generated sandbox-mode webhook secret is kept (so it survives restarts).
@@ -29,6 +50,14 @@ const SANDBOX_SECRET_KEY: &str = "sandbox_webhook_secret";
 
 impl Application {
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        Self::build_with(settings, clock, Options::default()).await
+    }
+
+    pub async fn build_with(
+        mut settings: Settings,
+        clock: Clock,
+        options: Options,
+    ) -> anyhow::Result<Self> {
         let store = Store::open(&settings.store.url, clock.clone()).await?;
         let mut secrets = settings.stripe.webhook_secrets.clone();
         if secrets.is_empty() {
@@ -39,6 +68,40 @@ impl Application {
                 .context("cannot keep the generated webhook secret")?;
             secrets.push(Secret::new(kept));
         }
+        let sandbox = if settings.hubspot.token.is_none() {
+            // Sandbox mode: a local HubSpot, so the playbooks can be tried without an account.
+            let sandbox = Sandbox::spawn(SandboxConfig {
+                search_lag: std::time::Duration::from_millis(1_000),
+                ..SandboxConfig::default()
+            })
+            .await
+            .context("cannot start the embedded HubSpot sandbox")?;
+            settings.hubspot.api_base = sandbox.url();
+            settings.hubspot.token = Some(Secret::new(SandboxConfig::default().token));
+            Some(sandbox)
+        } else {
+            None
+        };
+        let token = settings
+            .hubspot
+            .token
+            .clone()
+            .context("hubspot.token is required")?;
+        let hubspot = HubSpot::new(
+            &settings.hubspot.api_base,
+            token,
+            settings.hubspot.api_version,
+            settings.hubspot.requests_per_10s,
+            settings.hubspot.search_per_s,
+            &settings.contacts.id_property,
+        )?;
+        if sandbox.is_some() {
+            let defs = crate::rules::properties::builtin(&settings.contacts.id_property);
+            crate::setup::ensure(&hubspot, &defs, false)
+                .await
+                .context("cannot create paybridge's properties in the embedded sandbox")?;
+        }
+        let pipeline = Pipeline::new(&settings, store.clone(), hubspot, clock.clone())?;
         let public = TcpListener::bind(settings.server.listen)
             .await
             .with_context(|| {
@@ -55,10 +118,13 @@ impl Application {
         Ok(Self {
             settings,
             store,
+            pipeline,
             public,
             admin,
             webhook_secrets: Arc::new(secrets),
             clock,
+            options,
+            sandbox,
         })
     }
 
@@ -76,6 +142,15 @@ impl Application {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The embedded sandbox's URL, in sandbox mode.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(Sandbox::url)
     }
 
     /// The secrets webhooks are verified with (the generated one in sandbox mode).
@@ -98,13 +173,23 @@ impl Application {
             token: self.settings.server.admin_token.clone(),
             open: self.settings.sandbox_mode,
         };
+        let workers = self
+            .options
+            .run_workers
+            .then(|| tokio::spawn(Pool::new(self.pipeline.clone()).run(cancel.clone())));
         let public = axum::serve(self.public, public_router(public_state))
             .with_graceful_shutdown(cancel.clone().cancelled_owned());
         let admin = axum::serve(self.admin, admin_router(admin_state))
             .with_graceful_shutdown(cancel.clone().cancelled_owned());
         let (public, admin) = tokio::join!(public, admin);
+        if let Some(workers) = workers {
+            let _ = workers.await;
+        }
         // Every request has been answered; commit whatever intake still holds.
         self.store.close().await;
+        if let Some(sandbox) = self.sandbox {
+            sandbox.shutdown().await;
+        }
         public.context("public listener failed")?;
         admin.context("admin listener failed")?;
         tracing::info!("stopped");

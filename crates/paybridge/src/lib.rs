@@ -11,9 +11,11 @@ pub mod domain;
 pub mod http;
 pub mod hubspot;
 pub mod rules;
+pub mod setup;
 pub mod store;
 pub mod stripe;
 pub mod telemetry;
+pub mod worker;
 
 /// A mistake in how a command was called (exit code 2), as opposed to a failure (exit 1).
 #[derive(Debug)]

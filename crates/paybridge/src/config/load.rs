@@ -171,7 +171,16 @@ const SECTIONS: &[(&str, &[&str])] = &[
         "contacts",
         &["id_property", "match_email", "create_missing"],
     ),
-    ("worker", &["concurrency", "max_attempts", "mode"]),
+    (
+        "worker",
+        &[
+            "concurrency",
+            "max_attempts",
+            "mode",
+            "backoff_base",
+            "backoff_max",
+        ],
+    ),
     ("alerts", &["slack_webhook_url"]),
     ("report", &["minutes_per_action"]),
 ];
@@ -414,7 +423,19 @@ impl Reader<'_> {
         }
 
         let t = section("worker");
-        if let Some(v) = self.int(t, "worker", "concurrency", 1, 256) {
+        for (key, slot) in [
+            ("backoff_base", &mut s.worker.backoff_base),
+            ("backoff_max", &mut s.worker.backoff_max),
+        ] {
+            if let Some(v) = self.string(t, "worker", key) {
+                match parse_duration(&v) {
+                    Ok(d) if !d.is_zero() => *slot = d,
+                    Ok(_) => self.problem(format!("worker.{key}"), "must be longer than 0s"),
+                    Err(e) => self.problem(format!("worker.{key}"), e),
+                }
+            }
+        }
+        if let Some(v) = self.int(t, "worker", "concurrency", 1, 1_000) {
             s.worker.concurrency = v as usize;
         }
         if let Some(v) = self.int(t, "worker", "max_attempts", 1, 100) {

@@ -95,9 +95,14 @@ pub enum WorkerMode {
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
+    /// Jobs in flight at once. Many in flight let HubSpot calls batch (up to 100 records
+    /// per call); a customer's jobs still run one at a time, in order.
     pub concurrency: usize,
     pub max_attempts: u32,
     pub mode: WorkerMode,
+    /// First retry delay ceiling; doubles per attempt (full jitter) up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -148,9 +153,11 @@ impl Settings {
                 create_missing: true,
             },
             worker: WorkerSettings {
-                concurrency: 8,
+                concurrency: 200,
                 max_attempts: 12,
                 mode: WorkerMode::Live,
+                backoff_base: Duration::from_secs(5),
+                backoff_max: Duration::from_secs(3_600),
             },
             alerts: AlertSettings {
                 slack_webhook_url: None,

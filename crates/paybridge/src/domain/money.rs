@@ -64,9 +64,15 @@ impl Money {
             _ => None,
         };
         match symbol {
-            Some(s) if self.minor < 0 => format!("-{s}{}", self.major_string().trim_start_matches('-')),
+            Some(s) if self.minor < 0 => {
+                format!("-{s}{}", self.major_string().trim_start_matches('-'))
+            }
             Some(s) => format!("{s}{}", self.major_string()),
-            None => format!("{} {}", self.major_string(), self.currency.to_ascii_uppercase()),
+            None => format!(
+                "{} {}",
+                self.major_string(),
+                self.currency.to_ascii_uppercase()
+            ),
         }
     }
 }

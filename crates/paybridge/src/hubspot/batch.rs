@@ -79,9 +79,7 @@ where
 
     pub async fn call(&self, input: I) -> Result<O, HubspotError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((input, reply))
-            .map_err(|_| closed_error())?;
+        self.tx.send((input, reply)).map_err(|_| closed_error())?;
         answer.await.map_err(|_| closed_error())?
     }
 }

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use super::batch::{BatchResult, Batcher};
 use super::transport::Transport;
-use super::{HubSpot, HubspotError, MAX_BATCH, Properties, batch_errors, record_id, record_properties};
+use super::{
+    HubSpot, HubspotError, MAX_BATCH, Properties, batch_errors, record_id, record_properties,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
@@ -57,7 +59,11 @@ fn never(_: &Properties, _: &Properties) -> bool {
 }
 
 impl Batchers {
-    pub(super) fn spawn(transport: &Arc<Transport>, read_properties: Arc<Vec<String>>, id_property: &str) -> Self {
+    pub(super) fn spawn(
+        transport: &Arc<Transport>,
+        read_properties: Arc<Vec<String>>,
+        id_property: &str,
+    ) -> Self {
         let t = transport.clone();
         let key = id_property.to_owned();
         let create = Batcher::spawn(transport.limiter.clone(), MAX_BATCH, never, move |inputs| {
@@ -65,10 +71,15 @@ impl Batchers {
             async move { create_batch(&t, &key, inputs).await }
         });
         let t = transport.clone();
-        let update = Batcher::spawn(transport.limiter.clone(), MAX_BATCH, same_record, move |inputs| {
-            let t = t.clone();
-            async move { update_batch(&t, inputs).await }
-        });
+        let update = Batcher::spawn(
+            transport.limiter.clone(),
+            MAX_BATCH,
+            same_record,
+            move |inputs| {
+                let t = t.clone();
+                async move { update_batch(&t, inputs).await }
+            },
+        );
         Self {
             read: Arc::new(Mutex::new(BTreeMap::new())),
             create,
@@ -98,14 +109,21 @@ impl Batchers {
     }
 }
 
-async fn read_batch(t: &Transport, id_property: &str, properties: &[String], values: Vec<String>) -> BatchResult<Option<Contact>> {
+async fn read_batch(
+    t: &Transport,
+    id_property: &str,
+    properties: &[String],
+    values: Vec<String>,
+) -> BatchResult<Option<Contact>> {
     let body = json!({
         "inputs": values.iter().map(|v| json!({"id": v})).collect::<Vec<_>>(),
         "idProperty": id_property,
         "properties": properties,
     });
     let path = format!("{}/batch/read", t.objects("contacts"));
-    let answer = t.call("contacts_batch_read", Method::POST, &path, Some(&body)).await?;
+    let answer = t
+        .call("contacts_batch_read", Method::POST, &path, Some(&body))
+        .await?;
     let found: Vec<Contact> = answer
         .body
         .get("results")
@@ -118,7 +136,8 @@ async fn read_batch(t: &Transport, id_property: &str, properties: &[String], val
             Ok(found
                 .iter()
                 .find(|c| {
-                    c.get(id_property).is_some_and(|p| p.eq_ignore_ascii_case(v))
+                    c.get(id_property)
+                        .is_some_and(|p| p.eq_ignore_ascii_case(v))
                         || (id_property == "hs_object_id" && c.id == *v)
                 })
                 .cloned())
@@ -131,7 +150,9 @@ async fn create_batch(t: &Transport, key: &str, inputs: Vec<Properties>) -> Batc
         "inputs": inputs.iter().map(|p| json!({"properties": p})).collect::<Vec<_>>(),
     });
     let path = format!("{}/batch/create", t.objects("contacts"));
-    let answer = t.call("contacts_batch_create", Method::POST, &path, Some(&body)).await?;
+    let answer = t
+        .call("contacts_batch_create", Method::POST, &path, Some(&body))
+        .await?;
     let created: Vec<Contact> = answer
         .body
         .get("results")
@@ -139,13 +160,17 @@ async fn create_batch(t: &Transport, key: &str, inputs: Vec<Properties>) -> Batc
         .map(|r| r.iter().filter_map(Contact::from_record).collect())
         .unwrap_or_default();
     // Results are not promised in input order: match them by the unique key (or email).
-    let mut errors = batch_errors("contacts_batch_create", &answer.body).into_iter().map(|(_, e)| e);
+    let mut errors = batch_errors("contacts_batch_create", &answer.body)
+        .into_iter()
+        .map(|(_, e)| e);
     Ok(inputs
         .iter()
         .map(|input| {
             let matches = |c: &&Contact| match (input.get(key), input.get("email")) {
                 (Some(k), _) => c.get(key) == Some(k.as_str()),
-                (None, Some(email)) => c.get("email").is_some_and(|e| e.eq_ignore_ascii_case(email)),
+                (None, Some(email)) => c
+                    .get("email")
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email)),
                 (None, None) => false,
             };
             match created.iter().find(matches) {
@@ -166,7 +191,9 @@ async fn update_batch(t: &Transport, inputs: Vec<(String, Properties)>) -> Batch
         "inputs": inputs.iter().map(|(id, p)| json!({"id": id, "properties": p})).collect::<Vec<_>>(),
     });
     let path = format!("{}/batch/update", t.objects("contacts"));
-    let answer = t.call("contacts_batch_update", Method::POST, &path, Some(&body)).await?;
+    let answer = t
+        .call("contacts_batch_update", Method::POST, &path, Some(&body))
+        .await?;
     let updated: Vec<Contact> = answer
         .body
         .get("results")
@@ -195,8 +222,15 @@ async fn update_batch(t: &Transport, inputs: Vec<(String, Properties)>) -> Batch
 
 impl HubSpot {
     /// The contact whose `id_property` equals `value` (batch read; no search, no index lag).
-    pub async fn contact_by(&self, id_property: &str, value: &str) -> Result<Option<Contact>, HubspotError> {
-        self.contacts.reader(id_property).call(value.to_owned()).await
+    pub async fn contact_by(
+        &self,
+        id_property: &str,
+        value: &str,
+    ) -> Result<Option<Contact>, HubspotError> {
+        self.contacts
+            .reader(id_property)
+            .call(value.to_owned())
+            .await
     }
 
     pub async fn create_contact(&self, properties: Properties) -> Result<Contact, HubspotError> {
@@ -204,7 +238,11 @@ impl HubSpot {
     }
 
     /// Writes properties on a contact; the answer has the values HubSpot kept.
-    pub async fn update_contact(&self, id: &str, properties: Properties) -> Result<Contact, HubspotError> {
+    pub async fn update_contact(
+        &self,
+        id: &str,
+        properties: Properties,
+    ) -> Result<Contact, HubspotError> {
         self.contacts.update.call((id.to_owned(), properties)).await
     }
 

@@ -171,7 +171,10 @@ mod tests {
         }
         // 35 calls at 10 per 10 s: the last one starts after 30 s, not much later.
         let last = times[34];
-        assert!(last >= Duration::from_secs(30) && last < Duration::from_secs(31), "{last:?}");
+        assert!(
+            last >= Duration::from_secs(30) && last < Duration::from_secs(31),
+            "{last:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

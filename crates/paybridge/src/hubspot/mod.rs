@@ -5,6 +5,7 @@ mod batch;
 mod contacts;
 mod error;
 pub mod limiter;
+pub mod properties;
 mod transport;
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,10 +45,17 @@ impl HubSpot {
         let limiter = Arc::new(Limiter::new(requests_per_10s, search_per_s));
         let transport = Arc::new(Transport::new(base, token, version, limiter)?);
         let read_properties: Arc<Vec<String>> = Arc::new(
-            [id_property, "email", "firstname", "lastname", "hubspot_owner_id", "lifecyclestage"]
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            [
+                id_property,
+                "email",
+                "firstname",
+                "lastname",
+                "hubspot_owner_id",
+                "lifecyclestage",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
         );
         let contacts = contacts::Batchers::spawn(&transport, read_properties.clone(), id_property);
         Ok(Self {
@@ -95,19 +103,35 @@ pub(crate) fn batch_errors(route: &'static str, body: &Value) -> Vec<(Vec<String
                     let ids = e
                         .pointer("/context/ids")
                         .and_then(Value::as_array)
-                        .map(|ids| ids.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
+                        .map(|ids| {
+                            ids.iter()
+                                .filter_map(|i| i.as_str().map(str::to_owned))
+                                .collect()
+                        })
                         .unwrap_or_default();
                     let status = e
                         .get("status")
-                        .and_then(|s| s.as_str().and_then(|s| s.parse().ok()).or(s.as_u64().map(|n| n as u16)))
+                        .and_then(|s| {
+                            s.as_str()
+                                .and_then(|s| s.parse().ok())
+                                .or(s.as_u64().map(|n| n as u16))
+                        })
                         .unwrap_or(400);
                     (
                         ids,
                         HubspotError::Terminal {
                             route,
                             status,
-                            category: e.get("category").and_then(Value::as_str).unwrap_or("UNKNOWN").to_owned(),
-                            message: e.get("message").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                            category: e
+                                .get("category")
+                                .and_then(Value::as_str)
+                                .unwrap_or("UNKNOWN")
+                                .to_owned(),
+                            message: e
+                                .get("message")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_owned(),
                             correlation_id: None,
                         },
                     )

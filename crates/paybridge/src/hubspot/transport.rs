@@ -91,7 +91,8 @@ impl Transport {
         let started = Instant::now();
         loop {
             let waited = self.limiter.acquire(bucket).await;
-            metrics::histogram!("paybridge_hubspot_limiter_wait_seconds").record(waited.as_secs_f64());
+            metrics::histogram!("paybridge_hubspot_limiter_wait_seconds")
+                .record(waited.as_secs_f64());
             let mut request = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base))
@@ -104,7 +105,13 @@ impl Transport {
                 Ok(r) => r,
                 Err(e) => {
                     metrics::counter!("paybridge_hubspot_calls_total", "route" => route, "status" => "error").increment(1);
-                    let kind = if e.is_timeout() { "timed out" } else if e.is_connect() { "connection failed" } else { "request failed" };
+                    let kind = if e.is_timeout() {
+                        "timed out"
+                    } else if e.is_connect() {
+                        "connection failed"
+                    } else {
+                        "request failed"
+                    };
                     return Err(HubspotError::Retryable {
                         route,
                         status: None,
@@ -146,7 +153,11 @@ impl Transport {
                 if policy == "DAILY" || started.elapsed() > self.max_rate_limited {
                     return Err(HubspotError::RateLimited {
                         policy,
-                        retry_after: Some(if retry_after.is_some() { min } else { Duration::from_secs(60) }),
+                        retry_after: Some(if retry_after.is_some() {
+                            min
+                        } else {
+                            Duration::from_secs(60)
+                        }),
                     });
                 }
                 self.limiter.pause_for_window(bucket, min);

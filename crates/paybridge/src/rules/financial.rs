@@ -52,7 +52,10 @@ pub fn plan(fact: &PaymentFact, extras: &Extras) -> Option<Step> {
     }
     match fact.outcome {
         Outcome::PaymentSucceeded if kind == "invoice.paid" || kind == "charge.succeeded" => {
-            properties.insert("stripe_last_payment_date".into(), hubspot_date(fact.occurred_at));
+            properties.insert(
+                "stripe_last_payment_date".into(),
+                hubspot_date(fact.occurred_at),
+            );
             if let Some(amount) = &fact.amount {
                 properties.insert("stripe_last_payment_amount".into(), amount.major_string());
             }
@@ -107,7 +110,10 @@ mod tests {
 
     fn props(step: Option<Step>) -> BTreeMap<String, String> {
         match step.map(|s| s.action) {
-            Some(Action::UpdateContact { mut properties, aggregates }) => {
+            Some(Action::UpdateContact {
+                mut properties,
+                aggregates,
+            }) => {
                 properties.extend(aggregates);
                 properties
             }
@@ -124,30 +130,76 @@ mod tests {
     #[test]
     fn each_fixture_writes_what_the_spec_table_says() {
         let paid = props(plan(&fact("invoice.paid.json"), &Extras::default()));
-        assert_eq!(paid.get("stripe_last_payment_amount").map(String::as_str), Some("49.00"));
-        assert_eq!(paid.get("stripe_last_payment_date").map(String::as_str), Some("1788220800000"));
-        assert_eq!(paid.get("stripe_subscription_status").map(String::as_str), Some("active"));
-        assert_eq!(paid.get("stripe_delinquent").map(String::as_str), Some("false"));
+        assert_eq!(
+            paid.get("stripe_last_payment_amount").map(String::as_str),
+            Some("49.00")
+        );
+        assert_eq!(
+            paid.get("stripe_last_payment_date").map(String::as_str),
+            Some("1788220800000")
+        );
+        assert_eq!(
+            paid.get("stripe_subscription_status").map(String::as_str),
+            Some("active")
+        );
+        assert_eq!(
+            paid.get("stripe_delinquent").map(String::as_str),
+            Some("false")
+        );
 
-        let failed = props(plan(&fact("invoice.payment_failed.json"), &Extras::default()));
-        assert_eq!(failed.get("stripe_delinquent").map(String::as_str), Some("true"));
+        let failed = props(plan(
+            &fact("invoice.payment_failed.json"),
+            &Extras::default(),
+        ));
+        assert_eq!(
+            failed.get("stripe_delinquent").map(String::as_str),
+            Some("true")
+        );
         assert!(failed.contains_key("stripe_last_payment_failed_date"));
         assert!(!failed.contains_key("stripe_last_payment_amount"));
 
-        let sub = props(plan(&fact("customer.subscription.updated.json"), &Extras::default()));
-        assert_eq!(sub.get("stripe_subscription_status").map(String::as_str), Some("past_due"));
-        assert_eq!(sub.get("stripe_subscription_tier").map(String::as_str), Some("Pro (monthly)"));
+        let sub = props(plan(
+            &fact("customer.subscription.updated.json"),
+            &Extras::default(),
+        ));
+        assert_eq!(
+            sub.get("stripe_subscription_status").map(String::as_str),
+            Some("past_due")
+        );
+        assert_eq!(
+            sub.get("stripe_subscription_tier").map(String::as_str),
+            Some("Pro (monthly)")
+        );
 
-        let cancelled = props(plan(&fact("customer.subscription.deleted.json"), &Extras::default()));
-        assert_eq!(cancelled.get("stripe_subscription_status").map(String::as_str), Some("canceled"));
+        let cancelled = props(plan(
+            &fact("customer.subscription.deleted.json"),
+            &Extras::default(),
+        ));
+        assert_eq!(
+            cancelled
+                .get("stripe_subscription_status")
+                .map(String::as_str),
+            Some("canceled")
+        );
 
         let refund = props(plan(
             &fact("charge.refunded.json"),
-            &Extras { lifetime_value: Some(Money::new(3900, "usd")) },
+            &Extras {
+                lifetime_value: Some(Money::new(3900, "usd")),
+            },
         ));
-        assert_eq!(refund.get("stripe_refund_issued").map(String::as_str), Some("true"));
-        assert_eq!(refund.get("stripe_lifetime_value").map(String::as_str), Some("39.00"));
+        assert_eq!(
+            refund.get("stripe_refund_issued").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            refund.get("stripe_lifetime_value").map(String::as_str),
+            Some("39.00")
+        );
 
-        assert!(plan(&fact("charge.dispute.created.json"), &Extras::default()).is_none(), "no customer");
+        assert!(
+            plan(&fact("charge.dispute.created.json"), &Extras::default()).is_none(),
+            "no customer"
+        );
     }
 }

@@ -3,6 +3,7 @@
 pub mod financial;
 pub mod patterns;
 pub mod plan;
+pub mod properties;
 
 pub use financial::Extras;
 pub use patterns::TypePatterns;

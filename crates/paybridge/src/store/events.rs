@@ -106,6 +106,16 @@ impl Store {
         }
     }
 
+    pub async fn get_event_summary(&self, id: &str) -> Result<Option<EventSummary>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM events WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(row.map(|r| summary(&r)).transpose()?)
+    }
+
     pub async fn count_events(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events")
             .fetch_one(self.reader())

@@ -4,9 +4,10 @@
 //! answers `Busy` at once (the handler turns it into 503, which Stripe retries).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::{StoreError, lane_of};
 use crate::domain::{Clock, CustomerId, EventId, EventStatus};
@@ -50,9 +51,9 @@ pub(super) struct IntakeHandle {
     writer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-pub(super) fn start(pool: SqlitePool, clock: Clock) -> IntakeHandle {
+pub(super) fn start(pool: SqlitePool, clock: Clock, jobs: Arc<Notify>) -> IntakeHandle {
     let (sender, rx) = mpsc::channel(QUEUE_CAPACITY);
-    let task = tokio::spawn(writer(pool, clock, rx));
+    let task = tokio::spawn(writer(pool, clock, rx, jobs));
     IntakeHandle {
         sender: std::sync::RwLock::new(Some(sender)),
         writer: tokio::sync::Mutex::new(Some(task)),
@@ -89,7 +90,12 @@ impl IntakeHandle {
     }
 }
 
-async fn writer(pool: SqlitePool, clock: Clock, mut rx: mpsc::Receiver<(NewEvent, Reply)>) {
+async fn writer(
+    pool: SqlitePool,
+    clock: Clock,
+    mut rx: mpsc::Receiver<(NewEvent, Reply)>,
+    jobs: Arc<Notify>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // `recv` returns None only when every sender is dropped and the queue is empty.
     while let Some(first) = rx.recv().await {
@@ -113,6 +119,11 @@ async fn writer(pool: SqlitePool, clock: Clock, mut rx: mpsc::Receiver<(NewEvent
                     let _ = reply.send(Ok(outcome));
                 }
                 metrics::histogram!("paybridge_intake_batch_size").record(claimed.len() as f64);
+                if !claimed.is_empty() {
+                    metrics::counter!("paybridge_queue_pushed_total")
+                        .increment(claimed.len() as u64);
+                    jobs.notify_one();
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, events = batch.len(), "intake commit failed; answering 503");

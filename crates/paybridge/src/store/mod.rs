@@ -52,6 +52,8 @@ struct Inner {
     read: SqlitePool,
     intake: intake::IntakeHandle,
     clock: Clock,
+    /// Woken when jobs are enqueued, so idle workers start at once.
+    jobs: Arc<tokio::sync::Notify>,
 }
 
 /// How long a write waits for SQLite's lock before the request fails (and intake answers 503).
@@ -87,15 +89,21 @@ impl Store {
             .connect_with(options.read_only(true))
             .await
             .with_context(|| format!("cannot open {url} for reading"))?;
-        let intake = intake::start(write.clone(), clock.clone());
+        let jobs = Arc::new(tokio::sync::Notify::new());
+        let intake = intake::start(write.clone(), clock.clone(), jobs.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 write,
                 read,
                 intake,
                 clock,
+                jobs,
             }),
         })
+    }
+
+    pub fn jobs_notify(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.jobs.clone()
     }
 
     pub fn clock(&self) -> &Clock {

@@ -22,18 +22,34 @@ pub struct ClaimedJob {
 /// How a run ended.
 #[derive(Debug, Clone)]
 pub enum JobOutcome {
-    Done { contact_id: Option<String> },
+    Done {
+        contact_id: Option<String>,
+    },
     /// Try again at `run_at` (unix ms). `count_attempt: false` for rate limiting.
-    Retry { run_at: i64, error: String, count_attempt: bool },
+    Retry {
+        run_at: i64,
+        error: String,
+        count_attempt: bool,
+    },
     /// A dead letter: out of attempts, or a terminal error.
-    Dead { error: String },
+    Dead {
+        error: String,
+    },
     /// A person must decide; no retry.
-    NeedsAttention { error: String, contact_id: Option<String> },
+    NeedsAttention {
+        error: String,
+        contact_id: Option<String>,
+    },
 }
 
 impl Store {
     /// Claims up to `limit` runnable jobs for `worker`, leased until `lease_until` (unix ms).
-    pub async fn claim(&self, worker: &str, limit: i64, lease_until: i64) -> Result<Vec<ClaimedJob>, StoreError> {
+    pub async fn claim(
+        &self,
+        worker: &str,
+        limit: i64,
+        lease_until: i64,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now = self.clock().now_ms();
         let rows = sqlx::query(
             "UPDATE jobs SET status = 'running', locked_by = ?1, locked_until = ?2, attempts = attempts + 1
@@ -76,7 +92,12 @@ impl Store {
     }
 
     /// Extends the leases of jobs `worker` still holds.
-    pub async fn renew(&self, worker: &str, jobs: &[i64], lease_until: i64) -> Result<(), StoreError> {
+    pub async fn renew(
+        &self,
+        worker: &str,
+        jobs: &[i64],
+        lease_until: i64,
+    ) -> Result<(), StoreError> {
         for chunk in jobs.chunks(500) {
             let mut q = sqlx::QueryBuilder::new("UPDATE jobs SET locked_until = ");
             q.push_bind(lease_until)
@@ -102,16 +123,37 @@ impl Store {
         .await?)
     }
 
+    /// The earliest `run_at` of an event job waiting for a retry, unix ms.
+    pub async fn next_retry_at(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM jobs WHERE kind = 'event' AND status IN ('pending', 'retrying')",
+        )
+        .fetch_one(self.reader())
+        .await?)
+    }
+
     /// Records how a run ended, on the job and (for event jobs) on its event. Ignored if the
     /// lease was lost to another worker meanwhile. Returns whether it was recorded.
-    pub async fn finish(&self, worker: &str, job: &ClaimedJob, outcome: &JobOutcome) -> Result<bool, StoreError> {
+    pub async fn finish(
+        &self,
+        worker: &str,
+        job: &ClaimedJob,
+        outcome: &JobOutcome,
+    ) -> Result<bool, StoreError> {
         let now = self.clock().now_ms();
         let mut tx = self.writer().begin().await?;
         let (job_status, run_at, error, attempts_delta) = match outcome {
             JobOutcome::Done { .. } => ("done", None, None, 0),
-            JobOutcome::Retry { run_at, error, count_attempt } => {
-                ("retrying", Some(*run_at), Some(error.as_str()), if *count_attempt { 0 } else { -1 })
-            }
+            JobOutcome::Retry {
+                run_at,
+                error,
+                count_attempt,
+            } => (
+                "retrying",
+                Some(*run_at),
+                Some(error.as_str()),
+                if *count_attempt { 0 } else { -1 },
+            ),
             JobOutcome::Dead { error } => ("dead", None, Some(error.as_str()), 0),
             JobOutcome::NeedsAttention { error, .. } => ("done", None, Some(error.as_str()), 0),
         };
@@ -135,10 +177,16 @@ impl Store {
         }
         if job.kind == "event" {
             let (status, contact, finished) = match outcome {
-                JobOutcome::Done { contact_id } => (EventStatus::Done, contact_id.as_deref(), Some(now)),
+                JobOutcome::Done { contact_id } => {
+                    (EventStatus::Done, contact_id.as_deref(), Some(now))
+                }
                 JobOutcome::Retry { .. } => (EventStatus::Retrying, None, None),
                 JobOutcome::Dead { .. } => (EventStatus::Dead, None, Some(now)),
-                JobOutcome::NeedsAttention { contact_id, .. } => (EventStatus::NeedsAttention, contact_id.as_deref(), Some(now)),
+                JobOutcome::NeedsAttention { contact_id, .. } => (
+                    EventStatus::NeedsAttention,
+                    contact_id.as_deref(),
+                    Some(now),
+                ),
             };
             sqlx::query(
                 "UPDATE events SET status = ?1, attempts = (SELECT attempts FROM jobs WHERE id = ?2),
@@ -183,30 +231,37 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.jobs_notify().notify_one();
         Ok(back)
     }
 
     pub async fn dead_event_ids(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT id FROM events WHERE status = 'dead' ORDER BY received_at")
-            .fetch_all(self.reader())
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT id FROM events WHERE status = 'dead' ORDER BY received_at")
+                .fetch_all(self.reader())
+                .await?,
+        )
     }
 
     /// Marks the event alerted; true if this call did it (at most one alert per event).
     pub async fn claim_alert(&self, event_id: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query("UPDATE events SET alerted = 1 WHERE id = ?1 AND alerted = 0")
-            .bind(event_id)
-            .execute(self.writer())
-            .await?
-            .rows_affected()
-            == 1)
+        Ok(
+            sqlx::query("UPDATE events SET alerted = 1 WHERE id = ?1 AND alerted = 0")
+                .bind(event_id)
+                .execute(self.writer())
+                .await?
+                .rows_affected()
+                == 1,
+        )
     }
 
     pub async fn payload(&self, event_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT payload FROM events WHERE id = ?1")
-            .bind(event_id)
-            .fetch_optional(self.reader())
-            .await?
-            .flatten())
+        Ok(
+            sqlx::query_scalar("SELECT payload FROM events WHERE id = ?1")
+                .bind(event_id)
+                .fetch_optional(self.reader())
+                .await?
+                .flatten(),
+        )
     }
 }

@@ -39,7 +39,10 @@ pub struct StepStart<'a> {
     pub detail: &'a serde_json::Value,
 }
 
-fn json_column(row: &sqlx::sqlite::SqliteRow, name: &str) -> Result<Option<serde_json::Value>, sqlx::Error> {
+fn json_column(
+    row: &sqlx::sqlite::SqliteRow,
+    name: &str,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
     let text: Option<String> = row.try_get(name)?;
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
@@ -53,7 +56,9 @@ impl Store {
         .bind(key)
         .fetch_optional(self.writer())
         .await?;
-        row.map(|r| step_from_row(&r)).transpose().map_err(StoreError::from)
+        row.map(|r| step_from_row(&r))
+            .transpose()
+            .map_err(StoreError::from)
     }
 
     pub async fn steps_of(&self, event_id: &str) -> Result<Vec<StepRecord>, StoreError> {
@@ -64,7 +69,10 @@ impl Store {
         .bind(event_id)
         .fetch_all(self.reader())
         .await?;
-        rows.iter().map(step_from_row).collect::<Result<_, _>>().map_err(StoreError::from)
+        rows.iter()
+            .map(step_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
     }
 
     /// Records that a step starts (before its effect). Keeps an existing row's status.
@@ -173,7 +181,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn contact_for(&self, customer: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
+    pub async fn contact_for(
+        &self,
+        customer: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
         let row = sqlx::query("SELECT contact_id, email FROM contacts WHERE customer = ?1")
             .bind(customer)
             .fetch_optional(self.writer())
@@ -183,7 +194,12 @@ impl Store {
             .map_err(|e: sqlx::Error| StoreError::from(e))
     }
 
-    pub async fn remember_contact(&self, customer: &str, contact_id: &str, email: Option<&str>) -> Result<(), StoreError> {
+    pub async fn remember_contact(
+        &self,
+        customer: &str,
+        contact_id: &str,
+        email: Option<&str>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO contacts (customer, contact_id, email, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(customer) DO UPDATE SET contact_id = excluded.contact_id,
@@ -242,23 +258,34 @@ impl Store {
         Ok(total)
     }
 
-    pub async fn log_timeline(&self, event_id: &str, attempt: i64, lines: &[(i64, String)]) -> Result<(), StoreError> {
+    pub async fn log_timeline(
+        &self,
+        event_id: &str,
+        attempt: i64,
+        lines: &[(i64, String)],
+    ) -> Result<(), StoreError> {
         if lines.is_empty() {
             return Ok(());
         }
-        let mut q = sqlx::QueryBuilder::new("INSERT INTO timeline (event_id, at, attempt, message) ");
+        let mut q =
+            sqlx::QueryBuilder::new("INSERT INTO timeline (event_id, at, attempt, message) ");
         q.push_values(lines, |mut row, (at, message)| {
-            row.push_bind(event_id).push_bind(*at).push_bind(attempt).push_bind(message);
+            row.push_bind(event_id)
+                .push_bind(*at)
+                .push_bind(attempt)
+                .push_bind(message);
         });
         q.build().execute(self.writer()).await?;
         Ok(())
     }
 
     pub async fn timeline(&self, event_id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
-        let rows = sqlx::query("SELECT at, attempt, message FROM timeline WHERE event_id = ?1 ORDER BY id")
-            .bind(event_id)
-            .fetch_all(self.reader())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT at, attempt, message FROM timeline WHERE event_id = ?1 ORDER BY id",
+        )
+        .bind(event_id)
+        .fetch_all(self.reader())
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(TimelineEntry {

@@ -100,13 +100,18 @@ impl Envelope {
         {
             return Err(not_event("`type` is not an event type name"));
         }
-        let created = raw.created.ok_or_else(|| not_event("`created` is missing"))?;
+        let created = raw
+            .created
+            .ok_or_else(|| not_event("`created` is missing"))?;
         let object = raw
             .data
             .and_then(|d| d.object)
             .ok_or_else(|| not_event("`data.object` is missing or not an object"))?;
         let customer = if object.object.as_deref() == Some("customer") {
-            object.id.as_deref().and_then(|id| CustomerId::parse(id).ok())
+            object
+                .id
+                .as_deref()
+                .and_then(|id| CustomerId::parse(id).ok())
         } else {
             object.customer.as_ref().and_then(customer_ref)
         };

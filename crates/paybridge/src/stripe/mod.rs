@@ -1,5 +1,6 @@
 //! Stripe: the webhook signature scheme, the event envelope and the few object fields we read.
 
+pub mod api;
 pub mod event;
 pub mod normalise;
 pub mod signature;

@@ -11,8 +11,7 @@ use serde_json::Value;
 
 use super::event::customer_of;
 use crate::domain::{
-    ChargeFacts, EventId, InvoiceFacts, Money, Outcome, PaymentFact, ProductRef,
-    SubscriptionFacts,
+    ChargeFacts, EventId, InvoiceFacts, Money, Outcome, PaymentFact, ProductRef, SubscriptionFacts,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +75,9 @@ pub fn normalise(payload: &[u8]) -> Result<PaymentFact, NormaliseError> {
     let mut fact = PaymentFact {
         event_id,
         occurred_at: int(&event, "created").unwrap_or_default(),
-        livemode: at(&event, "livemode").and_then(Value::as_bool).unwrap_or(false),
+        livemode: at(&event, "livemode")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         customer: customer_of(object),
         email: None,
         name: None,
@@ -144,7 +145,9 @@ pub fn normalise(payload: &[u8]) -> Result<PaymentFact, NormaliseError> {
                 status: text(object, "status"),
                 failure_code: text(object, "failure_code"),
                 failure_message: text(object, "failure_message"),
-                refunded: at(object, "refunded").and_then(Value::as_bool).unwrap_or(false),
+                refunded: at(object, "refunded")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             });
         }
         "refund" => {
@@ -193,14 +196,16 @@ pub fn normalise(payload: &[u8]) -> Result<PaymentFact, NormaliseError> {
 
 fn outcome_of(event_type: &str, object: &Value) -> Outcome {
     match event_type {
-        "invoice.paid" | "invoice.payment_succeeded" | "charge.succeeded"
-        | "payment_intent.succeeded" | "checkout.session.async_payment_succeeded" => {
-            Outcome::PaymentSucceeded
-        }
-        "invoice.payment_failed" | "charge.failed" | "payment_intent.payment_failed"
-        | "checkout.session.async_payment_failed" | "invoice.payment_action_required" => {
-            Outcome::PaymentFailed
-        }
+        "invoice.paid"
+        | "invoice.payment_succeeded"
+        | "charge.succeeded"
+        | "payment_intent.succeeded"
+        | "checkout.session.async_payment_succeeded" => Outcome::PaymentSucceeded,
+        "invoice.payment_failed"
+        | "charge.failed"
+        | "payment_intent.payment_failed"
+        | "checkout.session.async_payment_failed"
+        | "invoice.payment_action_required" => Outcome::PaymentFailed,
         "charge.refunded" | "refund.created" | "refund.updated" => Outcome::Refunded,
         "customer.deleted" => Outcome::CustomerDeleted,
         "customer.created" | "customer.updated" => Outcome::CustomerChanged,
@@ -295,12 +300,18 @@ mod tests {
     fn invoice_paid_for_a_new_subscription() {
         let f = fact("invoice.paid.json");
         assert_eq!(f.outcome, Outcome::PaymentSucceeded);
-        assert_eq!(f.customer.as_ref().map(|c| c.as_str()), Some("cus_T7aLp4qZ9cXn2W"));
+        assert_eq!(
+            f.customer.as_ref().map(|c| c.as_str()),
+            Some("cus_T7aLp4qZ9cXn2W")
+        );
         assert_eq!(f.email.as_deref(), Some("ada.lovelace@example.com"));
         assert_eq!(f.name.as_deref(), Some("Ada Lovelace"));
         assert_eq!(f.amount, Some(Money::new(4900, "usd")));
         let invoice = f.invoice.expect("invoice facts");
-        assert_eq!(invoice.billing_reason.as_deref(), Some("subscription_create"));
+        assert_eq!(
+            invoice.billing_reason.as_deref(),
+            Some("subscription_create")
+        );
         assert_eq!(invoice.attempt_count, Some(1));
         assert_eq!(
             f.subscription.map(|s| s.id).as_deref(),
@@ -317,12 +328,21 @@ mod tests {
     fn failed_renewal_uses_the_invoice_email_not_the_card() {
         let f = fact("invoice.payment_failed.json");
         assert_eq!(f.outcome, Outcome::PaymentFailed);
-        assert_eq!(f.email.as_deref(), Some("ada@analytical-engines.example.org"));
+        assert_eq!(
+            f.email.as_deref(),
+            Some("ada@analytical-engines.example.org")
+        );
         let invoice = f.invoice.expect("invoice");
-        assert_eq!(invoice.billing_reason.as_deref(), Some("subscription_cycle"));
+        assert_eq!(
+            invoice.billing_reason.as_deref(),
+            Some("subscription_cycle")
+        );
         assert_eq!(invoice.next_payment_attempt, Some(1791112800));
         let charge = fact("charge.failed.json");
-        assert_eq!(charge.email, None, "a charge's billing email is the card's, not trusted");
+        assert_eq!(
+            charge.email, None,
+            "a charge's billing email is the card's, not trusted"
+        );
         assert_eq!(
             charge.charge.and_then(|c| c.failure_code).as_deref(),
             Some("card_declined")
@@ -349,8 +369,14 @@ mod tests {
         assert_eq!(d.email, None);
 
         let c = fact("customer.updated.json");
-        assert_eq!(c.email.as_deref(), Some("ada@analytical-engines.example.org"));
-        assert_eq!(c.customer_metadata.get("app_user_id").map(String::as_str), Some("usr_4821"));
+        assert_eq!(
+            c.email.as_deref(),
+            Some("ada@analytical-engines.example.org")
+        );
+        assert_eq!(
+            c.customer_metadata.get("app_user_id").map(String::as_str),
+            Some("usr_4821")
+        );
 
         let deleted = fact("customer.subscription.deleted.json");
         let sub = deleted.subscription.expect("subscription");

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod story;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 pub const SECRET: &str = "whsec_test_paybridge_0123456789";
 
 pub struct TestApp {
+    pub pipeline: paybridge::worker::Pipeline,
     pub url: String,
     pub admin_url: String,
     pub client: reqwest::Client,
@@ -47,15 +49,21 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings), clock: Clock)
     let mut settings = test_settings(dir.path());
     customise(&mut settings);
     let db_path = dir.path().join("paybridge.db");
-    let app = Application::build(settings, clock.clone())
-        .await
-        .expect("the application builds");
+    let app = Application::build_with(
+        settings,
+        clock.clone(),
+        paybridge::app::Options { run_workers: false },
+    )
+    .await
+    .expect("the application builds");
+    let pipeline = app.pipeline().clone();
     let url = format!("http://{}", app.public_addr());
     let admin_url = format!("http://{}", app.admin_addr());
     let store = app.store().clone();
     let cancel = CancellationToken::new();
     let task = tokio::spawn(app.run_until_stopped(cancel.clone()));
     TestApp {
+        pipeline,
         url,
         admin_url,
         client: reqwest::Client::new(),
@@ -68,7 +76,65 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings), clock: Clock)
     }
 }
 
+/// A HubSpot sandbox with paybridge's properties created (as `paybridge setup` would).
+/// Setup runs with its own token, so its calls do not spend the app token's rate budget.
+pub async fn spawn_sandbox(config: hubspot_sandbox::SandboxConfig) -> hubspot_sandbox::Sandbox {
+    let sandbox = hubspot_sandbox::Sandbox::spawn(config)
+        .await
+        .expect("sandbox starts");
+    let setup_token = "setup-token";
+    sandbox
+        .merge_seed(hubspot_sandbox::Seed {
+            tokens: vec![hubspot_sandbox::SeedToken {
+                token: setup_token.into(),
+                scopes: [
+                    "crm.schemas.contacts.read",
+                    "crm.schemas.contacts.write",
+                    "crm.schemas.deals.read",
+                    "crm.schemas.deals.write",
+                    "tickets",
+                ]
+                .map(String::from)
+                .to_vec(),
+            }],
+            ..Default::default()
+        })
+        .expect("seed the setup token");
+    let hubspot = paybridge::hubspot::HubSpot::new(
+        &sandbox.url(),
+        Secret::new(setup_token.into()),
+        paybridge::config::ApiVersion::Dated2026_09,
+        1_000,
+        10,
+        "stripe_customer_id",
+    )
+    .expect("client");
+    paybridge::setup::ensure(
+        &hubspot,
+        &paybridge::rules::properties::builtin("stripe_customer_id"),
+        false,
+    )
+    .await
+    .expect("setup creates the properties");
+    sandbox
+}
+
+/// Points settings at a sandbox, with test-sized retry delays.
+pub fn use_sandbox(s: &mut Settings, sandbox: &hubspot_sandbox::Sandbox) {
+    s.hubspot.api_base = sandbox.url();
+    s.hubspot.token = Some(Secret::new(hubspot_sandbox::SandboxConfig::default().token));
+    s.worker.backoff_base = std::time::Duration::from_millis(100);
+    s.worker.backoff_max = std::time::Duration::from_secs(2);
+}
+
 impl TestApp {
+    /// Runs the workers until no job is left (retries included).
+    pub async fn drain(&self) -> usize {
+        paybridge::worker::drain(&self.pipeline)
+            .await
+            .expect("drain")
+    }
+
     /// POSTs `body` signed now (by the app's clock) with the test secret.
     pub async fn post_signed(&self, body: &[u8]) -> reqwest::Response {
         let header = stripe::sign(SECRET, self.clock.now_secs(), body);

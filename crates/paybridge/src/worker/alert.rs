@@ -1,0 +1,51 @@
+//! Dead-letter alerts to a Slack incoming webhook, at most one per event.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::config::Secret;
+
+#[derive(Clone)]
+pub struct Alerter {
+    http: reqwest::Client,
+    url: Secret,
+}
+
+impl Alerter {
+    pub fn new(url: Secret) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
+            url,
+        })
+    }
+
+    /// Posts Slack's incoming-webhook JSON; a few tries, then logged and dropped (the
+    /// event itself is safe in the store as a dead letter).
+    pub async fn dead_letter(&self, event_id: &str, event_type: &str, customer: &str, error: &str) {
+        let text = format!(
+            ":rotating_light: paybridge gave up on Stripe event `{event_id}` ({event_type}, customer {customer}): {error}\nRun `paybridge events show {event_id}`, fix the cause, then `paybridge events retry {event_id}`."
+        );
+        let body = json!({ "text": text });
+        for attempt in 1..=3u32 {
+            match self.http.post(self.url.expose()).json(&body).send().await {
+                Ok(r) if r.status().is_success() => {
+                    tracing::info!(event_id, "dead-letter alert sent to Slack");
+                    return;
+                }
+                Ok(r) => tracing::warn!(
+                    event_id,
+                    status = r.status().as_u16(),
+                    attempt,
+                    "Slack refused the alert"
+                ),
+                Err(e) => {
+                    tracing::warn!(event_id, error = %e.without_url(), attempt, "Slack alert failed")
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+        }
+    }
+}

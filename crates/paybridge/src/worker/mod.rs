@@ -1,0 +1,157 @@
+//! Workers: claim jobs (leases, per-customer lanes), run an event's plan through HubSpot,
+//! record every step, retry with backoff, dead-letter with an alert.
+
+mod alert;
+mod pool;
+mod process;
+mod resolve;
+mod retry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Settings, WorkerMode};
+use crate::domain::Clock;
+use crate::hubspot::{HubSpot, HubspotError};
+use crate::store::{Store, StoreError};
+use crate::stripe::api::{StripeApi, StripeApiError};
+
+pub use alert::Alerter;
+pub use pool::{Pool, drain};
+pub use retry::Backoff;
+
+/// Everything a run needs; cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    hubspot: HubSpot,
+    stripe: Option<StripeApi>,
+    alerter: Option<Alerter>,
+    clock: Clock,
+    worker_id: String,
+    id_property: String,
+    match_email: bool,
+    create_missing: bool,
+    max_attempts: i64,
+    backoff: Backoff,
+    mode: WorkerMode,
+    concurrency: usize,
+}
+
+impl Pipeline {
+    pub fn new(
+        settings: &Settings,
+        store: Store,
+        hubspot: HubSpot,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        let stripe = match &settings.stripe.api_key {
+            Some(key) => Some(StripeApi::new(&settings.stripe.api_base, key.clone())?),
+            None => None,
+        };
+        let alerter = match &settings.alerts.slack_webhook_url {
+            Some(url) => Some(Alerter::new(url.clone())?),
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                hubspot,
+                stripe,
+                alerter,
+                clock,
+                worker_id: format!("{}-{}", hostname(), crate::app::random_hex(4)),
+                id_property: settings.contacts.id_property.clone(),
+                match_email: settings.contacts.match_email,
+                create_missing: settings.contacts.create_missing,
+                max_attempts: i64::from(settings.worker.max_attempts),
+                backoff: Backoff {
+                    base: settings.worker.backoff_base,
+                    max: settings.worker.backoff_max,
+                },
+                mode: settings.worker.mode,
+                concurrency: settings.worker.concurrency,
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn hubspot(&self) -> &HubSpot {
+        &self.inner.hubspot
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "paybridge".into())
+}
+
+/// Why a run did not finish.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WorkError {
+    #[error("{0}")]
+    Hubspot(#[from] HubspotError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Stripe(#[from] StripeApiError),
+    /// Retrying cannot help (unreadable payload, …).
+    #[error("{0}")]
+    Terminal(String),
+    /// A person must decide (e.g. the email belongs to another contact).
+    #[error("{message}")]
+    NeedsAttention {
+        message: String,
+        contact_id: Option<String>,
+    },
+    /// Worth another attempt soon (e.g. the contact vanished and must be resolved again).
+    #[error("{0}")]
+    Again(String),
+}
+
+impl WorkError {
+    fn is_terminal(&self) -> bool {
+        match self {
+            Self::Hubspot(e) => e.is_terminal(),
+            Self::Stripe(StripeApiError::Refused { .. }) | Self::Terminal(_) => true,
+            _ => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Hubspot(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// The timeline of one attempt: sentences, logged as they happen and stored at the end.
+pub(crate) struct Log {
+    clock: Clock,
+    lines: Vec<(i64, String)>,
+}
+
+impl Log {
+    fn new(clock: Clock) -> Self {
+        Self {
+            clock,
+            lines: Vec::new(),
+        }
+    }
+
+    fn say(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!("{message}");
+        self.lines.push((self.clock.now_ms(), message));
+    }
+}

@@ -1,0 +1,332 @@
+//! One run of one job: payload → fact → plan → contact → steps, then the outcome.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use tracing::Instrument;
+
+use super::resolve::{Resolved, resolve};
+use super::{Log, Pipeline, WorkError};
+use crate::config::WorkerMode;
+use crate::domain::{Money, PaymentFact};
+use crate::hubspot::HubspotError;
+use crate::rules::{self, Action, Extras, Step};
+use crate::store::{ClaimedJob, JobOutcome, StepStart};
+use crate::stripe::normalise;
+
+pub(crate) async fn run_job(p: &Pipeline, job: ClaimedJob) {
+    let span = tracing::info_span!("job", event_id = %job.event_id, lane = %job.lane, attempt = job.attempt);
+    async {
+        let i = &p.inner;
+        let mut log = Log::new(i.clock.clone());
+        log.say(format!("attempt {} started", job.attempt));
+        let started = std::time::Instant::now();
+        let result = process_event(p, &job, &mut log).await;
+        let now = i.clock.now_ms();
+        let outcome = match result {
+            Ok(contact_id) => {
+                log.say("done");
+                JobOutcome::Done { contact_id }
+            }
+            Err(WorkError::NeedsAttention { message, contact_id }) => {
+                log.say(format!("needs attention: {message}"));
+                JobOutcome::NeedsAttention { error: message, contact_id }
+            }
+            Err(WorkError::Hubspot(HubspotError::RateLimited { policy, retry_after })) => {
+                let wait = retry_after.unwrap_or(std::time::Duration::from_secs(10));
+                log.say(format!("HubSpot rate limit ({policy}) persists; rescheduled in {} s, not counted as an attempt", wait.as_secs()));
+                JobOutcome::Retry {
+                    run_at: now + wait.as_millis() as i64,
+                    error: format!("rate limited ({policy})"),
+                    count_attempt: false,
+                }
+            }
+            Err(e) if e.is_terminal() => {
+                log.say(format!("failed for good: {e}"));
+                JobOutcome::Dead { error: e.to_string() }
+            }
+            Err(e) if job.attempt >= i.max_attempts => {
+                log.say(format!("attempt {} failed: {e}; no attempts left", job.attempt));
+                JobOutcome::Dead {
+                    error: format!("gave up after {} attempts: {e}", job.attempt),
+                }
+            }
+            Err(e) => {
+                let delay = i.backoff.delay(job.attempt, e.retry_after());
+                log.say(format!("attempt {} failed: {e}; next attempt in {} ms", job.attempt, delay.as_millis()));
+                JobOutcome::Retry {
+                    run_at: now + delay.as_millis() as i64,
+                    error: e.to_string(),
+                    count_attempt: true,
+                }
+            }
+        };
+        metrics::counter!("paybridge_job_attempts_total", "outcome" => outcome_label(&outcome)).increment(1);
+        metrics::histogram!("paybridge_job_seconds").record(started.elapsed().as_secs_f64());
+        if let Err(e) = i.store.log_timeline(&job.event_id, job.attempt, &log.lines).await {
+            tracing::warn!(error = %e, "could not store the timeline");
+        }
+        match i.store.finish(&i.worker_id, &job, &outcome).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("the lease was lost before the outcome was recorded; another worker owns the job"),
+            Err(e) => tracing::error!(error = %e, "could not record the outcome; the lease will expire and the job run again"),
+        }
+        if let JobOutcome::Done { .. } = outcome {
+            record_latency(p, &job).await;
+        }
+        if let JobOutcome::Dead { error } = &outcome {
+            metrics::counter!("paybridge_dead_letters_total").increment(1);
+            alert(p, &job, error).await;
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn outcome_label(o: &JobOutcome) -> &'static str {
+    match o {
+        JobOutcome::Done { .. } => "done",
+        JobOutcome::Retry {
+            count_attempt: true,
+            ..
+        } => "retry",
+        JobOutcome::Retry { .. } => "rate_limited",
+        JobOutcome::Dead { .. } => "dead",
+        JobOutcome::NeedsAttention { .. } => "needs_attention",
+    }
+}
+
+async fn record_latency(p: &Pipeline, job: &ClaimedJob) {
+    if let Ok(Some(event)) = p.inner.store.get_event_summary(&job.event_id).await {
+        let seconds = (p.inner.clock.now_ms() - event.created * 1000) as f64 / 1000.0;
+        metrics::histogram!("paybridge_payment_to_crm_seconds").record(seconds.max(0.0));
+    }
+}
+
+async fn alert(p: &Pipeline, job: &ClaimedJob, error: &str) {
+    let Some(alerter) = p.inner.alerter.clone() else {
+        return;
+    };
+    match p.inner.store.claim_alert(&job.event_id).await {
+        Ok(true) => {
+            let summary = p
+                .inner
+                .store
+                .get_event_summary(&job.event_id)
+                .await
+                .ok()
+                .flatten();
+            let (kind, customer) = summary
+                .map(|s| (s.kind, s.customer.unwrap_or_else(|| "-".into())))
+                .unwrap_or_default();
+            alerter
+                .dead_letter(&job.event_id, &kind, &customer, error)
+                .await;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not record the alert"),
+    }
+}
+
+async fn process_event(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    log: &mut Log,
+) -> Result<Option<String>, WorkError> {
+    let i = &p.inner;
+    let payload = i.store.payload(&job.event_id).await?.ok_or_else(|| {
+        WorkError::Terminal(
+            "the raw payload was purged (store.payload_retention_days); replay it from Stripe"
+                .into(),
+        )
+    })?;
+    let fact = normalise(&payload).map_err(|e| WorkError::Terminal(e.to_string()))?;
+    let extras = extras(p, &fact).await?;
+    let plan = rules::plan(&fact, &extras);
+    if plan.steps.is_empty() {
+        log.say(format!("no rule acts on {}", fact.event_type));
+        return Ok(None);
+    }
+    log.say(format!(
+        "planned {} step(s): {}",
+        plan.steps.len(),
+        plan.steps
+            .iter()
+            .map(|s| s.key.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if i.mode == WorkerMode::Shadow {
+        for step in &plan.steps {
+            let detail = json!(step.action);
+            i.store
+                .step_finished(start_of(&fact, step, &detail), "planned", None, None)
+                .await?;
+            log.say(format!(
+                "shadow mode: would run {} ({})",
+                step.key,
+                step.action.kind()
+            ));
+        }
+        return Ok(None);
+    }
+    let Some(contact) = resolve(p, &fact, log).await? else {
+        for step in &plan.steps {
+            let detail = json!(step.action);
+            i.store
+                .step_finished(
+                    start_of(&fact, step, &detail),
+                    "skipped",
+                    Some(&json!({"reason": "no contact"})),
+                    None,
+                )
+                .await?;
+        }
+        return Ok(None);
+    };
+    for step in &plan.steps {
+        execute(p, &fact, &contact, step, log).await?;
+    }
+    Ok(Some(contact.id))
+}
+
+fn start_of<'a>(
+    fact: &'a PaymentFact,
+    step: &'a Step,
+    detail: &'a serde_json::Value,
+) -> StepStart<'a> {
+    StepStart {
+        key: &step.key,
+        event_id: fact.event_id.as_str(),
+        rule: &step.rule,
+        action_index: step.index as i64,
+        kind: step.action.kind(),
+        detail,
+    }
+}
+
+/// Facts the plan needs from the store: the lifetime value after a charge event.
+async fn extras(p: &Pipeline, fact: &PaymentFact) -> Result<Extras, WorkError> {
+    let (Some(customer), Some(charge)) = (&fact.customer, &fact.charge) else {
+        return Ok(Extras::default());
+    };
+    if fact.object_kind != "charge" {
+        return Ok(Extras::default());
+    }
+    let currency = fact
+        .amount
+        .as_ref()
+        .or(fact.amount_refunded.as_ref())
+        .map(|m| m.currency.clone())
+        .unwrap_or_else(|| "usd".into());
+    let succeeded = charge.status.as_deref() == Some("succeeded");
+    let paid = succeeded
+        .then(|| fact.amount.as_ref().map(|m| m.minor))
+        .flatten();
+    let refunded = fact.amount_refunded.as_ref().map(|m| m.minor);
+    let total = p
+        .inner
+        .store
+        .ledger_record(
+            customer.as_str(),
+            &charge.id,
+            &currency,
+            paid.or(Some(0)),
+            refunded,
+        )
+        .await?;
+    Ok(Extras {
+        lifetime_value: Some(Money::new(total, &currency)),
+    })
+}
+
+async fn execute(
+    p: &Pipeline,
+    fact: &PaymentFact,
+    contact: &Resolved,
+    step: &Step,
+    log: &mut Log,
+) -> Result<(), WorkError> {
+    let i = &p.inner;
+    if let Some(existing) = i.store.step(&step.key).await?
+        && existing.status == "done"
+    {
+        log.say(format!("step {} already done; skipped", step.key));
+        return Ok(());
+    }
+    match &step.action {
+        Action::UpdateContact {
+            properties,
+            aggregates,
+        } => {
+            let watermarks = i.store.watermarks(&contact.id).await?;
+            let mut write = BTreeMap::new();
+            let mut stale = Vec::new();
+            for (name, value) in properties {
+                match watermarks.get(name) {
+                    Some(last) if fact.occurred_at < *last => stale.push(name.clone()),
+                    _ => {
+                        write.insert(name.clone(), value.clone());
+                    }
+                }
+            }
+            for name in &stale {
+                log.say(format!(
+                    "property {name} skipped: a newer event already wrote it (this event is from {})",
+                    fact.occurred_at
+                ));
+            }
+            write.extend(aggregates.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let detail = json!(step.action);
+            if write.is_empty() {
+                i.store
+                    .step_finished(
+                        start_of(fact, step, &detail),
+                        "skipped",
+                        Some(&json!({"stale": stale})),
+                        None,
+                    )
+                    .await?;
+                return Ok(());
+            }
+            match i.hubspot.update_contact(&contact.id, write.clone()).await {
+                Ok(_) => {}
+                Err(HubspotError::Terminal { status: 404, .. }) => {
+                    if let Some(customer) = &fact.customer {
+                        i.store.forget_contact(customer.as_str()).await?;
+                    }
+                    return Err(WorkError::Again(format!(
+                        "contact {} no longer exists in HubSpot (deleted or merged); it will be resolved again",
+                        contact.id
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let watermarked: Vec<String> = write
+                .keys()
+                .filter(|k| properties.contains_key(*k))
+                .cloned()
+                .collect();
+            let result = json!({ "contact_id": contact.id, "written": write, "stale": stale });
+            i.store
+                .record_property_write(
+                    &contact.id,
+                    &watermarked,
+                    fact.occurred_at,
+                    start_of(fact, step, &detail),
+                    &result,
+                )
+                .await?;
+            log.say(format!(
+                "property updated on contact {}: {}",
+                contact.id,
+                write
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(())
+}

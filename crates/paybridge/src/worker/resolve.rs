@@ -1,0 +1,221 @@
+//! Contact resolution without search: the remembered mapping, then batch read by the
+//! Stripe Customer ID property, then by email (stamping the Stripe id), then create with
+//! both. Search lags writes by seconds and has its own tiny budget, so it is never used to
+//! deduplicate. Because a customer's jobs never run at once, no two runs race to create the
+//! same customer's contact.
+
+use crate::domain::PaymentFact;
+use crate::hubspot::{Contact, HubspotError, Properties};
+
+use super::{Log, Pipeline, WorkError};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub id: String,
+    pub email: Option<String>,
+}
+
+/// The contact this fact acts on, or None when there is no one to act on (no customer and
+/// no email, or `create_missing = false` and nobody found).
+pub(crate) async fn resolve(
+    p: &Pipeline,
+    fact: &PaymentFact,
+    log: &mut Log,
+) -> Result<Option<Resolved>, WorkError> {
+    let i = &p.inner;
+    let Some(customer) = fact.customer.as_ref().map(|c| c.as_str()) else {
+        log.say("the event has no Stripe customer; no contact to act on");
+        return Ok(None);
+    };
+    if let Some((id, email)) = i.store.contact_for(customer).await? {
+        log.say(format!("contact found: {id} (remembered for {customer})"));
+        let resolved = Resolved { id, email };
+        return attach_email(p, customer, resolved, fact.email.as_deref(), log)
+            .await
+            .map(Some);
+    }
+    if let Some(c) = i.hubspot.contact_by(&i.id_property, customer).await? {
+        log.say(format!(
+            "contact found: {} by {} = {customer}",
+            c.id, i.id_property
+        ));
+        let resolved = remember(p, customer, &c).await?;
+        return attach_email(p, customer, resolved, fact.email.as_deref(), log)
+            .await
+            .map(Some);
+    }
+    let email = match &fact.email {
+        Some(e) => Some(e.clone()),
+        None => stripe_email(p, customer, log).await?,
+    };
+    if let (Some(email), true) = (&email, i.match_email) {
+        if let Some(c) = i.hubspot.contact_by("email", email).await? {
+            if let Some(other) = c.get(&i.id_property).filter(|o| *o != customer) {
+                return Err(WorkError::NeedsAttention {
+                    message: format!(
+                        "email {email} belongs to contact {} which is linked to another Stripe customer ({other}); paybridge will not merge customers — decide in HubSpot, then `paybridge events retry`",
+                        c.id
+                    ),
+                    contact_id: Some(c.id.clone()),
+                });
+            }
+            let mut stamp = Properties::new();
+            stamp.insert(i.id_property.clone(), customer.to_owned());
+            i.hubspot.update_contact(&c.id, stamp).await?;
+            log.say(format!(
+                "contact found: {} by email; stamped {} = {customer}",
+                c.id, i.id_property
+            ));
+            return remember(p, customer, &c).await.map(Some);
+        }
+    }
+    if !i.create_missing {
+        log.say("no contact found and contacts.create_missing = false; nothing to act on");
+        return Ok(None);
+    }
+    let mut properties = Properties::new();
+    properties.insert(i.id_property.clone(), customer.to_owned());
+    if let Some(email) = &email {
+        properties.insert("email".into(), email.clone());
+    }
+    if let Some(name) = &fact.name {
+        let (first, last) = split_name(name);
+        properties.insert("firstname".into(), first);
+        if !last.is_empty() {
+            properties.insert("lastname".into(), last);
+        }
+    }
+    match i.hubspot.create_contact(properties).await {
+        Ok(c) => {
+            log.say(match &email {
+                Some(e) => format!("contact created: {} ({e}, {customer})", c.id),
+                None => format!(
+                    "contact created: {} keyed by {customer} alone (no email known yet)",
+                    c.id
+                ),
+            });
+            remember(p, customer, &c).await.map(Some)
+        }
+        // Someone (another tool, or a person) created it since our read: read again.
+        Err(HubspotError::Terminal { category, .. }) if category == "CONFLICT" => {
+            let again = match i.hubspot.contact_by(&i.id_property, customer).await? {
+                Some(c) => Some(c),
+                None => match &email {
+                    Some(e) => i.hubspot.contact_by("email", e).await?,
+                    None => None,
+                },
+            };
+            match again {
+                Some(c) => {
+                    log.say(format!("contact found: {} after a create conflict", c.id));
+                    remember(p, customer, &c).await.map(Some)
+                }
+                None => Err(WorkError::Again(
+                    "contact create conflicted but no contact is readable yet".into(),
+                )),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn remember(p: &Pipeline, customer: &str, c: &Contact) -> Result<Resolved, WorkError> {
+    let email = c.get("email").map(str::to_owned);
+    p.inner
+        .store
+        .remember_contact(customer, &c.id, email.as_deref())
+        .await?;
+    Ok(Resolved {
+        id: c.id.clone(),
+        email,
+    })
+}
+
+/// A contact created without an email gets one when an event brings it. If that email is
+/// already another contact's, a person must decide: never an automatic merge.
+async fn attach_email(
+    p: &Pipeline,
+    customer: &str,
+    resolved: Resolved,
+    email: Option<&str>,
+    log: &mut Log,
+) -> Result<Resolved, WorkError> {
+    let (Some(email), None) = (email, &resolved.email) else {
+        return Ok(resolved);
+    };
+    let i = &p.inner;
+    // Our memory may be stale: read the contact's current email first.
+    if let Some(c) = i.hubspot.contact_by(&i.id_property, customer).await?
+        && let Some(current) = c.get("email")
+    {
+        i.store
+            .remember_contact(customer, &c.id, Some(current))
+            .await?;
+        return Ok(Resolved {
+            id: c.id.clone(),
+            email: Some(current.to_owned()),
+        });
+    }
+    if let Some(other) = i.hubspot.contact_by("email", email).await?
+        && other.id != resolved.id
+    {
+        return Err(WorkError::NeedsAttention {
+            message: format!(
+                "customer {customer} has contact {} (created without an email); its email {email} belongs to contact {} — merge them in HubSpot, then `paybridge events retry`",
+                resolved.id, other.id
+            ),
+            contact_id: Some(resolved.id.clone()),
+        });
+    }
+    let mut props = Properties::new();
+    props.insert("email".into(), email.to_owned());
+    match i.hubspot.update_contact(&resolved.id, props).await {
+        Ok(_) => {
+            log.say(format!("email {email} added to contact {}", resolved.id));
+            i.store
+                .remember_contact(customer, &resolved.id, Some(email))
+                .await?;
+            Ok(Resolved {
+                id: resolved.id,
+                email: Some(email.to_owned()),
+            })
+        }
+        Err(HubspotError::Terminal {
+            category, message, ..
+        }) if category == "CONFLICT" => Err(WorkError::NeedsAttention {
+            message: format!(
+                "customer {customer} has contact {}; its email {email} belongs to another contact ({message}) — merge them in HubSpot, then `paybridge events retry`",
+                resolved.id
+            ),
+            contact_id: Some(resolved.id.clone()),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The customer's current email from Stripe's API, when a key is configured.
+async fn stripe_email(
+    p: &Pipeline,
+    customer: &str,
+    log: &mut Log,
+) -> Result<Option<String>, WorkError> {
+    let Some(api) = &p.inner.stripe else {
+        return Ok(None);
+    };
+    let found = api.customer(customer).await?;
+    let email = found.filter(|c| !c.deleted).and_then(|c| c.email);
+    if let Some(e) = &email {
+        log.say(format!(
+            "email {e} read from Stripe's API (the event does not carry the customer's email)"
+        ));
+    }
+    Ok(email)
+}
+
+fn split_name(name: &str) -> (String, String) {
+    let name = name.trim();
+    match name.split_once(' ') {
+        Some((first, last)) => (first.to_owned(), last.trim().to_owned()),
+        None => (name.to_owned(), String::new()),
+    }
+}

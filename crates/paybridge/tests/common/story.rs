@@ -1,0 +1,107 @@
+//! Realistic event streams built from the fixtures' shapes: many customers, each with a
+//! short life, plus what the CRM must show at the end.
+
+use serde_json::Value;
+
+use super::fixture;
+
+fn template(name: &str) -> Value {
+    serde_json::from_slice(&fixture(name)).expect("fixture JSON")
+}
+
+/// One event: the fixture `name` re-keyed to `id`, `customer`, `created`.
+pub fn event(name: &str, id: &str, customer: &str, email: &str, created: i64) -> Value {
+    let mut e = template(name);
+    e["id"] = id.into();
+    e["created"] = created.into();
+    let object = &mut e["data"]["object"];
+    if object["object"] == "customer" {
+        object["id"] = customer.into();
+        object["email"] = email.into();
+    } else {
+        object["customer"] = customer.into();
+    }
+    if object["object"] == "invoice" {
+        object["customer_email"] = email.into();
+        object["id"] = format!("in_{id}").into();
+    }
+    if object["object"] == "charge" {
+        object["id"] = format!("ch_{id}").into();
+    }
+    e
+}
+
+pub struct Expected {
+    pub customer: String,
+    pub email: String,
+    pub status: String,
+    pub last_payment_date: String,
+    pub last_failed_date: String,
+    pub delinquent: String,
+}
+
+pub fn iso_date(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// Customer `i`'s five events and the end state they imply. The customer signs up,
+/// pays, a renewal fails, and the subscription ends `active` (every third customer,
+/// the card was updated) or `past_due`.
+pub fn customer_story(prefix: &str, i: usize, base: i64) -> (Vec<Value>, Expected) {
+    let customer = format!("cus_{prefix}{i}");
+    let email = format!("{prefix}{i}@example.com");
+    let t = base + i as i64 * 3_600;
+    let final_status = if i % 3 == 0 { "active" } else { "past_due" };
+    let mut events = vec![
+        event(
+            "customer.created.json",
+            &format!("evt_{prefix}{i}_0"),
+            &customer,
+            &email,
+            t,
+        ),
+        event(
+            "customer.subscription.created.json",
+            &format!("evt_{prefix}{i}_1"),
+            &customer,
+            &email,
+            t + 10,
+        ),
+        event(
+            "invoice.paid.json",
+            &format!("evt_{prefix}{i}_2"),
+            &customer,
+            &email,
+            t + 20,
+        ),
+        event(
+            "invoice.payment_failed.json",
+            &format!("evt_{prefix}{i}_3"),
+            &customer,
+            &email,
+            t + 86_400 * 30,
+        ),
+        event(
+            "customer.subscription.updated.json",
+            &format!("evt_{prefix}{i}_4"),
+            &customer,
+            &email,
+            t + 86_400 * 30 + 10,
+        ),
+    ];
+    events[1]["data"]["object"]["status"] = "active".into();
+    events[4]["data"]["object"]["status"] = final_status.into();
+    (
+        events,
+        Expected {
+            customer,
+            email,
+            status: final_status.into(),
+            last_payment_date: iso_date(t + 20),
+            last_failed_date: iso_date(t + 86_400 * 30),
+            delinquent: "true".into(),
+        },
+    )
+}
