@@ -100,6 +100,11 @@ fn compare(kind: Kind, a: &str, b: &str) -> Option<Ordering> {
             .partial_cmp(&b.trim().parse::<f64>().ok()?),
         Kind::Time => Some(parse_datetime(a)?.cmp(&parse_datetime(b)?)),
         // Case-insensitive without allocating: this runs once per record per filter.
+        Kind::Text if a.is_ascii() && b.is_ascii() => Some(
+            a.bytes()
+                .map(|c| c.to_ascii_lowercase())
+                .cmp(b.bytes().map(|c| c.to_ascii_lowercase())),
+        ),
         Kind::Text => Some(
             a.chars()
                 .flat_map(char::to_lowercase)
