@@ -36,6 +36,17 @@ pub enum EventsCommand {
     Show {
         /// The Stripe event id (evt_…)
         id: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-run failed or dead events (steps already done are skipped)
+    Retry {
+        /// Event ids (evt_…)
+        ids: Vec<String>,
+        /// Every dead event
+        #[arg(long, conflicts_with = "ids")]
+        dead: bool,
     },
 }
 

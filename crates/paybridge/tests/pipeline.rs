@@ -123,3 +123,143 @@ async fn shuffled_duplicated_faulty_stream_ends_in_the_exact_state() {
     assert!(not_done.is_empty(), "{not_done:#?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_terminal_error_is_dead_after_one_attempt_with_hubspots_words_and_one_alert() {
+    // The portal lacks one property the financial plan writes.
+    let defs: Vec<_> = paybridge::rules::properties::builtin("stripe_customer_id")
+        .into_iter()
+        .filter(|d| d.name != "stripe_last_payment_amount")
+        .collect();
+    let sandbox = common::spawn_sandbox_with(SandboxConfig::default(), defs).await;
+    let slack = common::receiver::Receiver::start(vec![]).await;
+    let slack_url = format!("{}/services/T000/B000/XXXX", slack.url);
+    let app = spawn_app_with(
+        |s| {
+            use_sandbox(s, &sandbox);
+            s.alerts.slack_webhook_url = Some(paybridge::config::Secret::new(slack_url));
+        },
+        Clock::system(),
+    )
+    .await;
+    let (events, _) = customer_story("term", 1, 1_790_000_000);
+    let paid = &events[2];
+    assert_eq!(paid["type"], "invoice.paid");
+    app.post_signed(&serde_json::to_vec(paid).expect("json"))
+        .await;
+    app.drain().await;
+
+    let id = paybridge::domain::EventId::parse(paid["id"].as_str().expect("id")).expect("id");
+    let event = app
+        .store
+        .get_event(&id)
+        .await
+        .expect("get")
+        .expect("stored")
+        .summary;
+    assert_eq!(event.status, EventStatus::Dead);
+    assert_eq!(event.attempts, 1, "terminal errors are not retried");
+    let error = event.last_error.unwrap_or_default();
+    assert!(
+        error.contains("VALIDATION_ERROR") && error.contains("stripe_last_payment_amount"),
+        "{error}"
+    );
+
+    let alerts = slack.received();
+    assert_eq!(alerts.len(), 1);
+    let body: Value = serde_json::from_slice(&alerts[0].body).expect("Slack JSON");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(id.as_str())
+    );
+
+    // Retried by an operator, it fails the same way: no second alert for the same event.
+    assert_eq!(
+        app.store
+            .retry_events(&[id.to_string()])
+            .await
+            .expect("retry")
+            .len(),
+        1
+    );
+    app.drain().await;
+    let event = app
+        .store
+        .get_event(&id)
+        .await
+        .expect("get")
+        .expect("stored")
+        .summary;
+    assert_eq!(event.status, EventStatus::Dead);
+    assert_eq!(slack.received().len(), 1, "at most one alert per event");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thirty_second_outage_delays_but_loses_nothing() {
+    let sandbox = spawn_sandbox(SandboxConfig::default()).await;
+    let app = spawn_app_with(
+        |s| {
+            use_sandbox(s, &sandbox);
+            s.worker.backoff_base = Duration::from_secs(1);
+            s.worker.backoff_max = Duration::from_secs(8);
+            s.worker.max_attempts = 20;
+        },
+        Clock::system(),
+    )
+    .await;
+    sandbox.set_faults(Faults {
+        outage_until: Some(std::time::SystemTime::now() + Duration::from_secs(30)),
+        ..Faults::default()
+    });
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let (events, x) = customer_story("outage", i, 1_790_000_000);
+        for e in &events {
+            assert_eq!(
+                app.post_signed(&serde_json::to_vec(e).expect("json"))
+                    .await
+                    .status(),
+                200
+            );
+        }
+        expected.push(x);
+    }
+    let started = std::time::Instant::now();
+    app.drain().await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(29),
+        "the outage was in effect"
+    );
+    let events = app
+        .store
+        .list_events(&EventFilter {
+            limit: 1_000,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert!(
+        events.iter().all(|e| e.status == EventStatus::Done),
+        "nothing dead"
+    );
+    assert!(
+        events.iter().any(|e| e.attempts > 1),
+        "the outage caused retries"
+    );
+    let state = sandbox.state();
+    assert_eq!(contacts(&state).len(), 20);
+    for x in &expected {
+        let c = contacts(&state)
+            .into_iter()
+            .find(|c| prop(c, "stripe_customer_id") == Some(x.customer.as_str()))
+            .expect("contact");
+        assert_eq!(
+            prop(&c, "stripe_subscription_status"),
+            Some(x.status.as_str())
+        );
+    }
+    app.stop().await;
+}

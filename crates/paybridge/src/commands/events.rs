@@ -13,7 +13,8 @@ pub async fn run(command: EventsCommand, settings: Settings) -> anyhow::Result<(
     let store = Store::open(&settings.store.url, Clock::system()).await?;
     let result = match command {
         EventsCommand::List(args) => list(&store, args).await,
-        EventsCommand::Show { id } => show(&store, &id).await,
+        EventsCommand::Show { id, json } => show(&store, &id, json).await,
+        EventsCommand::Retry { ids, dead } => retry(&store, ids, dead).await,
     };
     store.close().await;
     result
@@ -64,14 +65,55 @@ async fn list(store: &Store, args: ListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn show(store: &Store, id: &str) -> anyhow::Result<()> {
+async fn retry(store: &Store, ids: Vec<String>, dead: bool) -> anyhow::Result<()> {
+    let ids = if dead {
+        store.dead_event_ids().await?
+    } else {
+        if ids.is_empty() {
+            return Err(crate::UsageError("give event ids, or --dead".into()).into());
+        }
+        for id in &ids {
+            EventId::parse(id).map_err(|e| crate::UsageError(e.to_string()))?;
+        }
+        ids
+    };
+    let back = store.retry_events(&ids).await?;
+    for id in &ids {
+        if !back.contains(id) {
+            eprintln!("{id}: not retried (unknown, still pending, or ignored)");
+        }
+    }
+    println!("{} event(s) queued again", back.len());
+    Ok(())
+}
+
+async fn show(store: &Store, id: &str, json: bool) -> anyhow::Result<()> {
     let id = EventId::parse(id).map_err(|e| crate::UsageError(e.to_string()))?;
     let record = store
         .get_event(&id)
         .await?
         .with_context(|| format!("no event {id} in the store"))?;
-    let e = &record.summary;
+    let steps = store.steps_of(id.as_str()).await?;
+    let timeline = store.timeline(id.as_str()).await?;
+    let summary = record
+        .payload
+        .as_deref()
+        .map(crate::stripe::summary::summarise);
     let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({
+                "event": record.summary,
+                "payload": summary,
+                "steps": steps,
+                "timeline": timeline,
+            }),
+        )?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let e = &record.summary;
     writeln!(out, "event      {}", e.id)?;
     writeln!(out, "type       {}", e.kind)?;
     writeln!(out, "status     {}", e.status)?;
@@ -88,14 +130,49 @@ async fn show(store: &Store, id: &str) -> anyhow::Result<()> {
     if let Some(err) = &e.last_error {
         writeln!(out, "last error {err}")?;
     }
-    writeln!(
-        out,
-        "payload    {}",
-        match &record.payload {
-            Some(p) => format!("{} bytes kept", p.len()),
-            None => "purged (past store.payload_retention_days)".into(),
+    match &summary {
+        Some(s) => {
+            writeln!(out, "payload")?;
+            for (k, v) in s.as_object().into_iter().flatten() {
+                writeln!(
+                    out,
+                    "  {k:<18} {}",
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string())
+                )?;
+            }
         }
-    )?;
+        None => writeln!(out, "payload    purged (past store.payload_retention_days)")?,
+    }
+    writeln!(out, "steps")?;
+    if steps.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    for s in &steps {
+        writeln!(
+            out,
+            "  {:<44} {:<15} {:<8} {}{}",
+            s.key,
+            s.kind,
+            s.status,
+            s.result.as_ref().map(|r| r.to_string()).unwrap_or_default(),
+            s.error
+                .as_ref()
+                .map(|e| format!(" error: {e}"))
+                .unwrap_or_default()
+        )?;
+    }
+    writeln!(out, "timeline")?;
+    for t in &timeline {
+        writeln!(
+            out,
+            "  {} [attempt {}] {}",
+            format_ms(t.at),
+            t.attempt,
+            t.message
+        )?;
+    }
     Ok(())
 }
 

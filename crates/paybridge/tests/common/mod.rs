@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod receiver;
 pub mod story;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +80,18 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings), clock: Clock)
 /// A HubSpot sandbox with paybridge's properties created (as `paybridge setup` would).
 /// Setup runs with its own token, so its calls do not spend the app token's rate budget.
 pub async fn spawn_sandbox(config: hubspot_sandbox::SandboxConfig) -> hubspot_sandbox::Sandbox {
+    spawn_sandbox_with(
+        config,
+        paybridge::rules::properties::builtin("stripe_customer_id"),
+    )
+    .await
+}
+
+/// A sandbox with only the given properties created.
+pub async fn spawn_sandbox_with(
+    config: hubspot_sandbox::SandboxConfig,
+    defs: Vec<paybridge::hubspot::properties::PropertyDef>,
+) -> hubspot_sandbox::Sandbox {
     let sandbox = hubspot_sandbox::Sandbox::spawn(config)
         .await
         .expect("sandbox starts");
@@ -109,13 +122,9 @@ pub async fn spawn_sandbox(config: hubspot_sandbox::SandboxConfig) -> hubspot_sa
         "stripe_customer_id",
     )
     .expect("client");
-    paybridge::setup::ensure(
-        &hubspot,
-        &paybridge::rules::properties::builtin("stripe_customer_id"),
-        false,
-    )
-    .await
-    .expect("setup creates the properties");
+    paybridge::setup::ensure(&hubspot, &defs, false)
+        .await
+        .expect("setup creates the properties");
     sandbox
 }
 
