@@ -23,6 +23,13 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Serialised (in step details, JSON output) as `[redacted]`, never the value.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}
+
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")

@@ -86,3 +86,13 @@ pub struct ChargeFacts {
     /// True only when fully refunded (Stripe's meaning).
     pub refunded: bool,
 }
+
+/// What we know of a Stripe customer beyond one event: the latest email, name and metadata
+/// (from customer events, the Stripe API, or the event itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CustomerProfile {
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}

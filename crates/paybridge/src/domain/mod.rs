@@ -8,7 +8,9 @@ pub mod money;
 pub mod status;
 
 pub use clock::Clock;
-pub use fact::{ChargeFacts, InvoiceFacts, Outcome, PaymentFact, ProductRef, SubscriptionFacts};
+pub use fact::{
+    ChargeFacts, CustomerProfile, InvoiceFacts, Outcome, PaymentFact, ProductRef, SubscriptionFacts,
+};
 pub use ids::{CustomerId, EventId};
 pub use money::Money;
 pub use status::EventStatus;

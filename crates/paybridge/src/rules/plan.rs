@@ -1,9 +1,12 @@
 //! A plan: the keyed steps an event leads to. Keys are stable across retries and
 //! redeliveries (`{event_id}:{rule}:{action_index}`), which is what makes effects exactly-once.
+//! Actions here are *rendered*: every template already filled in from the event's context.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+
+use crate::config::Secret;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -13,9 +16,24 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
     pub key: String,
+    /// The rule's name (`financial` for the built-in tagging, `seq:NAME:STEP` for sequences).
     pub rule: String,
     pub index: usize,
     pub action: Action,
+}
+
+/// Who a created task, ticket or deal is assigned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Owner {
+    /// Unassigned.
+    None,
+    /// The contact's `hubspot_owner_id`.
+    ContactOwner,
+    /// An owner's email, resolved through the owners API.
+    Email(String),
+    /// A HubSpot owner id.
+    Id(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -27,19 +45,102 @@ pub enum Action {
         properties: BTreeMap<String, String>,
         aggregates: BTreeMap<String, String>,
     },
+    /// v2 enrolment by email, or (for workflows that enrol on a property) setting that
+    /// property instead.
+    EnrollWorkflow {
+        workflow_id: Option<String>,
+        trigger_property: Option<(String, String)>,
+    },
+    AddToList {
+        list_id: String,
+    },
+    RemoveFromList {
+        list_id: String,
+    },
+    CreateTask {
+        subject: String,
+        body: Option<String>,
+        /// Due date (`hs_timestamp`), unix ms.
+        due_at_ms: i64,
+        /// LOW | MEDIUM | HIGH
+        priority: Option<String>,
+        /// EMAIL | CALL | TODO
+        task_type: Option<String>,
+        owner: Owner,
+    },
+    CreateTicket {
+        subject: String,
+        content: Option<String>,
+        pipeline: String,
+        stage: String,
+        priority: Option<String>,
+        category: Option<String>,
+        owner: Owner,
+    },
+    CreateDeal {
+        name: String,
+        /// Major units, as HubSpot's number property wants.
+        amount: Option<String>,
+        pipeline: String,
+        stage: String,
+        /// Unix ms.
+        close_date_ms: Option<i64>,
+        owner: Owner,
+    },
+    CreateNote {
+        body: String,
+    },
+    NotifySlack {
+        url: Secret,
+        text: String,
+    },
+    /// Provisioning: POST `payload` as JSON to `url`, signed with `secret`, retried until 2xx.
+    CallWebhook {
+        url: String,
+        secret: Secret,
+        payload: serde_json::Value,
+    },
+    StartSequence {
+        name: String,
+    },
+    StopSequence {
+        name: String,
+    },
 }
 
 impl Action {
     pub fn kind(&self) -> &'static str {
         match self {
             Action::UpdateContact { .. } => "update_contact",
+            Action::EnrollWorkflow { .. } => "enroll_workflow",
+            Action::AddToList { .. } => "add_to_list",
+            Action::RemoveFromList { .. } => "remove_from_list",
+            Action::CreateTask { .. } => "create_task",
+            Action::CreateTicket { .. } => "create_ticket",
+            Action::CreateDeal { .. } => "create_deal",
+            Action::CreateNote { .. } => "create_note",
+            Action::NotifySlack { .. } => "notify_slack",
+            Action::CallWebhook { .. } => "call_webhook",
+            Action::StartSequence { .. } => "start_sequence",
+            Action::StopSequence { .. } => "stop_sequence",
         }
+    }
+
+    /// Whether the step acts on the customer's HubSpot contact.
+    pub fn needs_contact(&self) -> bool {
+        !matches!(
+            self,
+            Action::NotifySlack { .. }
+                | Action::CallWebhook { .. }
+                | Action::StartSequence { .. }
+                | Action::StopSequence { .. }
+        )
     }
 }
 
 impl Plan {
     pub fn needs_contact(&self) -> bool {
-        !self.steps.is_empty()
+        self.steps.iter().any(|s| s.action.needs_contact())
     }
 }
 
