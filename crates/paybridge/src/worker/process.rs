@@ -327,6 +327,12 @@ async fn execute(
                     .join(", ")
             ));
         }
+        other => {
+            return Err(WorkError::Terminal(format!(
+                "{} steps are not executable yet",
+                other.kind()
+            )));
+        }
     }
     Ok(())
 }
