@@ -115,11 +115,14 @@ async fn read_batch(
     properties: &[String],
     values: Vec<String>,
 ) -> BatchResult<Option<Contact>> {
-    let body = json!({
+    let mut body = json!({
         "inputs": values.iter().map(|v| json!({"id": v})).collect::<Vec<_>>(),
-        "idProperty": id_property,
         "properties": properties,
     });
+    // By record id, HubSpot wants no idProperty at all.
+    if id_property != "hs_object_id" {
+        body["idProperty"] = json!(id_property);
+    }
     let path = format!("{}/batch/read", t.objects("contacts"));
     let answer = t
         .call("contacts_batch_read", Method::POST, &path, Some(&body))

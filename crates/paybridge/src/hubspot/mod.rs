@@ -3,8 +3,10 @@
 
 mod batch;
 mod contacts;
+mod crm;
 mod error;
 pub mod limiter;
+mod objects;
 pub mod properties;
 mod transport;
 
@@ -17,6 +19,7 @@ use crate::config::{ApiVersion, Secret};
 pub use contacts::Contact;
 pub use error::HubspotError;
 use limiter::Limiter;
+pub use objects::{NewRecord, to_contact_type};
 use transport::Transport;
 
 /// HubSpot's batch endpoints take at most 100 inputs.
@@ -28,6 +31,8 @@ pub type Properties = BTreeMap<String, String>;
 pub struct HubSpot {
     transport: Arc<Transport>,
     contacts: contacts::Batchers,
+    objects: objects::Batchers,
+    crm: crm::Batchers,
     /// Extra properties every contact read returns (the id property, email, owner, stage).
     read_properties: Arc<Vec<String>>,
     owner_cache: Arc<Mutex<HashMap<String, Option<String>>>>,
@@ -61,6 +66,8 @@ impl HubSpot {
         Ok(Self {
             transport,
             contacts,
+            objects: objects::Batchers::default(),
+            crm: crm::Batchers::default(),
             read_properties,
             owner_cache: Arc::new(Mutex::new(HashMap::new())),
         })

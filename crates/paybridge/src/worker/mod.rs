@@ -2,10 +2,12 @@
 //! record every step, retry with backoff, dead-letter with an alert.
 
 mod alert;
+mod execute;
 mod pool;
 mod process;
 mod resolve;
 mod retry;
+mod sequences;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,8 @@ struct Inner {
     backoff: Backoff,
     mode: WorkerMode,
     concurrency: usize,
+    /// Outbound calls: Slack, provisioning endpoints.
+    http: reqwest::Client,
 }
 
 impl Pipeline {
@@ -75,6 +79,10 @@ impl Pipeline {
                 },
                 mode: settings.worker.mode,
                 concurrency: settings.worker.concurrency,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))
+                    .build()?,
             }),
         })
     }

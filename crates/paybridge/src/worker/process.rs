@@ -1,16 +1,15 @@
 //! One run of one job: payload → fact → plan → contact → steps, then the outcome.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 use tracing::Instrument;
 
-use super::resolve::{Resolved, resolve};
+use super::execute::execute;
+use super::resolve::resolve;
 use super::{Log, Pipeline, WorkError};
 use crate::config::WorkerMode;
 use crate::domain::{Money, PaymentFact};
 use crate::hubspot::HubspotError;
-use crate::rules::{self, Action, Extras, Step};
+use crate::rules::{self, Extras, Step};
 use crate::store::{ClaimedJob, JobOutcome, StepStart};
 use crate::stripe::normalise;
 
@@ -185,12 +184,12 @@ async fn process_event(
         return Ok(None);
     };
     for step in &plan.steps {
-        execute(p, &fact, &contact, step, log).await?;
+        execute(p, &fact, Some(&contact), step, log).await?;
     }
     Ok(Some(contact.id))
 }
 
-fn start_of<'a>(
+pub(crate) fn start_of<'a>(
     fact: &'a PaymentFact,
     step: &'a Step,
     detail: &'a serde_json::Value,
@@ -238,101 +237,4 @@ async fn extras(p: &Pipeline, fact: &PaymentFact) -> Result<Extras, WorkError> {
     Ok(Extras {
         lifetime_value: Some(Money::new(total, &currency)),
     })
-}
-
-async fn execute(
-    p: &Pipeline,
-    fact: &PaymentFact,
-    contact: &Resolved,
-    step: &Step,
-    log: &mut Log,
-) -> Result<(), WorkError> {
-    let i = &p.inner;
-    if let Some(existing) = i.store.step(&step.key).await?
-        && existing.status == "done"
-    {
-        log.say(format!("step {} already done; skipped", step.key));
-        return Ok(());
-    }
-    match &step.action {
-        Action::UpdateContact {
-            properties,
-            aggregates,
-        } => {
-            let watermarks = i.store.watermarks(&contact.id).await?;
-            let mut write = BTreeMap::new();
-            let mut stale = Vec::new();
-            for (name, value) in properties {
-                match watermarks.get(name) {
-                    Some(last) if fact.occurred_at < *last => stale.push(name.clone()),
-                    _ => {
-                        write.insert(name.clone(), value.clone());
-                    }
-                }
-            }
-            for name in &stale {
-                log.say(format!(
-                    "property {name} skipped: a newer event already wrote it (this event is from {})",
-                    fact.occurred_at
-                ));
-            }
-            write.extend(aggregates.iter().map(|(k, v)| (k.clone(), v.clone())));
-            let detail = json!(step.action);
-            if write.is_empty() {
-                i.store
-                    .step_finished(
-                        start_of(fact, step, &detail),
-                        "skipped",
-                        Some(&json!({"stale": stale})),
-                        None,
-                    )
-                    .await?;
-                return Ok(());
-            }
-            match i.hubspot.update_contact(&contact.id, write.clone()).await {
-                Ok(_) => {}
-                Err(HubspotError::Terminal { status: 404, .. }) => {
-                    if let Some(customer) = &fact.customer {
-                        i.store.forget_contact(customer.as_str()).await?;
-                    }
-                    return Err(WorkError::Again(format!(
-                        "contact {} no longer exists in HubSpot (deleted or merged); it will be resolved again",
-                        contact.id
-                    )));
-                }
-                Err(e) => return Err(e.into()),
-            }
-            let watermarked: Vec<String> = write
-                .keys()
-                .filter(|k| properties.contains_key(*k))
-                .cloned()
-                .collect();
-            let result = json!({ "contact_id": contact.id, "written": write, "stale": stale });
-            i.store
-                .record_property_write(
-                    &contact.id,
-                    &watermarked,
-                    fact.occurred_at,
-                    start_of(fact, step, &detail),
-                    &result,
-                )
-                .await?;
-            log.say(format!(
-                "property updated on contact {}: {}",
-                contact.id,
-                write
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        other => {
-            return Err(WorkError::Terminal(format!(
-                "{} steps are not executable yet",
-                other.kind()
-            )));
-        }
-    }
-    Ok(())
 }

@@ -13,6 +13,8 @@ use super::{Log, Pipeline, WorkError};
 pub(crate) struct Resolved {
     pub id: String,
     pub email: Option<String>,
+    /// `hubspot_owner_id`, when the contact was read from HubSpot in this run.
+    pub owner: Option<String>,
 }
 
 /// The contact this fact acts on, or None when there is no one to act on (no customer and
@@ -29,7 +31,11 @@ pub(crate) async fn resolve(
     };
     if let Some((id, email)) = i.store.contact_for(customer).await? {
         log.say(format!("contact found: {id} (remembered for {customer})"));
-        let resolved = Resolved { id, email };
+        let resolved = Resolved {
+            id,
+            email,
+            owner: None,
+        };
         return attach_email(p, customer, resolved, fact.email.as_deref(), log)
             .await
             .map(Some);
@@ -128,6 +134,7 @@ async fn remember(p: &Pipeline, customer: &str, c: &Contact) -> Result<Resolved,
     Ok(Resolved {
         id: c.id.clone(),
         email,
+        owner: c.get("hubspot_owner_id").map(str::to_owned),
     })
 }
 
@@ -154,6 +161,7 @@ async fn attach_email(
         return Ok(Resolved {
             id: c.id.clone(),
             email: Some(current.to_owned()),
+            owner: c.get("hubspot_owner_id").map(str::to_owned),
         });
     }
     if let Some(other) = i.hubspot.contact_by("email", email).await?
@@ -178,6 +186,7 @@ async fn attach_email(
             Ok(Resolved {
                 id: resolved.id,
                 email: Some(email.to_owned()),
+                owner: resolved.owner,
             })
         }
         Err(HubspotError::Terminal {
