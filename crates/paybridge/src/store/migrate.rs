@@ -14,6 +14,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pipeline",
         include_str!("../../migrations/sqlite/0002_pipeline.sql"),
     ),
+    (
+        3,
+        "customers",
+        include_str!("../../migrations/sqlite/0003_customers.sql"),
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

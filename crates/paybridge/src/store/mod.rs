@@ -10,6 +10,7 @@ mod events;
 mod intake;
 mod migrate;
 mod queue;
+mod sequences;
 mod steps;
 
 use std::str::FromStr;
@@ -25,7 +26,7 @@ use crate::domain::{Clock, CustomerId, EventId, EventStatus};
 
 pub use events::{EventFilter, EventRecord, EventSummary};
 pub use intake::{IntakeOutcome, NewEvent};
-pub use queue::{ClaimedJob, JobOutcome};
+pub use queue::{ClaimedJob, JobOutcome, NextStep};
 pub use steps::{StepRecord, StepStart, TimelineEntry};
 
 #[derive(Debug, thiserror::Error)]

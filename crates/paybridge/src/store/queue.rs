@@ -17,6 +17,15 @@ pub struct ClaimedJob {
     pub attempt: i64,
     pub sequence: Option<String>,
     pub step_index: Option<i64>,
+    /// When the job was due (unix ms): a sequence's next step is scheduled from it.
+    pub run_at: i64,
+}
+
+/// The next step of a sequence, enqueued when the current one is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextStep {
+    pub step_index: i64,
+    pub run_at: i64,
 }
 
 /// How a run ended.
@@ -24,6 +33,8 @@ pub struct ClaimedJob {
 pub enum JobOutcome {
     Done {
         contact_id: Option<String>,
+        /// For sequence steps: the following step, enqueued in the same transaction.
+        next: Option<NextStep>,
     },
     /// Try again at `run_at` (unix ms). `count_attempt: false` for rate limiting.
     Retry {
@@ -32,9 +43,7 @@ pub enum JobOutcome {
         count_attempt: bool,
     },
     /// A dead letter: out of attempts, or a terminal error.
-    Dead {
-        error: String,
-    },
+    Dead { error: String },
     /// A person must decide; no retry.
     NeedsAttention {
         error: String,
@@ -67,7 +76,7 @@ impl Store {
                               AND (k.created < j.created OR (k.created = j.created AND k.id < j.id)))))
                ORDER BY j.created, j.id
                LIMIT ?4)
-             RETURNING id, event_id, kind, lane, attempts, sequence, step_index",
+             RETURNING id, event_id, kind, lane, attempts, sequence, step_index, run_at",
         )
         .bind(worker)
         .bind(lease_until)
@@ -85,6 +94,7 @@ impl Store {
                     attempt: r.try_get("attempts")?,
                     sequence: r.try_get("sequence")?,
                     step_index: r.try_get("step_index")?,
+                    run_at: r.try_get("run_at")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -175,9 +185,29 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
+        if let (
+            JobOutcome::Done {
+                next: Some(next), ..
+            },
+            Some(sequence),
+        ) = (outcome, &job.sequence)
+        {
+            sqlx::query(
+                "INSERT INTO jobs (event_id, kind, lane, created, status, run_at, sequence, step_index)
+                 VALUES (?1, 'sequence_step', ?2, ?3, 'pending', ?4, ?5, ?6)",
+            )
+            .bind(&job.event_id)
+            .bind(&job.lane)
+            .bind(next.run_at.div_euclid(1000))
+            .bind(next.run_at)
+            .bind(sequence)
+            .bind(next.step_index)
+            .execute(&mut *tx)
+            .await?;
+        }
         if job.kind == "event" {
             let (status, contact, finished) = match outcome {
-                JobOutcome::Done { contact_id } => {
+                JobOutcome::Done { contact_id, .. } => {
                     (EventStatus::Done, contact_id.as_deref(), Some(now))
                 }
                 JobOutcome::Retry { .. } => (EventStatus::Retrying, None, None),

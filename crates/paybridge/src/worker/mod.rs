@@ -44,6 +44,7 @@ struct Inner {
     concurrency: usize,
     /// Outbound calls: Slack, provisioning endpoints.
     http: reqwest::Client,
+    ruleset: Arc<crate::rules::RuleSet>,
 }
 
 impl Pipeline {
@@ -79,6 +80,7 @@ impl Pipeline {
                 },
                 mode: settings.worker.mode,
                 concurrency: settings.worker.concurrency,
+                ruleset: settings.ruleset.clone(),
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(30))
                     .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))

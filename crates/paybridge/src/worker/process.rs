@@ -7,10 +7,10 @@ use super::execute::execute;
 use super::resolve::resolve;
 use super::{Log, Pipeline, WorkError};
 use crate::config::WorkerMode;
-use crate::domain::{Money, PaymentFact};
+use crate::domain::{CustomerProfile, Money, PaymentFact};
 use crate::hubspot::HubspotError;
 use crate::rules::{self, Extras, Step};
-use crate::store::{ClaimedJob, JobOutcome, StepStart};
+use crate::store::{ClaimedJob, JobOutcome, NextStep, StepStart};
 use crate::stripe::normalise;
 
 pub(crate) async fn run_job(p: &Pipeline, job: ClaimedJob) {
@@ -20,12 +20,16 @@ pub(crate) async fn run_job(p: &Pipeline, job: ClaimedJob) {
         let mut log = Log::new(i.clock.clone());
         log.say(format!("attempt {} started", job.attempt));
         let started = std::time::Instant::now();
-        let result = process_event(p, &job, &mut log).await;
+        let result = if job.kind == "sequence_step" {
+            process_sequence_step(p, &job, &mut log).await
+        } else {
+            process_event(p, &job, &mut log).await.map(|c| (c, None))
+        };
         let now = i.clock.now_ms();
         let outcome = match result {
-            Ok(contact_id) => {
+            Ok((contact_id, next)) => {
                 log.say("done");
-                JobOutcome::Done { contact_id }
+                JobOutcome::Done { contact_id, next }
             }
             Err(WorkError::NeedsAttention { message, contact_id }) => {
                 log.say(format!("needs attention: {message}"));
@@ -133,60 +137,177 @@ async fn process_event(
     log: &mut Log,
 ) -> Result<Option<String>, WorkError> {
     let i = &p.inner;
-    let payload = i.store.payload(&job.event_id).await?.ok_or_else(|| {
+    let fact = load_fact(p, &job.event_id).await?;
+    if let Some(customer) = &fact.customer {
+        let cancelled_sequences = i.ruleset.sequences_cancelled_by(&fact.event_type);
+        if !cancelled_sequences.is_empty() {
+            let reason = format!("cancelled by {} ({})", fact.event_type, fact.event_id);
+            let n = i
+                .store
+                .cancel_sequences(customer.as_str(), &cancelled_sequences, &reason)
+                .await?;
+            if n > 0 {
+                log.say(format!(
+                    "{n} pending step(s) of {} cancelled by this event",
+                    cancelled_sequences.join(", ")
+                ));
+            }
+        }
+    }
+    let profile = profile(p, &fact, log).await?;
+    let extras = extras(p, &fact).await?;
+    let context = rules::context(&fact, &profile);
+    let planned = rules::plan_event(&i.ruleset, &fact, &extras, &context, i.clock.now_ms());
+    for warning in &planned.warnings {
+        log.say(format!("rule warning: {warning}"));
+    }
+    run_steps(p, &fact, &planned.steps, log).await
+}
+
+/// A due step of a sequence: rendered from its triggering event, run, and the next step
+/// scheduled from this one's due time.
+pub(crate) async fn process_sequence_step(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    log: &mut Log,
+) -> Result<(Option<String>, Option<NextStep>), WorkError> {
+    let i = &p.inner;
+    let (Some(name), Some(index)) = (&job.sequence, job.step_index) else {
+        return Err(WorkError::Terminal(
+            "a sequence job without its sequence".into(),
+        ));
+    };
+    let fact = load_fact(p, &job.event_id).await?;
+    let profile = profile(p, &fact, log).await?;
+    let context = rules::context(&fact, &profile);
+    let Some((planned, delay)) = i.ruleset.sequence_step_planned(
+        name,
+        index as usize,
+        &job.event_id,
+        &context,
+        i.clock.now_ms(),
+    ) else {
+        log.say(format!(
+            "sequence {name} has no step {index} in the current config; it ends here"
+        ));
+        return Ok((None, None));
+    };
+    log.say(format!("sequence {name}: step {index} is due"));
+    for warning in &planned.warnings {
+        log.say(format!("rule warning: {warning}"));
+    }
+    let contact = run_steps(p, &fact, &planned.steps, log).await?;
+    let next = delay.map(|d| NextStep {
+        step_index: index + 1,
+        run_at: job.run_at + d.as_millis() as i64,
+    });
+    match &next {
+        Some(n) => log.say(format!(
+            "sequence {name}: step {} scheduled for {}",
+            n.step_index,
+            crate::commands::events::format_ms(n.run_at)
+        )),
+        None => log.say(format!("sequence {name}: last step done")),
+    }
+    Ok((contact, next))
+}
+
+async fn load_fact(p: &Pipeline, event_id: &str) -> Result<PaymentFact, WorkError> {
+    let payload = p.inner.store.payload(event_id).await?.ok_or_else(|| {
         WorkError::Terminal(
             "the raw payload was purged (store.payload_retention_days); replay it from Stripe"
                 .into(),
         )
     })?;
-    let fact = normalise(&payload).map_err(|e| WorkError::Terminal(e.to_string()))?;
-    let extras = extras(p, &fact).await?;
-    let plan = rules::plan(&fact, &extras);
-    if plan.steps.is_empty() {
+    normalise(&payload).map_err(|e| WorkError::Terminal(e.to_string()))
+}
+
+/// What templates and conditions know of the customer: the event's own data, then what
+/// the store remembers (customer events, earlier API reads).
+async fn profile(
+    p: &Pipeline,
+    fact: &PaymentFact,
+    _log: &mut Log,
+) -> Result<CustomerProfile, WorkError> {
+    let i = &p.inner;
+    let Some(customer) = &fact.customer else {
+        return Ok(CustomerProfile {
+            email: fact.email.clone(),
+            name: fact.name.clone(),
+            ..CustomerProfile::default()
+        });
+    };
+    let kept = i.store.customer_profile(customer.as_str()).await?;
+    if fact.object_kind == "customer" {
+        let from_event = CustomerProfile {
+            id: Some(customer.to_string()),
+            email: fact.email.clone(),
+            name: fact.name.clone(),
+            metadata: fact.customer_metadata.clone(),
+        };
+        i.store
+            .remember_profile(customer.as_str(), &from_event, fact.occurred_at)
+            .await?;
+        return Ok(from_event);
+    }
+    let mut profile = kept.unwrap_or_else(|| CustomerProfile {
+        id: Some(customer.to_string()),
+        ..CustomerProfile::default()
+    });
+    if let Some(email) = &fact.email {
+        profile.email = Some(email.clone());
+    }
+    if let Some(name) = &fact.name {
+        profile.name = Some(name.clone());
+    }
+    Ok(profile)
+}
+
+/// Runs planned steps: shadow mode records them, else the contact is resolved (when a step
+/// needs one) and each step executed in order. Returns the contact acted on.
+async fn run_steps(
+    p: &Pipeline,
+    fact: &PaymentFact,
+    steps: &[Step],
+    log: &mut Log,
+) -> Result<Option<String>, WorkError> {
+    let i = &p.inner;
+    if steps.is_empty() {
         log.say(format!("no rule acts on {}", fact.event_type));
         return Ok(None);
     }
     log.say(format!(
         "planned {} step(s): {}",
-        plan.steps.len(),
-        plan.steps
+        steps.len(),
+        steps
             .iter()
             .map(|s| s.key.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     ));
     if i.mode == WorkerMode::Shadow {
-        for step in &plan.steps {
+        for step in steps {
             let detail = json!(step.action);
             i.store
-                .step_finished(start_of(&fact, step, &detail), "planned", None, None)
+                .step_finished(start_of(fact, step, &detail), "planned", None, None)
                 .await?;
             log.say(format!(
-                "shadow mode: would run {} ({})",
+                "shadow mode: would run {} ({}); nothing was written",
                 step.key,
                 step.action.kind()
             ));
         }
         return Ok(None);
     }
-    let Some(contact) = resolve(p, &fact, log).await? else {
-        for step in &plan.steps {
-            let detail = json!(step.action);
-            i.store
-                .step_finished(
-                    start_of(&fact, step, &detail),
-                    "skipped",
-                    Some(&json!({"reason": "no contact"})),
-                    None,
-                )
-                .await?;
-        }
-        return Ok(None);
+    let contact = if steps.iter().any(|s| s.action.needs_contact()) {
+        resolve(p, fact, log).await?
+    } else {
+        None
     };
-    for step in &plan.steps {
-        execute(p, &fact, Some(&contact), step, log).await?;
+    for step in steps {
+        execute(p, fact, contact.as_ref(), step, log).await?;
     }
-    Ok(Some(contact.id))
+    Ok(contact.map(|c| c.id))
 }
 
 pub(crate) fn start_of<'a>(

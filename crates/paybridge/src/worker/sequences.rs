@@ -1,19 +1,101 @@
 //! Starting and stopping delayed sequences (dunning): a sequence's next step is a job with
-//! a future `run_at` in the customer's lane.
+//! a future `run_at` in the customer's lane (see `store::sequences`).
 
+use serde_json::json;
+
+use super::process::start_of;
 use super::{Log, Pipeline, WorkError};
 use crate::domain::PaymentFact;
 use crate::rules::Step;
 
 pub(crate) async fn execute(
-    _p: &Pipeline,
-    _fact: &PaymentFact,
-    _step: &Step,
+    p: &Pipeline,
+    fact: &PaymentFact,
+    step: &Step,
     name: &str,
-    _start: bool,
-    _log: &mut Log,
+    start: bool,
+    log: &mut Log,
 ) -> Result<(), WorkError> {
-    Err(WorkError::Terminal(format!(
-        "sequence {name}: sequences are not wired to the rules engine yet"
-    )))
+    let i = &p.inner;
+    let detail = json!(step.action);
+    let Some(customer) = &fact.customer else {
+        i.store
+            .step_finished(
+                start_of(fact, step, &detail),
+                "skipped",
+                Some(&json!({"reason": "no customer"})),
+                None,
+            )
+            .await?;
+        log.say(format!("sequence {name} needs a customer; skipped"));
+        return Ok(());
+    };
+    let Some(sequence) = i.ruleset.sequence(name) else {
+        return Err(WorkError::Terminal(format!(
+            "sequence {name} is not in the config"
+        )));
+    };
+    if !start {
+        let n = i
+            .store
+            .cancel_sequences(
+                customer.as_str(),
+                &[name],
+                &format!("stopped by {}", step.key),
+            )
+            .await?;
+        i.store
+            .step_finished(
+                start_of(fact, step, &detail),
+                "done",
+                Some(&json!({"cancelled": n})),
+                None,
+            )
+            .await?;
+        log.say(format!(
+            "sequence {name} stopped ({n} pending step(s) cancelled)"
+        ));
+        return Ok(());
+    }
+    // Out of order: if an event that cancels this sequence was already applied and is newer
+    // than the trigger, the sequence is moot (e.g. the invoice is already paid).
+    let later = i
+        .store
+        .applied_event_types_after(customer.as_str(), fact.occurred_at)
+        .await?;
+    if let Some(cancelling) = later.iter().find(|t| sequence.cancel_on.matches(t)) {
+        i.store
+            .step_finished(
+                start_of(fact, step, &detail),
+                "skipped",
+                Some(&json!({"reason": format!("a newer {cancelling} was already applied")})),
+                None,
+            )
+            .await?;
+        log.say(format!(
+            "sequence {name} not started: a newer {cancelling} was already applied"
+        ));
+        return Ok(());
+    }
+    let first = i.clock.now_ms() + sequence.first_after().as_millis() as i64;
+    let started = i
+        .store
+        .start_sequence(
+            start_of(fact, step, &detail),
+            customer.as_str(),
+            name,
+            first,
+        )
+        .await?;
+    if started {
+        log.say(format!(
+            "sequence {name} started; step 0 due {}",
+            crate::commands::events::format_ms(first)
+        ));
+    } else {
+        log.say(format!(
+            "sequence {name} is already running for {customer}; not started twice"
+        ));
+    }
+    Ok(())
 }

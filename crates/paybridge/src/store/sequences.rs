@@ -1,0 +1,180 @@
+//! Sequences (delayed steps such as dunning) live in the queue: each pending step is a job
+//! of kind `sequence_step` in the customer's lane, due at its `run_at`. Starting one
+//! enqueues its first step; cancelling marks the pending steps `cancelled`. Customer
+//! profiles (email, name, metadata) are kept here too.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use super::{StepStart, Store, StoreError};
+use crate::domain::CustomerProfile;
+
+impl Store {
+    /// Starts `sequence` for a lane unless one is already running there; records the
+    /// start step as done in the same transaction. Returns whether it started.
+    pub async fn start_sequence(
+        &self,
+        step: StepStart<'_>,
+        lane: &str,
+        sequence: &str,
+        first_run_at: i64,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock().now_ms();
+        let mut tx = self.writer().begin().await?;
+        let running: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE lane = ?1 AND kind = 'sequence_step' AND sequence = ?2
+               AND status IN ('pending', 'retrying', 'running')",
+        )
+        .bind(lane)
+        .bind(sequence)
+        .fetch_one(&mut *tx)
+        .await?;
+        let started = running == 0;
+        if started {
+            sqlx::query(
+                "INSERT INTO jobs (event_id, kind, lane, created, status, run_at, sequence, step_index)
+                 VALUES (?1, 'sequence_step', ?2, ?3, 'pending', ?4, ?5, 0)",
+            )
+            .bind(step.event_id)
+            .bind(lane)
+            .bind(first_run_at.div_euclid(1000))
+            .bind(first_run_at)
+            .bind(sequence)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let result = serde_json::json!({ "started": started, "first_step_at": first_run_at });
+        sqlx::query(
+            "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, result, started_at, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'done', ?6, ?7, ?8, ?8)
+             ON CONFLICT(key) DO UPDATE SET status = 'done', result = excluded.result, finished_at = excluded.finished_at",
+        )
+        .bind(step.key)
+        .bind(step.event_id)
+        .bind(step.rule)
+        .bind(step.action_index)
+        .bind(step.kind)
+        .bind(step.detail.to_string())
+        .bind(result.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if started {
+            self.jobs_notify().notify_one();
+        }
+        Ok(started)
+    }
+
+    /// Cancels the pending steps of these sequences in a lane; returns how many.
+    pub async fn cancel_sequences(
+        &self,
+        lane: &str,
+        sequences: &[&str],
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        let mut cancelled = 0;
+        for sequence in sequences {
+            cancelled += sqlx::query(
+                "UPDATE jobs SET status = 'cancelled', last_error = ?1
+                 WHERE lane = ?2 AND kind = 'sequence_step' AND sequence = ?3 AND status IN ('pending', 'retrying')",
+            )
+            .bind(reason)
+            .bind(lane)
+            .bind(sequence)
+            .execute(self.writer())
+            .await?
+            .rows_affected();
+        }
+        Ok(cancelled)
+    }
+
+    /// Types of the customer's events created after `created` that were already applied.
+    pub async fn applied_event_types_after(
+        &self,
+        customer: &str,
+        created: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT type FROM events WHERE customer = ?1 AND created > ?2 AND status = 'done'",
+        )
+        .bind(customer)
+        .bind(created)
+        .fetch_all(self.writer())
+        .await?)
+    }
+
+    /// The steps of a sequence for a lane: (step index, status, run_at), oldest first.
+    pub async fn sequence_jobs(
+        &self,
+        lane: &str,
+        sequence: &str,
+    ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT step_index, status, run_at FROM jobs WHERE lane = ?1 AND kind = 'sequence_step' AND sequence = ?2 ORDER BY id",
+        )
+        .bind(lane)
+        .bind(sequence)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("step_index")?,
+                    r.try_get("status")?,
+                    r.try_get("run_at")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    pub async fn customer_profile(
+        &self,
+        customer: &str,
+    ) -> Result<Option<CustomerProfile>, StoreError> {
+        let row = sqlx::query("SELECT email, name, metadata FROM customers WHERE customer = ?1")
+            .bind(customer)
+            .fetch_optional(self.writer())
+            .await?;
+        row.map(|r| {
+            let metadata: String = r.try_get("metadata")?;
+            Ok(CustomerProfile {
+                id: Some(customer.to_owned()),
+                email: r.try_get("email")?,
+                name: r.try_get("name")?,
+                metadata: serde_json::from_str::<BTreeMap<String, String>>(&metadata)
+                    .unwrap_or_default(),
+            })
+        })
+        .transpose()
+        .map_err(|e: sqlx::Error| StoreError::from(e))
+    }
+
+    /// Keeps a customer's profile, unless newer data (a later `created`) is already kept.
+    pub async fn remember_profile(
+        &self,
+        customer: &str,
+        profile: &CustomerProfile,
+        created: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO customers (customer, email, name, metadata, created) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(customer) DO UPDATE SET
+                 email = COALESCE(excluded.email, customers.email),
+                 name = COALESCE(excluded.name, customers.name),
+                 metadata = excluded.metadata,
+                 created = excluded.created
+             WHERE excluded.created >= customers.created",
+        )
+        .bind(customer)
+        .bind(profile.email.as_deref())
+        .bind(profile.name.as_deref())
+        .bind(serde_json::to_string(&profile.metadata).unwrap_or_else(|_| "{}".into()))
+        .bind(created)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+}
