@@ -96,7 +96,7 @@ impl Application {
             &settings.contacts.id_property,
         )?;
         if sandbox.is_some() {
-            let defs = crate::rules::properties::builtin(&settings.contacts.id_property);
+            let defs = crate::setup::definitions(&settings);
             crate::setup::ensure(&hubspot, &defs, false)
                 .await
                 .context("cannot create paybridge's properties in the embedded sandbox")?;
@@ -159,7 +159,8 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self, cancel: CancellationToken) -> anyhow::Result<()> {
-        let handled = TypePatterns::new(FINANCIAL_TYPES.iter().copied());
+        let mut handled = TypePatterns::new(FINANCIAL_TYPES.iter().copied());
+        handled.extend(&self.settings.ruleset.handled_types());
         let public_state = PublicState {
             store: self.store.clone(),
             secrets: self.webhook_secrets.clone(),

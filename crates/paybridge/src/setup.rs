@@ -1,9 +1,30 @@
 //! Creating what paybridge needs in HubSpot: the `stripe` property group and every
 //! custom property it writes (idempotent: what exists is reported, not recreated).
 
+use crate::config::Settings;
 use crate::hubspot::properties::{Ensured, PropertyDef};
 use crate::hubspot::{HubSpot, HubspotError};
 use crate::rules::properties::{GROUP, GROUP_LABEL};
+
+/// Every property the configuration writes: the built-in ones, then the rules' own
+/// (created as text; HubSpot's default properties are left alone).
+pub fn definitions(settings: &Settings) -> Vec<PropertyDef> {
+    let mut defs = crate::rules::properties::builtin(&settings.contacts.id_property);
+    for (object_type, name) in settings.ruleset.custom_properties() {
+        if !defs.iter().any(|d| d.object_type == object_type && d.name == name) {
+            defs.push(PropertyDef {
+                object_type,
+                label: name.replace('_', " "),
+                name,
+                kind: "string",
+                field_type: "text",
+                unique: false,
+                options: Vec::new(),
+            });
+        }
+    }
+    defs
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct SetupReport {
