@@ -1,5 +1,6 @@
 //! The command line of SPEC §3.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -26,6 +27,10 @@ pub enum Command {
     /// The event log
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Send realistic, correctly signed test events to a running server (like `stripe trigger`)
+    Simulate(SimulateArgs),
+    /// Run the local HubSpot (and Stripe API) emulator on its own (needs no config)
+    Sandbox(SandboxArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,4 +72,62 @@ pub struct ListArgs {
     /// Print one JSON array instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  paybridge simulate invoice.paid --customer cus_123 --amount 9900\n  paybridge simulate --story --outcome cancelled --url http://127.0.0.1:8080"
+)]
+pub struct SimulateArgs {
+    /// A Stripe event type, e.g. invoice.paid (an unknown one lists the supported types)
+    #[arg(
+        value_name = "EVENT_TYPE",
+        required_unless_present = "story",
+        conflicts_with = "story"
+    )]
+    pub event_type: Option<String>,
+    /// Play a whole customer's life: sign-up, payment, refund, failed renewal, outcome
+    #[arg(long)]
+    pub story: bool,
+    /// How the story ends: recovered (default) | cancelled
+    #[arg(long, requires = "story", value_name = "OUTCOME")]
+    pub outcome: Option<crate::stripe::simulate::StoryOutcome>,
+    /// The Stripe customer id (default: a new random cus_sim…)
+    #[arg(long, value_name = "ID")]
+    pub customer: Option<String>,
+    /// The customer's email (default: {customer}@example.com)
+    #[arg(long, value_name = "EMAIL")]
+    pub email: Option<String>,
+    /// The amount in minor units, e.g. 4900 for 49.00 (default 4900)
+    #[arg(long, value_name = "N")]
+    pub amount: Option<i64>,
+    /// The product id (prod_…) the payment is for (default: the fixtures' product)
+    #[arg(long, value_name = "PRODUCT")]
+    pub product: Option<String>,
+    /// The server: a base URL or the full /webhooks/stripe URL
+    /// (default: http://127.0.0.1:{server.listen port}/webhooks/stripe)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (port 0 picks a free one; the real one is printed)
+    #[arg(long, default_value = "127.0.0.1:8089", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The bearer token granted every scope
+    #[arg(long, default_value = "sandbox-token", value_name = "T")]
+    pub token: String,
+    /// Requests per rolling 10-second window per token (HubSpot free/starter: 100)
+    #[arg(long = "requests-per-10s", default_value_t = 100, value_name = "N")]
+    pub requests_per_10s: u32,
+    /// Search requests per second per token
+    #[arg(long = "search-per-s", default_value_t = 5, value_name = "N")]
+    pub search_per_s: u32,
+    /// How long after a write a record becomes visible to search, in milliseconds
+    #[arg(long = "search-lag-ms", default_value_t = 1000, value_name = "N")]
+    pub search_lag_ms: u64,
+    /// A seed file (JSON: owners, lists, workflows, tokens, records); default: the standard seed
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
 }

@@ -32,9 +32,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = config::load(cli.config.as_deref())?;
+    // Loaded only by the commands that need settings (`sandbox` runs without any config).
+    let settings = || config::load(cli.config.as_deref());
     match cli.command {
-        Command::Serve => commands::serve::run(settings).await,
-        Command::Events(command) => commands::events::run(command, settings).await,
+        Command::Serve => commands::serve::run(settings()?).await,
+        Command::Events(command) => commands::events::run(command, settings()?).await,
+        Command::Simulate(args) => commands::simulate::run(args, settings()?).await,
+        Command::Sandbox(args) => commands::sandbox::run(args).await,
     }
 }

@@ -1,4 +1,6 @@
 //! One `run` per command.
 
 pub mod events;
+pub mod sandbox;
 pub mod serve;
+pub mod simulate;

@@ -4,6 +4,7 @@ pub mod api;
 pub mod event;
 pub mod normalise;
 pub mod signature;
+pub mod simulate;
 pub mod summary;
 
 pub use event::{Envelope, EnvelopeError};
