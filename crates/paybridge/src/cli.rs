@@ -27,6 +27,15 @@ pub enum Command {
     /// The event log
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Write a commented starter config with a rule for every playbook (needs no config)
+    Init {
+        /// Where to write it (default: the global --config, then ./paybridge.toml)
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite the file if it already exists
+        #[arg(long)]
+        force: bool,
+    },
     /// Send realistic, correctly signed test events to a running server (like `stripe trigger`)
     Simulate(SimulateArgs),
     /// Run the local HubSpot (and Stripe API) emulator on its own (needs no config)

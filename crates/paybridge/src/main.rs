@@ -37,6 +37,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => commands::serve::run(settings()?).await,
         Command::Events(command) => commands::events::run(command, settings()?).await,
+        Command::Init { output, force } => {
+            commands::init::run(output.as_deref().or(cli.config.as_deref()), force)
+        }
         Command::Simulate(args) => commands::simulate::run(args, settings()?).await,
         Command::Sandbox(args) => commands::sandbox::run(args).await,
     }

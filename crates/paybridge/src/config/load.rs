@@ -117,6 +117,13 @@ pub fn load_from_str(
     settings.sandbox_mode = text.is_none();
     settings.file = file;
     reader.read(&root, &mut settings);
+    // Rules are checked with the rest, so one run lists every problem of the file.
+    match crate::rules::RuleSet::compile(&settings.rules, &settings.sequences, &|n| {
+        env.get(n).cloned()
+    }) {
+        Ok(ruleset) => settings.ruleset = std::sync::Arc::new(ruleset),
+        Err(problems) => reader.problems.extend(problems),
+    }
     if reader.problems.is_empty() {
         Ok(settings)
     } else {
@@ -165,6 +172,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "requests_per_10s",
             "search_per_s",
             "portal_id",
+            "sandbox",
         ],
     ),
     (
@@ -376,7 +384,17 @@ impl Reader<'_> {
         }
 
         let t = section("hubspot");
-        s.hubspot.token = self.secret(t, "hubspot", "token", !s.sandbox_mode);
+        // `sandbox = true`: no token, the embedded HubSpot sandbox (what `init` writes).
+        let embedded = self
+            .typed::<bool>(t, "hubspot", "sandbox", "true or false")
+            .unwrap_or(false);
+        s.hubspot.token = self.secret(t, "hubspot", "token", !s.sandbox_mode && !embedded);
+        if embedded && s.hubspot.token.is_some() {
+            self.problem(
+                "hubspot.sandbox",
+                "cannot be combined with hubspot.token (remove sandbox = true to use your HubSpot account)",
+            );
+        }
         if let Some(v) = self.url(t, "hubspot", "api_base") {
             s.hubspot.api_base = v;
         }

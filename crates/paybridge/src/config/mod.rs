@@ -8,11 +8,15 @@ mod secret;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use duration::parse_duration;
 pub use load::{ConfigError, Problem, Source, load, load_from_str};
-pub use secret::{Secret, SecretError};
+pub use secret::{Secret, SecretError, resolve as resolve_secret};
+
+/// The commented starter config `paybridge init` writes: every key, every playbook.
+pub const STARTER: &str = include_str!("starter.toml");
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -28,6 +32,8 @@ pub struct Settings {
     pub rules: Vec<toml::Value>,
     /// `[sequences.NAME]` as written; compiled and validated by `crate::rules`.
     pub sequences: BTreeMap<String, toml::Value>,
+    /// `rules` and `sequences`, compiled (empty by default).
+    pub ruleset: Arc<crate::rules::RuleSet>,
     /// No config file was found: embedded HubSpot sandbox, generated webhook secret.
     pub sandbox_mode: bool,
     /// The file the settings came from, if any.
@@ -167,6 +173,7 @@ impl Settings {
             },
             rules: Vec::new(),
             sequences: BTreeMap::new(),
+            ruleset: Arc::default(),
             sandbox_mode: false,
             file: None,
         }

@@ -40,14 +40,13 @@ pub fn plan(fact: &PaymentFact, extras: &Extras) -> Option<Step> {
         if let Some(status) = &sub.status {
             properties.insert("stripe_subscription_status".into(), status.clone());
         }
-        if fact.object_kind == "subscription" {
-            if let Some(tier) = fact
+        if fact.object_kind == "subscription"
+            && let Some(tier) = fact
                 .products
                 .iter()
                 .find_map(|p| p.name.clone().or_else(|| p.product_id.clone()))
-            {
-                properties.insert("stripe_subscription_tier".into(), tier);
-            }
+        {
+            properties.insert("stripe_subscription_tier".into(), tier);
         }
     }
     match fact.outcome {
@@ -79,10 +78,8 @@ pub fn plan(fact: &PaymentFact, extras: &Extras) -> Option<Step> {
         }
         _ => {}
     }
-    if is_charge {
-        if let Some(ltv) = &extras.lifetime_value {
-            aggregates.insert("stripe_lifetime_value".into(), ltv.major_string());
-        }
+    if is_charge && let Some(ltv) = &extras.lifetime_value {
+        aggregates.insert("stripe_lifetime_value".into(), ltv.major_string());
     }
     if properties.is_empty() && aggregates.is_empty() {
         return None;
@@ -117,6 +114,7 @@ mod tests {
                 properties.extend(aggregates);
                 properties
             }
+            Some(other) => panic!("the financial step only updates the contact: {other:?}"),
             None => BTreeMap::new(),
         }
     }

@@ -1,13 +1,18 @@
 //! Rules: configuration → a plan of keyed steps. Pure: no store, no HubSpot.
 
+pub mod compile;
+pub mod context;
 pub mod financial;
 pub mod patterns;
 pub mod plan;
 pub mod properties;
+pub mod stripe_types;
 
+pub use compile::{ActionTemplate, Planned, Rule, RuleSet, Sequence, SequenceStep};
+pub use context::context;
 pub use financial::Extras;
 pub use patterns::TypePatterns;
-pub use plan::{Action, Plan, Step, step_key};
+pub use plan::{Action, Owner, Plan, Step, step_key};
 
 use crate::domain::PaymentFact;
 
@@ -30,5 +35,29 @@ pub const FINANCIAL_TYPES: &[&str] = &[
 pub fn plan(fact: &PaymentFact, extras: &Extras) -> Plan {
     Plan {
         steps: financial::plan(fact, extras).into_iter().collect(),
+    }
+}
+
+/// The whole plan for one event: the built-in financial step (if any), then the steps of
+/// the configured rules in config order. `context` is [`context()`] of the same fact.
+pub fn plan_event(
+    ruleset: &RuleSet,
+    fact: &PaymentFact,
+    extras: &Extras,
+    context: &serde_json::Value,
+    now_ms: i64,
+) -> Planned {
+    let mut steps: Vec<Step> = financial::plan(fact, extras).into_iter().collect();
+    let rules = ruleset.plan(fact.event_id.as_str(), &fact.event_type, context, now_ms);
+    steps.extend(rules.steps);
+    Planned {
+        steps,
+        warnings: rules.warnings,
+    }
+}
+
+impl Planned {
+    pub fn into_plan(self) -> Plan {
+        Plan { steps: self.steps }
     }
 }

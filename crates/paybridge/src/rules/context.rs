@@ -1,0 +1,312 @@
+//! The template and expression context: a sanitised view of one event.
+//!
+//! Built field by field from the normalised fact (never from the raw payload), so what a
+//! rule can see is exactly what is listed here: no card numbers, fingerprints, billing
+//! addresses or payment-method details can reach a template, a HubSpot note or a Slack
+//! message.
+//!
+//! ```text
+//! event        { id, type, created (unix s), created_iso, livemode }
+//! customer     { id, email, name, metadata {…} }      the profile's values win over the event's
+//! amount       major units as a number (49 / 49.5), amount_minor (4900), currency ("usd"),
+//! amount_formatted ("$49.00")                          null when the event has no amount
+//! refund       { amount, amount_formatted } | null
+//! invoice      { id, billing_reason, attempt_count, next_payment_attempt, status,
+//!                hosted_invoice_url } | null
+//! subscription { id, status, previous_status, cancel_at_period_end, cancellation_reason } | null
+//! charge       { id, status, failure_code, failure_message, refunded } | null
+//! products     [ { id, price_id, name } ]
+//! product      the first of products | null
+//! ```
+//!
+//! Every top-level key is always present (null when the event has no such object), so
+//! `invoice.billing_reason` is simply empty for a charge event instead of an error.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::domain::{CustomerProfile, Money, PaymentFact};
+
+pub fn context(fact: &PaymentFact, profile: &CustomerProfile) -> Value {
+    let mut metadata = fact.customer_metadata.clone();
+    metadata.extend(profile.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let customer = json!({
+        "id": profile
+            .id
+            .clone()
+            .or_else(|| fact.customer.as_ref().map(|c| c.as_str().to_owned())),
+        "email": profile.email.clone().or_else(|| fact.email.clone()),
+        "name": profile.name.clone().or_else(|| fact.name.clone()),
+        "metadata": metadata,
+    });
+    let event = json!({
+        "id": fact.event_id.as_str(),
+        "type": fact.event_type,
+        "created": fact.occurred_at,
+        "created_iso": DateTime::<Utc>::from_timestamp(fact.occurred_at, 0)
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "livemode": fact.livemode,
+    });
+    let products: Vec<Value> = fact
+        .products
+        .iter()
+        .map(|p| json!({ "id": p.product_id, "price_id": p.price_id, "name": p.name }))
+        .collect();
+    let currency = fact
+        .amount
+        .as_ref()
+        .or(fact.amount_refunded.as_ref())
+        .map(|m| m.currency.clone());
+
+    let mut c = Map::new();
+    c.insert("event".into(), event);
+    c.insert("customer".into(), customer);
+    c.insert(
+        "amount".into(),
+        fact.amount.as_ref().map_or(Value::Null, major_number),
+    );
+    c.insert(
+        "amount_minor".into(),
+        json!(fact.amount.as_ref().map(|m| m.minor)),
+    );
+    c.insert("currency".into(), json!(currency));
+    c.insert(
+        "amount_formatted".into(),
+        json!(fact.amount.as_ref().map(Money::display)),
+    );
+    c.insert(
+        "refund".into(),
+        fact.amount_refunded.as_ref().map_or(
+            Value::Null,
+            |m| json!({ "amount": major_number(m), "amount_formatted": m.display() }),
+        ),
+    );
+    c.insert(
+        "invoice".into(),
+        fact.invoice.as_ref().map_or(Value::Null, |i| {
+            json!({
+                "id": i.id,
+                "billing_reason": i.billing_reason,
+                "attempt_count": i.attempt_count,
+                "next_payment_attempt": i.next_payment_attempt,
+                "status": i.status,
+                "hosted_invoice_url": i.hosted_invoice_url,
+            })
+        }),
+    );
+    c.insert(
+        "subscription".into(),
+        fact.subscription.as_ref().map_or(Value::Null, |s| {
+            json!({
+                "id": s.id,
+                "status": s.status,
+                "previous_status": s.previous_status,
+                "cancel_at_period_end": s.cancel_at_period_end,
+                "cancellation_reason": s.cancellation_reason,
+            })
+        }),
+    );
+    c.insert(
+        "charge".into(),
+        fact.charge.as_ref().map_or(Value::Null, |ch| {
+            json!({
+                "id": ch.id,
+                "status": ch.status,
+                "failure_code": ch.failure_code,
+                "failure_message": ch.failure_message,
+                "refunded": ch.refunded,
+            })
+        }),
+    );
+    c.insert(
+        "product".into(),
+        products.first().cloned().unwrap_or(Value::Null),
+    );
+    c.insert("products".into(), Value::Array(products));
+    Value::Object(c)
+}
+
+/// Major units as a JSON number: whole amounts as integers (`49`), others as decimals
+/// (`49.5`), so `{{ amount }}` reads naturally and `amount >= 1000` compares.
+fn major_number(money: &Money) -> Value {
+    let scale = 10i64.pow(money.decimals());
+    if money.minor % scale == 0 {
+        return json!(money.minor / scale);
+    }
+    money
+        .major_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+/// A context with every field filled, used at config load to try each template and
+/// expression once (which finds unknown filters and functions before any event arrives).
+pub(crate) fn sample() -> Value {
+    let Ok(event_id) = crate::domain::EventId::parse("evt_sample") else {
+        return Value::Null;
+    };
+    let fact = PaymentFact {
+        event_id,
+        event_type: "invoice.paid".into(),
+        occurred_at: 1_788_257_651,
+        livemode: false,
+        customer: crate::domain::CustomerId::parse("cus_sample").ok(),
+        email: Some("ada@example.com".into()),
+        name: Some("Ada Lovelace".into()),
+        customer_metadata: [("tier".to_owned(), "pro".to_owned())].into(),
+        object_kind: "invoice".into(),
+        object_id: Some("in_sample".into()),
+        metadata: Default::default(),
+        outcome: crate::domain::Outcome::PaymentSucceeded,
+        amount: Some(Money::new(4900, "usd")),
+        amount_refunded: Some(Money::new(0, "usd")),
+        products: vec![crate::domain::ProductRef {
+            product_id: Some("prod_sample".into()),
+            price_id: Some("price_sample".into()),
+            name: Some("Pro".into()),
+        }],
+        subscription: Some(crate::domain::SubscriptionFacts {
+            id: "sub_sample".into(),
+            status: Some("active".into()),
+            previous_status: Some("trialing".into()),
+            cancel_at_period_end: Some(false),
+            cancellation_reason: None,
+        }),
+        invoice: Some(crate::domain::InvoiceFacts {
+            id: "in_sample".into(),
+            billing_reason: Some("subscription_create".into()),
+            attempt_count: Some(1),
+            next_payment_attempt: None,
+            status: Some("paid".into()),
+            hosted_invoice_url: Some("https://invoice.stripe.com/i/sample".into()),
+        }),
+        charge: Some(crate::domain::ChargeFacts {
+            id: "ch_sample".into(),
+            status: Some("succeeded".into()),
+            failure_code: None,
+            failure_message: None,
+            refunded: false,
+        }),
+    };
+    context(&fact, &CustomerProfile::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stripe::normalise;
+
+    fn fixture(path: &std::path::Path) -> PaymentFact {
+        normalise(&std::fs::read(path).expect("fixture readable")).expect("fixture normalises")
+    }
+
+    fn fixtures() -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for dir in ["fixtures/stripe", "fixtures/stripe/legacy-2024-06-20"] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            for entry in std::fs::read_dir(&dir).expect("fixtures dir") {
+                let path = entry.expect("dir entry").path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if name.ends_with(".json") && name != "signature-vectors.json" {
+                    out.push(path);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn no_card_data_reaches_the_context_of_any_fixture() {
+        let forbidden = [
+            "4242",
+            "fingerprint",
+            "last4",
+            "exp_month",
+            "exp_year",
+            "payment_method",
+            "line1",
+            "line2",
+            "postal_code",
+            "SW1Y",
+            "address",
+            "brand",
+            "cvc",
+        ];
+        let files = fixtures();
+        assert!(files.len() >= 18, "{files:?}");
+        for path in files {
+            let raw = std::fs::read_to_string(&path).expect("fixture");
+            let text = context(&fixture(&path), &CustomerProfile::default()).to_string();
+            for word in forbidden {
+                assert!(
+                    !text.to_lowercase().contains(&word.to_lowercase()),
+                    "{} leaks `{word}`: {text}",
+                    path.display()
+                );
+            }
+            // The fixtures do carry card data: the test would catch it.
+            if path.ends_with("charge.succeeded.json") {
+                assert!(raw.contains("4242") && raw.contains("fingerprint"));
+            }
+        }
+    }
+
+    #[test]
+    fn shape_of_an_invoice_paid_context() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/stripe/invoice.paid.json");
+        let profile = CustomerProfile {
+            name: Some("Ada King".into()),
+            metadata: [("tier".to_owned(), "enterprise".to_owned())].into(),
+            ..CustomerProfile::default()
+        };
+        let c = context(&fixture(&path), &profile);
+        assert_eq!(c["event"]["type"], "invoice.paid");
+        assert_eq!(c["event"]["created_iso"], "2026-09-01T10:14:11Z");
+        assert_eq!(c["customer"]["id"], "cus_T7aLp4qZ9cXn2W");
+        assert_eq!(c["customer"]["email"], "ada.lovelace@example.com");
+        assert_eq!(c["customer"]["name"], "Ada King", "the profile wins");
+        assert_eq!(c["customer"]["metadata"]["tier"], "enterprise");
+        assert_eq!(c["amount"], 49);
+        assert_eq!(c["amount_minor"], 4900);
+        assert_eq!(c["currency"], "usd");
+        assert_eq!(c["amount_formatted"], "$49.00");
+        assert_eq!(c["invoice"]["billing_reason"], "subscription_create");
+        assert_eq!(c["subscription"]["id"], "sub_1S4kPqQmT3xK8rLv0cH2mN5a");
+        assert_eq!(c["product"]["id"], "prod_T7aL2pWq8sYv3N");
+        assert_eq!(c["charge"], Value::Null);
+        let mut keys: Vec<&String> = c.as_object().expect("object").keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "amount",
+                "amount_formatted",
+                "amount_minor",
+                "charge",
+                "currency",
+                "customer",
+                "event",
+                "invoice",
+                "product",
+                "products",
+                "refund",
+                "subscription"
+            ]
+        );
+        let sample = sample();
+        let mut sample_keys: Vec<&String> = sample.as_object().expect("object").keys().collect();
+        sample_keys.sort();
+        assert_eq!(sample_keys, keys);
+    }
+
+    #[test]
+    fn amounts_as_numbers() {
+        assert_eq!(major_number(&Money::new(4950, "usd")), json!(49.5));
+        assert_eq!(major_number(&Money::new(5000, "jpy")), json!(5000));
+        assert_eq!(major_number(&Money::new(-1000, "usd")), json!(-10));
+    }
+}
