@@ -1956,8 +1956,8 @@ actions = [{ type = "enroll_workflow" }]
                 format!("{id}:onboarding:1"),
                 format!("{id}:onboarding:2"),
                 format!("{id}:onboarding:3"),
-                format!("{id}:provisioning:0"),
                 format!("{id}:upsell-product-b:0"),
+                format!("{id}:provisioning:0"),
             ]
         );
         let actions: Vec<&Action> = planned.steps.iter().map(|s| &s.action).collect();
@@ -1997,14 +1997,14 @@ actions = [{ type = "enroll_workflow" }]
                 owner: Owner::ContactOwner,
             }
         );
-        let Action::CallWebhook { url, payload, .. } = actions[4] else {
-            panic!("provisioning calls the app: {:?}", actions[4]);
+        let Action::CallWebhook { url, payload, .. } = actions[5] else {
+            panic!("provisioning calls the app: {:?}", actions[5]);
         };
         assert_eq!(url, "http://127.0.0.1:8787/provision");
         assert_eq!(payload["customer"], "cus_T7aLp4qZ9cXn2W");
         assert_eq!(payload["subscription"], "sub_1S4kPqQmT3xK8rLv0cH2mN5a");
         assert_eq!(
-            actions[5],
+            actions[4],
             &Action::AddToList {
                 list_id: "1".into()
             }
