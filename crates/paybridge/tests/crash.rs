@@ -132,15 +132,22 @@ async fn kill_9_mid_pipeline_reaches_the_same_end_state() {
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
 
-    let sandbox = common::spawn_sandbox(SandboxConfig { requests_per_10s: 100, ..SandboxConfig::default() }).await;
-    sandbox.set_faults(Faults { error_rate: 0.10, ..Faults::default() });
+    let sandbox = common::spawn_sandbox(SandboxConfig {
+        requests_per_10s: 100,
+        ..SandboxConfig::default()
+    })
+    .await;
+    sandbox.set_faults(Faults {
+        error_rate: 0.10,
+        ..Faults::default()
+    });
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("pipeline.db");
     let config = dir.path().join("paybridge.toml");
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}\"\n[stripe]\nwebhook_secrets = [\"{SECRET}\"]\n[hubspot]\ntoken = \"sandbox-token\"\napi_base = \"{}\"\n[worker]\nbackoff_base = \"100ms\"\nbackoff_max = \"2s\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}\"\n[stripe]\nwebhook_secrets = [\"{SECRET}\"]\n[hubspot]\ntoken = \"sandbox-token\"\napi_base = \"{}\"\n[worker]\nbackoff_base = \"100ms\"\nbackoff_max = \"2s\"\nlease = \"5s\"\n",
             db.display(),
             sandbox.url()
         ),
@@ -154,8 +161,11 @@ async fn kill_9_mid_pipeline_reaches_the_same_end_state() {
         expected.push(x);
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let twice: Vec<serde_json::Value> =
-        events.iter().filter(|_| rand::Rng::random_bool(&mut rng, 0.2)).cloned().collect();
+    let twice: Vec<serde_json::Value> = events
+        .iter()
+        .filter(|_| rand::Rng::random_bool(&mut rng, 0.2))
+        .cloned()
+        .collect();
     events.extend(twice);
     events.shuffle(&mut rng);
 
@@ -166,18 +176,32 @@ async fn kill_9_mid_pipeline_reaches_the_same_end_state() {
         let now = chrono::Utc::now().timestamp();
         client
             .post(format!("{url}/webhooks/stripe"))
-            .header("Stripe-Signature", paybridge::stripe::sign(SECRET, now, &body))
+            .header(
+                "Stripe-Signature",
+                paybridge::stripe::sign(SECRET, now, &body),
+            )
             .body(body)
             .send()
     };
     for e in &events {
-        assert_eq!(post(server.url.clone(), e).await.expect("answered").status(), 200);
+        assert_eq!(
+            post(server.url.clone(), e)
+                .await
+                .expect("answered")
+                .status(),
+            200
+        );
     }
     // Let the workers get part of the way, then kill the process without warning.
-    let store = Store::open(&format!("sqlite://{}", db.display()), Clock::system()).await.expect("open");
+    let store = Store::open(&format!("sqlite://{}", db.display()), Clock::system())
+        .await
+        .expect("open");
     let done = |store: Store| async move {
         store
-            .list_events(&EventFilter { limit: 100_000, ..Default::default() })
+            .list_events(&EventFilter {
+                limit: 100_000,
+                ..Default::default()
+            })
             .await
             .expect("list")
             .iter()
@@ -186,7 +210,10 @@ async fn kill_9_mid_pipeline_reaches_the_same_end_state() {
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while done(store.clone()).await < 150 {
-        assert!(std::time::Instant::now() < deadline, "the workers made no progress");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workers made no progress"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     server.sigkill();
@@ -196,11 +223,23 @@ async fn kill_9_mid_pipeline_reaches_the_same_end_state() {
     let mut again = start_serve(dir.path(), Some(&config), &[]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
     loop {
-        let all = store.list_events(&EventFilter { limit: 100_000, ..Default::default() }).await.expect("list");
-        if all.iter().all(|e| e.status == paybridge::domain::EventStatus::Done) {
+        let all = store
+            .list_events(&EventFilter {
+                limit: 100_000,
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        if all
+            .iter()
+            .all(|e| e.status == paybridge::domain::EventStatus::Done)
+        {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "not finished after the restart");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not finished after the restart"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     again.sigterm();
@@ -214,9 +253,20 @@ async fn kill_9_mid_pipeline_reaches_the_same_end_state() {
             .iter()
             .find(|c| c["properties"]["stripe_customer_id"] == x.customer.as_str())
             .unwrap_or_else(|| panic!("{} has no contact", x.customer));
-        assert_eq!(c["properties"]["stripe_subscription_status"], x.status.as_str(), "{}", x.customer);
-        assert_eq!(c["properties"]["stripe_last_payment_date"], x.last_payment_date.as_str());
-        assert_eq!(c["properties"]["stripe_last_payment_failed_date"], x.last_failed_date.as_str());
+        assert_eq!(
+            c["properties"]["stripe_subscription_status"],
+            x.status.as_str(),
+            "{}",
+            x.customer
+        );
+        assert_eq!(
+            c["properties"]["stripe_last_payment_date"],
+            x.last_payment_date.as_str()
+        );
+        assert_eq!(
+            c["properties"]["stripe_last_payment_failed_date"],
+            x.last_failed_date.as_str()
+        );
         assert_eq!(c["properties"]["stripe_delinquent"], "true");
     }
 }

@@ -187,6 +187,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "mode",
             "backoff_base",
             "backoff_max",
+            "lease",
         ],
     ),
     ("alerts", &["slack_webhook_url"]),
@@ -444,6 +445,7 @@ impl Reader<'_> {
         for (key, slot) in [
             ("backoff_base", &mut s.worker.backoff_base),
             ("backoff_max", &mut s.worker.backoff_max),
+            ("lease", &mut s.worker.lease),
         ] {
             if let Some(v) = self.string(t, "worker", key) {
                 match parse_duration(&v) {

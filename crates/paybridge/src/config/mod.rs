@@ -109,6 +109,9 @@ pub struct WorkerSettings {
     /// First retry delay ceiling; doubles per attempt (full jitter) up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// How long a claimed job stays claimed without renewal; a crashed process's jobs are
+    /// picked up again after this.
+    pub lease: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -159,11 +162,12 @@ impl Settings {
                 create_missing: true,
             },
             worker: WorkerSettings {
-                concurrency: 200,
+                concurrency: 500,
                 max_attempts: 12,
                 mode: WorkerMode::Live,
                 backoff_base: Duration::from_secs(5),
                 backoff_max: Duration::from_secs(3_600),
+                lease: Duration::from_secs(30),
             },
             alerts: AlertSettings {
                 slack_webhook_url: None,

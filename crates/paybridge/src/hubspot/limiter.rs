@@ -29,6 +29,9 @@ struct State {
     standard: VecDeque<Instant>,
     search: VecDeque<Instant>,
     paused_until: Option<Instant>,
+    /// Pacing tokens: the window's budget spread evenly (see `pace`).
+    tokens: f64,
+    refilled: Instant,
 }
 
 impl Limiter {
@@ -38,6 +41,8 @@ impl Limiter {
                 standard: VecDeque::new(),
                 search: VecDeque::new(),
                 paused_until: None,
+                tokens: 1.0,
+                refilled: Instant::now(),
             }),
             standard_max: requests_per_10s.max(1) as usize,
             standard_window: Duration::from_secs(10),
@@ -53,6 +58,18 @@ impl Limiter {
                 return Some(until - now);
             }
             state.paused_until = None;
+        }
+        if bucket == Bucket::Standard {
+            // Pacing: the budget is spent evenly (a token every window/max, a small burst).
+            // Without it, calls made in one burst leave the window in one burst 10 s later,
+            // and every burst after the first carries near-empty batches.
+            let rate = self.standard_max as f64 / self.standard_window.as_secs_f64();
+            let burst = (self.standard_max as f64 / 10.0).max(1.0);
+            state.tokens = (state.tokens + (now - state.refilled).as_secs_f64() * rate).min(burst);
+            state.refilled = now;
+            if state.tokens < 1.0 {
+                return Some(Duration::from_secs_f64((1.0 - state.tokens) / rate));
+            }
         }
         let (queue, max, window) = match bucket {
             Bucket::Standard => (&mut state.standard, self.standard_max, self.standard_window),
@@ -80,7 +97,10 @@ impl Limiter {
                 match self.wait_needed(&mut state, bucket, now) {
                     None => {
                         match bucket {
-                            Bucket::Standard => state.standard.push_back(now),
+                            Bucket::Standard => {
+                                state.standard.push_back(now);
+                                state.tokens -= 1.0;
+                            }
                             Bucket::Search => state.search.push_back(now),
                         }
                         None
@@ -169,12 +189,16 @@ mod tests {
                 .count();
             assert!(in_window <= 10, "{in_window} calls within 10 s of {t:?}");
         }
-        // 35 calls at 10 per 10 s: the last one starts after 30 s, not much later.
+        // 35 calls at 10 per 10 s, paced about a second apart: the last starts after ~34 s.
         let last = times[34];
         assert!(
-            last >= Duration::from_secs(30) && last < Duration::from_secs(31),
+            last >= Duration::from_secs(30) && last < Duration::from_secs(36),
             "{last:?}"
         );
+        // Evenly spread: once the one-call burst is spent, calls are ~1 s apart.
+        for pair in times[1..].windows(2) {
+            assert!(pair[1] - pair[0] >= Duration::from_millis(990), "{pair:?}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

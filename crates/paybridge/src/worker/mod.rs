@@ -45,6 +45,7 @@ struct Inner {
     /// Outbound calls: Slack, provisioning endpoints.
     http: reqwest::Client,
     ruleset: Arc<crate::rules::RuleSet>,
+    lease: Duration,
 }
 
 impl Pipeline {
@@ -81,6 +82,7 @@ impl Pipeline {
                 mode: settings.worker.mode,
                 concurrency: settings.worker.concurrency,
                 ruleset: settings.ruleset.clone(),
+                lease: settings.worker.lease,
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(30))
                     .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))

@@ -12,9 +12,6 @@ use tokio_util::sync::CancellationToken;
 use super::Pipeline;
 use super::process::run_job;
 
-/// How long a claimed job stays ours without renewal (a crashed process's jobs come back
-/// after this).
-const LEASE: Duration = Duration::from_secs(60);
 /// How long shutdown waits for in-flight jobs before leaving them to lease expiry.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
@@ -45,7 +42,7 @@ impl Pool {
             while let Ok(more) = permits.clone().try_acquire_owned() {
                 batch.push(more);
             }
-            let lease_until = i.clock.now_ms() + LEASE.as_millis() as i64;
+            let lease_until = i.clock.now_ms() + i.lease.as_millis() as i64;
             let jobs = match i
                 .store
                 .claim(&i.worker_id, batch.len() as i64, lease_until)
@@ -106,7 +103,7 @@ async fn renew_leases(p: Pipeline, held: Arc<Mutex<HashSet<i64>>>, cancel: Cance
     let i = &p.inner;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(LEASE / 3) => {}
+            _ = tokio::time::sleep(i.lease / 3) => {}
             _ = cancel.cancelled() => {}
         }
         let ids: Vec<i64> = held
@@ -114,7 +111,7 @@ async fn renew_leases(p: Pipeline, held: Arc<Mutex<HashSet<i64>>>, cancel: Cance
             .map(|h| h.iter().copied().collect())
             .unwrap_or_default();
         if !ids.is_empty() {
-            let until = i.clock.now_ms() + LEASE.as_millis() as i64;
+            let until = i.clock.now_ms() + i.lease.as_millis() as i64;
             if let Err(e) = i.store.renew(&i.worker_id, &ids, until).await {
                 tracing::warn!(error = %e, "lease renewal failed");
             }
@@ -132,7 +129,7 @@ pub async fn drain(p: &Pipeline) -> anyhow::Result<usize> {
     let i = &p.inner;
     let mut runs = 0;
     loop {
-        let lease_until = i.clock.now_ms() + LEASE.as_millis() as i64;
+        let lease_until = i.clock.now_ms() + i.lease.as_millis() as i64;
         let jobs = i
             .store
             .claim(&i.worker_id, i.concurrency.max(1) as i64, lease_until)
