@@ -12,6 +12,7 @@ mod migrate;
 mod queue;
 mod sequences;
 mod steps;
+mod writer;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -47,11 +48,11 @@ pub struct Store {
 }
 
 struct Inner {
-    /// One connection: every write goes through it, so writers never fight over SQLite's lock.
+    /// One connection, owned by the writer task: writers never fight over SQLite's lock.
     write: SqlitePool,
     /// Concurrent readers (WAL lets them read while the writer commits).
     read: SqlitePool,
-    intake: intake::IntakeHandle,
+    writer: writer::Writer,
     clock: Clock,
     /// Woken when jobs are enqueued, so idle workers start at once.
     jobs: Arc<tokio::sync::Notify>,
@@ -91,12 +92,12 @@ impl Store {
             .await
             .with_context(|| format!("cannot open {url} for reading"))?;
         let jobs = Arc::new(tokio::sync::Notify::new());
-        let intake = intake::start(write.clone(), clock.clone(), jobs.clone());
+        let writer = writer::Writer::start(write.clone(), clock.clone(), jobs.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 write,
                 read,
-                intake,
+                writer,
                 clock,
                 jobs,
             }),
@@ -114,12 +115,23 @@ impl Store {
     /// Stores an event and enqueues its job in one transaction (group-committed with
     /// whatever else is arriving). Returns only after the commit.
     pub async fn intake(&self, event: NewEvent) -> Result<IntakeOutcome, StoreError> {
-        self.inner.intake.submit(event).await
+        self.inner.writer.intake(event).await
     }
 
-    /// Waits until every accepted intake has been committed, then stops the writer.
+    /// Runs `f` inside the next group commit and returns its value once committed.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut sqlx::SqliteConnection) -> writer::BoxFuture<'c, Result<T, sqlx::Error>>
+            + Send
+            + 'static,
+    {
+        self.inner.writer.write(f).await
+    }
+
+    /// Waits until everything accepted has been committed, then stops the writer.
     pub async fn close(&self) {
-        self.inner.intake.close().await;
+        self.inner.writer.close().await;
         self.inner.read.close().await;
         self.inner.write.close().await;
     }
@@ -134,30 +146,33 @@ impl Store {
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
             .bind(key)
-            .fetch_optional(&self.inner.write)
+            .fetch_optional(&self.inner.read)
             .await?)
     }
 
     /// Sets `key` only if absent; returns the value that is stored afterwards.
     pub async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&self.inner.write)
-            .await?;
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
-            .bind(key)
-            .fetch_one(&self.inner.write)
-            .await?)
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING")
+                    .bind(&key)
+                    .bind(&value)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
+                    .bind(&key)
+                    .fetch_one(&mut *c)
+                    .await
+            })
+        })
+        .await
     }
 
     pub(crate) fn reader(&self) -> &SqlitePool {
         &self.inner.read
     }
 
-    pub(crate) fn writer(&self) -> &SqlitePool {
-        &self.inner.write
-    }
 }
 
 /// The lane of a job: the customer, or the event itself when it has no customer.

@@ -60,7 +60,8 @@ impl Store {
         lease_until: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now = self.clock().now_ms();
-        let rows = sqlx::query(
+        let worker = worker.to_owned();
+        let rows = self.write(move |c| Box::pin(async move { sqlx::query(
             "UPDATE jobs SET status = 'running', locked_by = ?1, locked_until = ?2, attempts = attempts + 1
              WHERE id IN (
                SELECT j.id FROM jobs j
@@ -78,12 +79,12 @@ impl Store {
                LIMIT ?4)
              RETURNING id, event_id, kind, lane, attempts, sequence, step_index, run_at",
         )
-        .bind(worker)
+        .bind(&worker)
         .bind(lease_until)
         .bind(now)
         .bind(limit)
-        .fetch_all(self.writer())
-        .await?;
+        .fetch_all(&mut *c)
+        .await })).await?;
         rows.iter()
             .map(|r| {
                 Ok(ClaimedJob {
@@ -108,20 +109,26 @@ impl Store {
         jobs: &[i64],
         lease_until: i64,
     ) -> Result<(), StoreError> {
-        for chunk in jobs.chunks(500) {
-            let mut q = sqlx::QueryBuilder::new("UPDATE jobs SET locked_until = ");
-            q.push_bind(lease_until)
-                .push(" WHERE status = 'running' AND locked_by = ")
-                .push_bind(worker)
-                .push(" AND id IN (");
-            let mut ids = q.separated(", ");
-            for id in chunk {
-                ids.push_bind(*id);
-            }
-            q.push(")");
-            q.build().execute(self.writer()).await?;
-        }
-        Ok(())
+        let (worker, jobs) = (worker.to_owned(), jobs.to_vec());
+        self.write(move |c| {
+            Box::pin(async move {
+                for chunk in jobs.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new("UPDATE jobs SET locked_until = ");
+                    q.push_bind(lease_until)
+                        .push(" WHERE status = 'running' AND locked_by = ")
+                        .push_bind(&worker)
+                        .push(" AND id IN (");
+                    let mut ids = q.separated(", ");
+                    for id in chunk {
+                        ids.push_bind(*id);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *c).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// The earliest `run_at` of a waiting job (for the workers' sleep), unix ms.
@@ -151,8 +158,9 @@ impl Store {
         outcome: &JobOutcome,
     ) -> Result<bool, StoreError> {
         let now = self.clock().now_ms();
-        let mut tx = self.writer().begin().await?;
-        let (job_status, run_at, error, attempts_delta) = match outcome {
+        let (worker, job, outcome) = (worker.to_owned(), job.clone(), outcome.clone());
+        self.write(move |tx| Box::pin(async move {
+        let (job_status, run_at, error, attempts_delta) = match &outcome {
             JobOutcome::Done { .. } => ("done", None, None, 0),
             JobOutcome::Retry {
                 run_at,
@@ -177,12 +185,11 @@ impl Store {
         .bind(error)
         .bind(attempts_delta)
         .bind(job.id)
-        .bind(worker)
+        .bind(&worker)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if updated == 0 {
-            tx.rollback().await?;
             return Ok(false);
         }
         if let (
@@ -190,7 +197,7 @@ impl Store {
                 next: Some(next), ..
             },
             Some(sequence),
-        ) = (outcome, &job.sequence)
+        ) = (&outcome, &job.sequence)
         {
             sqlx::query(
                 "INSERT INTO jobs (event_id, kind, lane, created, status, run_at, sequence, step_index)
@@ -206,7 +213,7 @@ impl Store {
             .await?;
         }
         if job.kind == "event" {
-            let (status, contact, finished) = match outcome {
+            let (status, contact, finished) = match &outcome {
                 JobOutcome::Done { contact_id, .. } => {
                     (EventStatus::Done, contact_id.as_deref(), Some(now))
                 }
@@ -232,15 +239,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
         Ok(true)
+        })).await
     }
 
     /// Puts events back in the queue (`events retry`): their job runs again from the
     /// first attempt, skipping steps already done. Returns the ids put back.
     pub async fn retry_events(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
         let now = self.clock().now_ms();
-        let mut tx = self.writer().begin().await?;
+        let ids = ids.to_vec();
+        let back = self.write(move |tx| Box::pin(async move {
         let mut back = Vec::new();
         for id in ids {
             let changed = sqlx::query(
@@ -248,19 +256,20 @@ impl Store {
                  WHERE event_id = ?2 AND kind = 'event' AND status IN ('dead', 'done', 'retrying')",
             )
             .bind(now)
-            .bind(id)
+            .bind(&id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if changed > 0 {
                 sqlx::query("UPDATE events SET status = 'pending', attempts = 0, finished_at = NULL WHERE id = ?1")
-                    .bind(id)
+                    .bind(&id)
                     .execute(&mut *tx)
                     .await?;
-                back.push(id.clone());
+                back.push(id);
             }
         }
-        tx.commit().await?;
+        Ok(back)
+        })).await?;
         self.jobs_notify().notify_one();
         Ok(back)
     }
@@ -275,14 +284,20 @@ impl Store {
 
     /// Marks the event alerted; true if this call did it (at most one alert per event).
     pub async fn claim_alert(&self, event_id: &str) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query("UPDATE events SET alerted = 1 WHERE id = ?1 AND alerted = 0")
-                .bind(event_id)
-                .execute(self.writer())
-                .await?
-                .rows_affected()
-                == 1,
-        )
+        let event_id = event_id.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                Ok(
+                    sqlx::query("UPDATE events SET alerted = 1 WHERE id = ?1 AND alerted = 0")
+                        .bind(&event_id)
+                        .execute(&mut *c)
+                        .await?
+                        .rows_affected()
+                        == 1,
+                )
+            })
+        })
+        .await
     }
 
     pub async fn payload(&self, event_id: &str) -> Result<Option<Vec<u8>>, StoreError> {

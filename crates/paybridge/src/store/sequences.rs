@@ -21,46 +21,60 @@ impl Store {
         first_run_at: i64,
     ) -> Result<bool, StoreError> {
         let now = self.clock().now_ms();
-        let mut tx = self.writer().begin().await?;
-        let running: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE lane = ?1 AND kind = 'sequence_step' AND sequence = ?2
-               AND status IN ('pending', 'retrying', 'running')",
-        )
-        .bind(lane)
-        .bind(sequence)
-        .fetch_one(&mut *tx)
-        .await?;
-        let started = running == 0;
-        if started {
-            sqlx::query(
-                "INSERT INTO jobs (event_id, kind, lane, created, status, run_at, sequence, step_index)
-                 VALUES (?1, 'sequence_step', ?2, ?3, 'pending', ?4, ?5, 0)",
-            )
-            .bind(step.event_id)
-            .bind(lane)
-            .bind(first_run_at.div_euclid(1000))
-            .bind(first_run_at)
-            .bind(sequence)
-            .execute(&mut *tx)
+        let (key, event_id, rule, action_index, kind, detail) = (
+            step.key.to_owned(),
+            step.event_id.to_owned(),
+            step.rule.to_owned(),
+            step.action_index,
+            step.kind.to_owned(),
+            step.detail.to_string(),
+        );
+        let (lane, sequence) = (lane.to_owned(), sequence.to_owned());
+        let started = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let running: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM jobs WHERE lane = ?1 AND kind = 'sequence_step' AND sequence = ?2
+                           AND status IN ('pending', 'retrying', 'running')",
+                    )
+                    .bind(&lane)
+                    .bind(&sequence)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let started = running == 0;
+                    if started {
+                        sqlx::query(
+                            "INSERT INTO jobs (event_id, kind, lane, created, status, run_at, sequence, step_index)
+                             VALUES (?1, 'sequence_step', ?2, ?3, 'pending', ?4, ?5, 0)",
+                        )
+                        .bind(&event_id)
+                        .bind(&lane)
+                        .bind(first_run_at.div_euclid(1000))
+                        .bind(first_run_at)
+                        .bind(&sequence)
+                        .execute(&mut *c)
+                        .await?;
+                    }
+                    let result = serde_json::json!({ "started": started, "first_step_at": first_run_at });
+                    sqlx::query(
+                        "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, result, started_at, finished_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 'done', ?6, ?7, ?8, ?8)
+                         ON CONFLICT(key) DO UPDATE SET status = 'done', result = excluded.result, finished_at = excluded.finished_at",
+                    )
+                    .bind(&key)
+                    .bind(&event_id)
+                    .bind(&rule)
+                    .bind(action_index)
+                    .bind(&kind)
+                    .bind(&detail)
+                    .bind(result.to_string())
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(started)
+                })
+            })
             .await?;
-        }
-        let result = serde_json::json!({ "started": started, "first_step_at": first_run_at });
-        sqlx::query(
-            "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, result, started_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'done', ?6, ?7, ?8, ?8)
-             ON CONFLICT(key) DO UPDATE SET status = 'done', result = excluded.result, finished_at = excluded.finished_at",
-        )
-        .bind(step.key)
-        .bind(step.event_id)
-        .bind(step.rule)
-        .bind(step.action_index)
-        .bind(step.kind)
-        .bind(step.detail.to_string())
-        .bind(result.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         if started {
             self.jobs_notify().notify_one();
         }
@@ -74,20 +88,27 @@ impl Store {
         sequences: &[&str],
         reason: &str,
     ) -> Result<u64, StoreError> {
-        let mut cancelled = 0;
-        for sequence in sequences {
-            cancelled += sqlx::query(
-                "UPDATE jobs SET status = 'cancelled', last_error = ?1
-                 WHERE lane = ?2 AND kind = 'sequence_step' AND sequence = ?3 AND status IN ('pending', 'retrying')",
-            )
-            .bind(reason)
-            .bind(lane)
-            .bind(sequence)
-            .execute(self.writer())
-            .await?
-            .rows_affected();
-        }
-        Ok(cancelled)
+        let (lane, reason) = (lane.to_owned(), reason.to_owned());
+        let sequences: Vec<String> = sequences.iter().map(|s| (*s).to_owned()).collect();
+        self.write(move |c| {
+            Box::pin(async move {
+                let mut cancelled = 0;
+                for sequence in &sequences {
+                    cancelled += sqlx::query(
+                        "UPDATE jobs SET status = 'cancelled', last_error = ?1
+                         WHERE lane = ?2 AND kind = 'sequence_step' AND sequence = ?3 AND status IN ('pending', 'retrying')",
+                    )
+                    .bind(&reason)
+                    .bind(&lane)
+                    .bind(sequence)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                }
+                Ok(cancelled)
+            })
+        })
+        .await
     }
 
     /// Types of the customer's events created after `created` that were already applied.
@@ -101,7 +122,7 @@ impl Store {
         )
         .bind(customer)
         .bind(created)
-        .fetch_all(self.writer())
+        .fetch_all(self.reader())
         .await?)
     }
 
@@ -136,7 +157,7 @@ impl Store {
     ) -> Result<Option<CustomerProfile>, StoreError> {
         let row = sqlx::query("SELECT email, name, metadata FROM customers WHERE customer = ?1")
             .bind(customer)
-            .fetch_optional(self.writer())
+            .fetch_optional(self.reader())
             .await?;
         row.map(|r| {
             let metadata: String = r.try_get("metadata")?;
@@ -159,22 +180,30 @@ impl Store {
         profile: &CustomerProfile,
         created: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO customers (customer, email, name, metadata, created) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(customer) DO UPDATE SET
-                 email = COALESCE(excluded.email, customers.email),
-                 name = COALESCE(excluded.name, customers.name),
-                 metadata = excluded.metadata,
-                 created = excluded.created
-             WHERE excluded.created >= customers.created",
-        )
-        .bind(customer)
-        .bind(profile.email.as_deref())
-        .bind(profile.name.as_deref())
-        .bind(serde_json::to_string(&profile.metadata).unwrap_or_else(|_| "{}".into()))
-        .bind(created)
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        let customer = customer.to_owned();
+        let (email, name) = (profile.email.clone(), profile.name.clone());
+        let metadata = serde_json::to_string(&profile.metadata).unwrap_or_else(|_| "{}".into());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO customers (customer, email, name, metadata, created) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(customer) DO UPDATE SET
+                         email = COALESCE(excluded.email, customers.email),
+                         name = COALESCE(excluded.name, customers.name),
+                         metadata = excluded.metadata,
+                         created = excluded.created
+                     WHERE excluded.created >= customers.created",
+                )
+                .bind(&customer)
+                .bind(&email)
+                .bind(&name)
+                .bind(&metadata)
+                .bind(created)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use super::{Store, StoreError};
 
@@ -47,6 +47,59 @@ fn json_column(
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
+/// A step's identity and detail, owned (units of work outlive the caller's borrows).
+struct OwnedStep {
+    key: String,
+    event_id: String,
+    rule: String,
+    action_index: i64,
+    kind: String,
+    detail: String,
+}
+
+impl StepStart<'_> {
+    fn owned(&self) -> OwnedStep {
+        OwnedStep {
+            key: self.key.to_owned(),
+            event_id: self.event_id.to_owned(),
+            rule: self.rule.to_owned(),
+            action_index: self.action_index,
+            kind: self.kind.to_owned(),
+            detail: self.detail.to_string(),
+        }
+    }
+}
+
+/// Inserts or finishes a step row on an open transaction.
+async fn upsert_step(
+    c: &mut SqliteConnection,
+    s: &OwnedStep,
+    status: &str,
+    result: Option<String>,
+    error: Option<String>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, result, error, started_at, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+         ON CONFLICT(key) DO UPDATE SET status = excluded.status, detail = excluded.detail,
+             result = excluded.result, error = excluded.error, finished_at = excluded.finished_at",
+    )
+    .bind(&s.key)
+    .bind(&s.event_id)
+    .bind(&s.rule)
+    .bind(s.action_index)
+    .bind(&s.kind)
+    .bind(status)
+    .bind(&s.detail)
+    .bind(result)
+    .bind(error)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn step(&self, key: &str) -> Result<Option<StepRecord>, StoreError> {
         let row = sqlx::query(
@@ -54,7 +107,7 @@ impl Store {
              FROM steps WHERE key = ?1",
         )
         .bind(key)
-        .fetch_optional(self.writer())
+        .fetch_optional(self.reader())
         .await?;
         row.map(|r| step_from_row(&r))
             .transpose()
@@ -75,24 +128,31 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Records that a step starts (before its effect). Keeps an existing row's status.
+    /// Records (durably) that a step starts, before its effect. Keeps a finished row as is.
     pub async fn step_started(&self, s: StepStart<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, started_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6, ?7)
-             ON CONFLICT(key) DO UPDATE SET detail = excluded.detail
-             WHERE steps.status IN ('started', 'failed')",
-        )
-        .bind(s.key)
-        .bind(s.event_id)
-        .bind(s.rule)
-        .bind(s.action_index)
-        .bind(s.kind)
-        .bind(s.detail.to_string())
-        .bind(self.clock().now_ms())
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        let s = s.owned();
+        let now = self.clock().now_ms();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, started_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6, ?7)
+                     ON CONFLICT(key) DO UPDATE SET detail = excluded.detail
+                     WHERE steps.status IN ('started', 'failed')",
+                )
+                .bind(&s.key)
+                .bind(&s.event_id)
+                .bind(&s.rule)
+                .bind(s.action_index)
+                .bind(&s.kind)
+                .bind(&s.detail)
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Records a step's end: `done`, `skipped`, `failed` or `planned` (shadow mode).
@@ -103,33 +163,22 @@ impl Store {
         result: Option<&serde_json::Value>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
+        let s = s.owned();
+        let status = status.to_owned();
+        let result = result.map(|r| r.to_string());
+        let error = error.map(str::to_owned);
         let now = self.clock().now_ms();
-        sqlx::query(
-            "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, result, error, started_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
-             ON CONFLICT(key) DO UPDATE SET status = excluded.status, detail = excluded.detail,
-                 result = excluded.result, error = excluded.error, finished_at = excluded.finished_at",
-        )
-        .bind(s.key)
-        .bind(s.event_id)
-        .bind(s.rule)
-        .bind(s.action_index)
-        .bind(s.kind)
-        .bind(status)
-        .bind(s.detail.to_string())
-        .bind(result.map(|r| r.to_string()))
-        .bind(error)
-        .bind(now)
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        self.write(move |c| {
+            Box::pin(async move { upsert_step(c, &s, &status, result, error, now).await })
+        })
+        .await
     }
 
-    /// The stale guard's memory for these properties of a contact: property → created.
+    /// The stale guard's memory for a contact: property → created of its last write.
     pub async fn watermarks(&self, contact_id: &str) -> Result<BTreeMap<String, i64>, StoreError> {
         let rows = sqlx::query("SELECT property, created FROM watermarks WHERE contact_id = ?1")
             .bind(contact_id)
-            .fetch_all(self.writer())
+            .fetch_all(self.reader())
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("property")?, r.try_get("created")?)))
@@ -146,39 +195,29 @@ impl Store {
         step: StepStart<'_>,
         result: &serde_json::Value,
     ) -> Result<(), StoreError> {
+        let step = step.owned();
+        let (contact_id, written, result) =
+            (contact_id.to_owned(), written.to_vec(), result.to_string());
         let now = self.clock().now_ms();
-        let mut tx = self.writer().begin().await?;
-        for property in written {
-            sqlx::query(
-                "INSERT INTO watermarks (contact_id, property, created, event_id) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(contact_id, property) DO UPDATE SET created = excluded.created, event_id = excluded.event_id
-                 WHERE excluded.created >= watermarks.created",
-            )
-            .bind(contact_id)
-            .bind(property)
-            .bind(created)
-            .bind(step.event_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, result, started_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'done', ?6, ?7, ?8, ?8)
-             ON CONFLICT(key) DO UPDATE SET status = 'done', detail = excluded.detail,
-                 result = excluded.result, error = NULL, finished_at = excluded.finished_at",
-        )
-        .bind(step.key)
-        .bind(step.event_id)
-        .bind(step.rule)
-        .bind(step.action_index)
-        .bind(step.kind)
-        .bind(step.detail.to_string())
-        .bind(result.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(move |c| {
+            Box::pin(async move {
+                for property in &written {
+                    sqlx::query(
+                        "INSERT INTO watermarks (contact_id, property, created, event_id) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(contact_id, property) DO UPDATE SET created = excluded.created, event_id = excluded.event_id
+                         WHERE excluded.created >= watermarks.created",
+                    )
+                    .bind(&contact_id)
+                    .bind(property)
+                    .bind(created)
+                    .bind(&step.event_id)
+                    .execute(&mut *c)
+                    .await?;
+                }
+                upsert_step(c, &step, "done", Some(result), None, now).await
+            })
+        })
+        .await
     }
 
     pub async fn contact_for(
@@ -187,7 +226,7 @@ impl Store {
     ) -> Result<Option<(String, Option<String>)>, StoreError> {
         let row = sqlx::query("SELECT contact_id, email FROM contacts WHERE customer = ?1")
             .bind(customer)
-            .fetch_optional(self.writer())
+            .fetch_optional(self.reader())
             .await?;
         row.map(|r| Ok((r.try_get("contact_id")?, r.try_get("email")?)))
             .transpose()
@@ -200,31 +239,48 @@ impl Store {
         contact_id: &str,
         email: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO contacts (customer, contact_id, email, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(customer) DO UPDATE SET contact_id = excluded.contact_id,
-                 email = COALESCE(excluded.email, contacts.email), updated_at = excluded.updated_at",
-        )
-        .bind(customer)
-        .bind(contact_id)
-        .bind(email)
-        .bind(self.clock().now_ms())
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        let (customer, contact_id, email) = (
+            customer.to_owned(),
+            contact_id.to_owned(),
+            email.map(str::to_owned),
+        );
+        let now = self.clock().now_ms();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO contacts (customer, contact_id, email, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(customer) DO UPDATE SET contact_id = excluded.contact_id,
+                         email = COALESCE(excluded.email, contacts.email), updated_at = excluded.updated_at",
+                )
+                .bind(&customer)
+                .bind(&contact_id)
+                .bind(&email)
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// The contact was deleted or merged in HubSpot: resolve again next time.
     pub async fn forget_contact(&self, customer: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM contacts WHERE customer = ?1")
-            .bind(customer)
-            .execute(self.writer())
-            .await?;
-        Ok(())
+        let customer = customer.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM contacts WHERE customer = ?1")
+                    .bind(&customer)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
-    /// Records a charge's paid and refunded amounts (replacing earlier numbers for the same
-    /// charge) and returns the customer's lifetime value in minor units for `currency`.
+    /// Records a charge's paid and refunded amounts (never lowering what is known for the
+    /// same charge) and returns the customer's lifetime value in minor units for `currency`.
     pub async fn ledger_record(
         &self,
         customer: &str,
@@ -233,29 +289,33 @@ impl Store {
         paid: Option<i64>,
         refunded: Option<i64>,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.writer().begin().await?;
-        sqlx::query(
-            "INSERT INTO ledger (customer, charge, currency, paid, refunded) VALUES (?1, ?2, ?3, COALESCE(?4, 0), COALESCE(?5, 0))
-             ON CONFLICT(customer, charge) DO UPDATE SET
-                 paid = MAX(ledger.paid, COALESCE(?4, ledger.paid)),
-                 refunded = MAX(ledger.refunded, COALESCE(?5, ledger.refunded))",
-        )
-        .bind(customer)
-        .bind(charge)
-        .bind(currency)
-        .bind(paid)
-        .bind(refunded)
-        .execute(&mut *tx)
-        .await?;
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(paid - refunded), 0) FROM ledger WHERE customer = ?1 AND currency = ?2",
-        )
-        .bind(customer)
-        .bind(currency)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(total)
+        let (customer, charge, currency) =
+            (customer.to_owned(), charge.to_owned(), currency.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO ledger (customer, charge, currency, paid, refunded) VALUES (?1, ?2, ?3, COALESCE(?4, 0), COALESCE(?5, 0))
+                     ON CONFLICT(customer, charge) DO UPDATE SET
+                         paid = MAX(ledger.paid, COALESCE(?4, ledger.paid)),
+                         refunded = MAX(ledger.refunded, COALESCE(?5, ledger.refunded))",
+                )
+                .bind(&customer)
+                .bind(&charge)
+                .bind(&currency)
+                .bind(paid)
+                .bind(refunded)
+                .execute(&mut *c)
+                .await?;
+                sqlx::query_scalar(
+                    "SELECT COALESCE(SUM(paid - refunded), 0) FROM ledger WHERE customer = ?1 AND currency = ?2",
+                )
+                .bind(&customer)
+                .bind(&currency)
+                .fetch_one(&mut *c)
+                .await
+            })
+        })
+        .await
     }
 
     pub async fn log_timeline(
@@ -267,16 +327,23 @@ impl Store {
         if lines.is_empty() {
             return Ok(());
         }
-        let mut q =
-            sqlx::QueryBuilder::new("INSERT INTO timeline (event_id, at, attempt, message) ");
-        q.push_values(lines, |mut row, (at, message)| {
-            row.push_bind(event_id)
-                .push_bind(*at)
-                .push_bind(attempt)
-                .push_bind(message);
-        });
-        q.build().execute(self.writer()).await?;
-        Ok(())
+        let (event_id, lines) = (event_id.to_owned(), lines.to_vec());
+        self.write(move |c| {
+            Box::pin(async move {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO timeline (event_id, at, attempt, message) ",
+                );
+                q.push_values(&lines, |mut row, (at, message)| {
+                    row.push_bind(&event_id)
+                        .push_bind(*at)
+                        .push_bind(attempt)
+                        .push_bind(message);
+                });
+                q.build().execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn timeline(&self, event_id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
