@@ -1,5 +1,5 @@
 //! The control API under `/_sandbox/` (no auth, no rate limit, no faults):
-//! state, statistics, reset, faults, seed, and Stripe events.
+//! state, statistics, reset, faults, seed, Stripe events, and the webhook inbox.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -28,6 +28,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/faults", get(get_faults).post(set_faults))
         .route("/seed", post(seed))
         .route("/stripe/events", post(stripe_event))
+        .route("/inbox/{name}", post(crate::inbox::receive))
         .with_state(shared)
 }
 
@@ -40,7 +41,8 @@ fn bad_request(message: impl std::fmt::Display) -> Response {
 }
 
 /// The whole state: records with their associations (ids by type), lists,
-/// enrolments, property definitions and groups, owners, workflows, Stripe data.
+/// enrolments, property definitions and groups, owners, workflows, Stripe data, and
+/// what the inbox received.
 pub(crate) fn state_json(s: &Shared) -> Value {
     let crm = s.crm();
     let mut out = Map::new();
@@ -130,6 +132,10 @@ pub(crate) fn state_json(s: &Shared) -> Value {
         json!(crm.owners.iter().map(|o| o.json()).collect::<Vec<_>>()),
     );
     out.insert("stripe".into(), crm.stripe.json());
+    out.insert(
+        "inbox".into(),
+        json!(crm.inbox.iter().map(|m| m.json()).collect::<Vec<_>>()),
+    );
     Value::Object(out)
 }
 

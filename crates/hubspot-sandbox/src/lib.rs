@@ -16,6 +16,7 @@ mod clock;
 mod control;
 mod error;
 mod faults;
+mod inbox;
 mod limits;
 mod lists;
 mod objects;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::SandboxConfig;
 use crate::clock;
 use crate::faults::FaultSwitch;
+use crate::inbox;
 use crate::limits::Limiter;
 use crate::lists::List;
 use crate::objects::{ObjectStore, ObjectType};
@@ -85,6 +86,8 @@ pub(crate) struct Crm {
     /// Token → scopes.
     pub tokens: BTreeMap<String, Vec<String>>,
     pub stripe: StripeStore,
+    /// What `POST /_sandbox/inbox/{name}` received, oldest first.
+    pub inbox: Vec<inbox::Message>,
 }
 
 impl Crm {
@@ -104,6 +107,7 @@ impl Crm {
             owners: Vec::new(),
             tokens: BTreeMap::new(),
             stripe: StripeStore::default(),
+            inbox: Vec::new(),
         };
         for ty in ObjectType::ALL {
             crm.objects.insert(ty, ObjectStore::default());
