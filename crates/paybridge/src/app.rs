@@ -70,12 +70,7 @@ impl Application {
         }
         let sandbox = if settings.hubspot.token.is_none() {
             // Sandbox mode: a local HubSpot, so the playbooks can be tried without an account.
-            let sandbox = Sandbox::spawn(SandboxConfig {
-                search_lag: std::time::Duration::from_millis(1_000),
-                ..SandboxConfig::default()
-            })
-            .await
-            .context("cannot start the embedded HubSpot sandbox")?;
+            let sandbox = spawn_embedded_sandbox().await?;
             settings.hubspot.api_base = sandbox.url();
             settings.hubspot.token = Some(Secret::new(SandboxConfig::default().token));
             Some(sandbox)
@@ -195,6 +190,36 @@ impl Application {
         admin.context("admin listener failed")?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Where sandbox mode puts its embedded sandbox: a fixed, known address, so that the
+/// starter config's example Slack and provisioning URLs (its `/_sandbox/inbox/…`) reach it.
+pub const EMBEDDED_SANDBOX_ADDR: &str = "127.0.0.1:8089";
+
+/// The embedded sandbox on [`EMBEDDED_SANDBOX_ADDR`], or on a free port when that one is
+/// taken (then the example URLs pointing at 8089 reach nothing, and a warning says so).
+async fn spawn_embedded_sandbox() -> anyhow::Result<Sandbox> {
+    let config = SandboxConfig {
+        search_lag: std::time::Duration::from_millis(1_000),
+        ..SandboxConfig::default()
+    };
+    let preferred: SocketAddr = EMBEDDED_SANDBOX_ADDR
+        .parse()
+        .context("the embedded sandbox address")?;
+    match Sandbox::bind(preferred, config.clone()).await {
+        Ok(sandbox) => Ok(sandbox),
+        Err(e) => {
+            let sandbox = Sandbox::spawn(config)
+                .await
+                .context("cannot start the embedded HubSpot sandbox")?;
+            tracing::warn!(
+                error = %format!("{e:#}"),
+                url = %sandbox.url(),
+                "{EMBEDDED_SANDBOX_ADDR} is taken; the embedded HubSpot sandbox runs on another port, so example URLs pointing at {EMBEDDED_SANDBOX_ADDR} reach nothing"
+            );
+            Ok(sandbox)
+        }
     }
 }
 

@@ -36,6 +36,16 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Create the HubSpot property group and every custom property the config writes
+    /// (idempotent: reports what exists and what it created)
+    Setup {
+        /// Show what would be created; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Validate the config, reach HubSpot and Stripe, list token scopes missing for the
+    /// configured rules and scopes granted beyond need
+    Check,
     /// Send realistic, correctly signed test events to a running server (like `stripe trigger`)
     Simulate(SimulateArgs),
     /// Run the local HubSpot (and Stripe API) emulator on its own (needs no config)

@@ -40,6 +40,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init { output, force } => {
             commands::init::run(output.as_deref().or(cli.config.as_deref()), force)
         }
+        Command::Setup { dry_run } => commands::setup::run(dry_run, settings()?).await,
+        Command::Check => commands::check::run(settings()?).await,
         Command::Simulate(args) => commands::simulate::run(args, settings()?).await,
         Command::Sandbox(args) => commands::sandbox::run(args).await,
     }

@@ -1,7 +1,9 @@
 //! One `run` per command.
 
+pub mod check;
 pub mod events;
 pub mod init;
 pub mod sandbox;
 pub mod serve;
+pub mod setup;
 pub mod simulate;

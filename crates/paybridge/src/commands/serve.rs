@@ -22,15 +22,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         public.port()
     );
     println!("  admin (metrics, API, dashboard):      http://{admin}/");
-    if sandbox_mode {
-        if let Some(secret) = app.webhook_secrets().first() {
-            // The operator needs this secret to sign test events; it is generated for this
-            // database and kept across restarts. Printed to stdout once, never logged.
-            println!(
-                "  sandbox mode (no config file): webhook signing secret {}",
-                secret.expose()
-            );
-        }
+    if let Some(url) = app.sandbox_url() {
+        println!("  embedded HubSpot sandbox:             {url} (state: {url}/_sandbox/state)");
+    }
+    if sandbox_mode && let Some(secret) = app.webhook_secrets().first() {
+        // The operator needs this secret to sign test events; it is generated for this
+        // database and kept across restarts. Printed to stdout once, never logged.
+        println!(
+            "  sandbox mode (no config file): webhook signing secret {}",
+            secret.expose()
+        );
     }
     let cancel = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(cancel.clone()));

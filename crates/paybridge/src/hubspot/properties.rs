@@ -20,6 +20,17 @@ pub struct PropertyDef {
     pub options: Vec<String>,
 }
 
+/// A property as the portal has it (the fields `paybridge setup` compares).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingProperty {
+    pub name: String,
+    /// HubSpot's `type`: string, number, date, datetime, enumeration, bool.
+    pub kind: String,
+    pub unique: bool,
+    /// Enumeration option values.
+    pub options: Vec<String>,
+}
+
 /// What `ensure_property` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ensured {
@@ -30,16 +41,48 @@ pub enum Ensured {
 impl HubSpot {
     /// Names of the properties an object type has.
     pub async fn property_names(&self, object_type: &str) -> Result<Vec<String>, HubspotError> {
+        Ok(self
+            .properties(object_type)
+            .await?
+            .into_iter()
+            .map(|p| p.name)
+            .collect())
+    }
+
+    /// The properties an object type has.
+    pub async fn properties(
+        &self,
+        object_type: &str,
+    ) -> Result<Vec<ExistingProperty>, HubspotError> {
         let t = self.transport();
         let path = format!("{}/{object_type}", t.family("properties"));
         let answer = t.call("properties_list", Method::GET, &path, None).await?;
+        let text = |p: &Value, key: &str| {
+            p.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         Ok(answer
             .body
             .get("results")
             .and_then(Value::as_array)
             .map(|r| {
                 r.iter()
-                    .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_owned))
+                    .filter(|p| p.get("name").and_then(Value::as_str).is_some())
+                    .map(|p| ExistingProperty {
+                        name: text(p, "name"),
+                        kind: text(p, "type"),
+                        unique: p
+                            .get("hasUniqueValue")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
+                        options: p
+                            .get("options")
+                            .and_then(Value::as_array)
+                            .map(|o| o.iter().map(|o| text(o, "value")).collect())
+                            .unwrap_or_default(),
+                    })
                     .collect()
             })
             .unwrap_or_default())

@@ -475,7 +475,8 @@ impl RuleSet {
                     Some(owner)
                 }
                 ActionTemplate::CreateDeal { owner, .. } => {
-                    scopes.insert("crm.objects.deals.write");
+                    // Read too: a retried create finds its deal by `paybridge_key`.
+                    scopes.extend(["crm.objects.deals.read", "crm.objects.deals.write"]);
                     Some(owner)
                 }
                 ActionTemplate::CreateTask { owner, .. } => Some(owner),
@@ -487,6 +488,20 @@ impl RuleSet {
             }
         }
         scopes
+    }
+
+    /// The object types the actions create records of (`tasks`, `notes`, `tickets`,
+    /// `deals`).
+    pub fn created_object_types(&self) -> BTreeSet<&'static str> {
+        self.all_actions()
+            .filter_map(|action| match action {
+                ActionTemplate::CreateTask { .. } => Some("tasks"),
+                ActionTemplate::CreateNote { .. } => Some("notes"),
+                ActionTemplate::CreateTicket { .. } => Some("tickets"),
+                ActionTemplate::CreateDeal { .. } => Some("deals"),
+                _ => None,
+            })
+            .collect()
     }
 
     fn all_actions(&self) -> impl Iterator<Item = &ActionTemplate> {
@@ -2000,7 +2015,7 @@ actions = [{ type = "enroll_workflow" }]
         let Action::CallWebhook { url, payload, .. } = actions[5] else {
             panic!("provisioning calls the app: {:?}", actions[5]);
         };
-        assert_eq!(url, "http://127.0.0.1:8787/provision");
+        assert_eq!(url, "http://127.0.0.1:8089/_sandbox/inbox/provisioning");
         assert_eq!(payload["customer"], "cus_T7aLp4qZ9cXn2W");
         assert_eq!(payload["subscription"], "sub_1S4kPqQmT3xK8rLv0cH2mN5a");
         assert_eq!(
@@ -2167,10 +2182,18 @@ actions = [{ type = "enroll_workflow" }]
                 "crm.lists.write",
                 "crm.objects.contacts.read",
                 "crm.objects.contacts.write",
+                "crm.objects.deals.read",
                 "crm.objects.deals.write",
                 "crm.objects.owners.read",
                 "tickets",
             ]
+        );
+        assert_eq!(
+            ruleset
+                .created_object_types()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["deals", "notes", "tasks", "tickets"]
         );
         assert!(
             ruleset.custom_properties().is_empty(),

@@ -1,0 +1,285 @@
+//! `paybridge check`: the config is valid (loading it checked that), HubSpot and Stripe
+//! answer, the properties exist, and the token's scopes are exactly what the configured
+//! rules need: the missing ones (a failure) and those granted beyond need (least privilege).
+
+use std::collections::BTreeSet;
+use std::fmt::Display;
+
+use crate::config::Settings;
+use crate::hubspot::HubSpot;
+use crate::setup::{Outcome, definitions, ensure, scopes_needed};
+use crate::stripe::api::StripeApi;
+
+/// Scopes every configuration needs: contacts are read and written for every event.
+const BASE_SCOPES: &[&str] = &["crm.objects.contacts.read", "crm.objects.contacts.write"];
+
+struct Report {
+    failures: Vec<String>,
+}
+
+impl Report {
+    fn line(&mut self, what: &str, status: Status, detail: impl Display) {
+        let detail = detail.to_string();
+        println!("{what:<11}{:<5} {detail}", status.label());
+        if status == Status::Fail {
+            self.failures.push(format!("{what}: {detail}"));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Fail,
+    Skip,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let mut report = Report {
+        failures: Vec::new(),
+    };
+    let source = settings.file.as_ref().map_or_else(
+        || "no config file (sandbox mode)".to_owned(),
+        |f| f.display().to_string(),
+    );
+    report.line(
+        "config",
+        Status::Ok,
+        format!(
+            "{source}: valid, {} rule(s), {} sequence(s)",
+            settings.ruleset.rules.len(),
+            settings.ruleset.sequences.len()
+        ),
+    );
+    let defs = definitions(&settings);
+    let mut needed: BTreeSet<&str> = settings.ruleset.scopes_needed();
+    needed.extend(BASE_SCOPES);
+    let for_setup: BTreeSet<&str> = scopes_needed(&defs)
+        .into_iter()
+        .filter(|s| !needed.contains(s))
+        .collect();
+    match crate::commands::setup::client(&settings)? {
+        None => {
+            report.line(
+                "hubspot",
+                Status::Skip,
+                "sandbox mode (no hubspot.token): the embedded sandbox grants every scope",
+            );
+            println!("scopes a token will need: {}", list(&needed));
+            println!("needed only by `paybridge setup`: {}", list(&for_setup));
+        }
+        Some(hubspot) => check_hubspot(&settings, &hubspot, &needed, &for_setup, &mut report).await,
+    }
+    check_stripe(&settings, &mut report).await;
+    if report.failures.is_empty() {
+        println!("all checks passed");
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "check failed ({} problem{}):\n  {}",
+            report.failures.len(),
+            if report.failures.len() == 1 { "" } else { "s" },
+            report.failures.join("\n  ")
+        )
+    }
+}
+
+async fn check_hubspot(
+    settings: &Settings,
+    hubspot: &HubSpot,
+    needed: &BTreeSet<&str>,
+    for_setup: &BTreeSet<&str>,
+    report: &mut Report,
+) {
+    let base = &settings.hubspot.api_base;
+    let granted = match &settings.hubspot.token {
+        Some(token) => match hubspot.token_scopes(token.expose()).await {
+            Ok(scopes) => {
+                report.line(
+                    "hubspot",
+                    Status::Ok,
+                    format!("{base}: the token is valid ({} scopes)", scopes.len()),
+                );
+                Some(scopes.into_iter().collect::<BTreeSet<String>>())
+            }
+            Err(e) => {
+                report.line(
+                    "hubspot",
+                    Status::Fail,
+                    format!("{base}: cannot introspect the token: {e}"),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+
+    // The cheap read: the properties paybridge writes, as `setup --dry-run` sees them.
+    let defs = definitions(settings);
+    let mut object_types: Vec<&str> = Vec::new();
+    for d in &defs {
+        if !object_types.contains(&d.object_type) {
+            object_types.push(d.object_type);
+        }
+    }
+    let (mut present, mut missing, mut differing, mut unreadable) =
+        (0, Vec::new(), Vec::new(), Vec::new());
+    for object_type in object_types {
+        let of_type: Vec<_> = defs
+            .iter()
+            .filter(|d| d.object_type == object_type)
+            .cloned()
+            .collect();
+        match ensure(hubspot, &of_type, true).await {
+            Ok(found) => {
+                for entry in found.entries {
+                    match entry.outcome {
+                        Outcome::Exists | Outcome::Created => present += 1,
+                        Outcome::WouldCreate => missing.push(entry.property),
+                        Outcome::Differs(why) => {
+                            differing.push(format!("{} ({})", entry.property, why.join("; ")))
+                        }
+                    }
+                }
+            }
+            Err(e) => unreadable.push(format!("{object_type}: {e}")),
+        }
+    }
+    if missing.is_empty() && differing.is_empty() && unreadable.is_empty() {
+        report.line(
+            "properties",
+            Status::Ok,
+            format!("all {present} exist as paybridge writes them"),
+        );
+    } else {
+        if !missing.is_empty() {
+            report.line(
+                "properties",
+                Status::Fail,
+                format!("missing: {} (run `paybridge setup`)", missing.join(", ")),
+            );
+        }
+        if !differing.is_empty() {
+            report.line(
+                "properties",
+                Status::Fail,
+                format!("not as paybridge writes them: {}", differing.join(", ")),
+            );
+        }
+        for e in unreadable {
+            report.line("properties", Status::Fail, format!("cannot read {e}"));
+        }
+    }
+
+    let Some(granted) = granted else {
+        println!("scopes the rules need: {}", list(needed));
+        return;
+    };
+    let has = |s: &&str| granted.contains(*s);
+    let lacking: Vec<&str> = needed.iter().filter(|s| !has(s)).copied().collect();
+    if lacking.is_empty() {
+        report.line(
+            "scopes",
+            Status::Ok,
+            "the token has every scope the configured rules need",
+        );
+    } else {
+        report.line(
+            "scopes",
+            Status::Fail,
+            format!(
+                "the token lacks {} (add them to the private app or service key)",
+                lacking.join(", ")
+            ),
+        );
+    }
+    println!("scopes the rules need: {}", list(needed));
+    println!("missing scopes: {}", join_or_none(&lacking));
+    let setup_state: Vec<String> = for_setup
+        .iter()
+        .map(|s| format!("{s} ({})", if has(s) { "granted" } else { "not granted" }))
+        .collect();
+    println!(
+        "needed only by `paybridge setup`: {}",
+        if setup_state.is_empty() {
+            "none".to_owned()
+        } else {
+            setup_state.join(", ")
+        }
+    );
+    let beyond: Vec<&str> = granted
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !needed.contains(s) && !for_setup.contains(s))
+        .collect();
+    println!(
+        "granted beyond need: {}{}",
+        join_or_none(&beyond),
+        if beyond.is_empty() {
+            ""
+        } else {
+            " (this config never uses them: remove them for least privilege)"
+        }
+    );
+}
+
+async fn check_stripe(settings: &Settings, report: &mut Report) {
+    let base = &settings.stripe.api_base;
+    let Some(key) = settings.stripe.api_key.clone() else {
+        report.line(
+            "stripe",
+            Status::Skip,
+            "no stripe.api_key (optional: replay, backfill and the emails of charge events use it)",
+        );
+        return;
+    };
+    let api = match StripeApi::new(base, key) {
+        Ok(api) => api,
+        Err(e) => {
+            report.line(
+                "stripe",
+                Status::Fail,
+                format!("cannot build the client: {e}"),
+            );
+            return;
+        }
+    };
+    match api
+        .get("/v1/customers", &[("limit".to_owned(), "1".to_owned())])
+        .await
+    {
+        Ok(Some(_)) => report.line(
+            "stripe",
+            Status::Ok,
+            format!("{base}: the API key can read customers"),
+        ),
+        Ok(None) => report.line(
+            "stripe",
+            Status::Fail,
+            format!("{base}: /v1/customers answered 404 (check stripe.api_base)"),
+        ),
+        Err(e) => report.line("stripe", Status::Fail, e),
+    }
+}
+
+fn list(scopes: &BTreeSet<&str>) -> String {
+    join_or_none(&scopes.iter().copied().collect::<Vec<_>>())
+}
+
+fn join_or_none(items: &[&str]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
+}

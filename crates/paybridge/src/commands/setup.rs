@@ -1,0 +1,93 @@
+//! `paybridge setup [--dry-run]`: create the `stripe` property group and every custom
+//! property the config writes, with HubSpot types; idempotent, reporting each property.
+
+use anyhow::Context as _;
+
+use crate::config::Settings;
+use crate::hubspot::HubSpot;
+use crate::setup::{Outcome, definitions, ensure, scopes_needed};
+
+pub async fn run(dry_run: bool, settings: Settings) -> anyhow::Result<()> {
+    let Some(hubspot) = client(&settings)? else {
+        println!(
+            "sandbox mode (no hubspot.token): `paybridge serve` creates these properties in its \
+             embedded sandbox when it starts; nothing to do here"
+        );
+        return Ok(());
+    };
+    let defs = definitions(&settings);
+    let report = match ensure(&hubspot, &defs, dry_run).await {
+        Ok(report) => report,
+        Err(e) => {
+            let mut message = format!("setup failed: {e}");
+            if e.category() == Some("MISSING_SCOPES") {
+                message.push_str(&format!(
+                    " (setup needs the scopes {}; `paybridge check` lists what the token lacks)",
+                    scopes_needed(&defs)
+                        .into_iter()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            anyhow::bail!(message);
+        }
+    };
+    let width = report
+        .entries
+        .iter()
+        .map(|e| e.property.len())
+        .max()
+        .unwrap_or(0);
+    for object_type in &report.groups_created {
+        println!("{:<width$}  created", format!("{object_type} group stripe"));
+    }
+    for entry in &report.entries {
+        let outcome = match &entry.outcome {
+            Outcome::Created => "created".to_owned(),
+            Outcome::Exists => "exists".to_owned(),
+            Outcome::WouldCreate => "would be created (dry run)".to_owned(),
+            Outcome::Differs(why) => format!("exists, but differs: {}", why.join("; ")),
+        };
+        println!("{:<width$}  {outcome}", entry.property);
+    }
+    let created = report.created().len();
+    let existed = report.existed().len();
+    if dry_run {
+        println!("dry run: {created} to create, {existed} exist; nothing was changed");
+    } else {
+        println!("{created} created, {existed} existed");
+    }
+    let differing = report.differing();
+    if !differing.is_empty() {
+        anyhow::bail!(
+            "{} propert{} exist in HubSpot but not as paybridge writes them ({}); change or \
+             delete them in HubSpot, then run `paybridge setup` again",
+            differing.len(),
+            if differing.len() == 1 { "y" } else { "ies" },
+            differing
+                .iter()
+                .map(|e| e.property.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The HubSpot client of these settings; None in sandbox mode (no token: the embedded
+/// sandbox only exists inside `serve`).
+pub(crate) fn client(settings: &Settings) -> anyhow::Result<Option<HubSpot>> {
+    let Some(token) = settings.hubspot.token.clone() else {
+        return Ok(None);
+    };
+    HubSpot::new(
+        &settings.hubspot.api_base,
+        token,
+        settings.hubspot.api_version,
+        settings.hubspot.requests_per_10s,
+        settings.hubspot.search_per_s,
+        &settings.contacts.id_property,
+    )
+    .map(Some)
+    .context("cannot build the HubSpot client")
+}
