@@ -50,30 +50,50 @@ pub(crate) async fn resolve(
             .await
             .map(Some);
     }
-    let email = match &fact.email {
-        Some(e) => Some(e.clone()),
-        None => stripe_email(p, customer, log).await?,
+    // Events without the customer's email or name (subscriptions, charges) fall back on
+    // what earlier customer events told us, then on Stripe's API: without it, a contact
+    // that already exists under that email would get a twin keyed by the customer alone.
+    let remembered = match (&fact.email, &fact.name) {
+        (Some(_), Some(_)) => None,
+        _ => i.store.customer_profile(customer).await?,
     };
-    if let (Some(email), true) = (&email, i.match_email) {
-        if let Some(c) = i.hubspot.contact_by("email", email).await? {
-            if let Some(other) = c.get(&i.id_property).filter(|o| *o != customer) {
-                return Err(WorkError::NeedsAttention {
-                    message: format!(
-                        "email {email} belongs to contact {} which is linked to another Stripe customer ({other}); paybridge will not merge customers — decide in HubSpot, then `paybridge events retry`",
-                        c.id
-                    ),
-                    contact_id: Some(c.id.clone()),
-                });
-            }
-            let mut stamp = Properties::new();
-            stamp.insert(i.id_property.clone(), customer.to_owned());
-            i.hubspot.update_contact(&c.id, stamp).await?;
+    let email = match (
+        &fact.email,
+        remembered.as_ref().and_then(|r| r.email.clone()),
+    ) {
+        (Some(e), _) => Some(e.clone()),
+        (None, Some(e)) => {
             log.say(format!(
-                "contact found: {} by email; stamped {} = {customer}",
-                c.id, i.id_property
+                "email {e} remembered from an earlier event of {customer}"
             ));
-            return remember(p, customer, &c).await.map(Some);
+            Some(e)
         }
+        (None, None) => stripe_email(p, customer, log).await?,
+    };
+    let name = fact
+        .name
+        .clone()
+        .or_else(|| remembered.and_then(|r| r.name));
+    if let (Some(email), true) = (&email, i.match_email)
+        && let Some(c) = i.hubspot.contact_by("email", email).await?
+    {
+        if let Some(other) = c.get(&i.id_property).filter(|o| *o != customer) {
+            return Err(WorkError::NeedsAttention {
+                message: format!(
+                    "email {email} belongs to contact {} which is linked to another Stripe customer ({other}); paybridge will not merge customers — decide in HubSpot, then `paybridge events retry`",
+                    c.id
+                ),
+                contact_id: Some(c.id.clone()),
+            });
+        }
+        let mut stamp = Properties::new();
+        stamp.insert(i.id_property.clone(), customer.to_owned());
+        i.hubspot.update_contact(&c.id, stamp).await?;
+        log.say(format!(
+            "contact found: {} by email; stamped {} = {customer}",
+            c.id, i.id_property
+        ));
+        return remember(p, customer, &c).await.map(Some);
     }
     if !i.create_missing {
         log.say("no contact found and contacts.create_missing = false; nothing to act on");
@@ -84,7 +104,7 @@ pub(crate) async fn resolve(
     if let Some(email) = &email {
         properties.insert("email".into(), email.clone());
     }
-    if let Some(name) = &fact.name {
+    if let Some(name) = &name {
         let (first, last) = split_name(name);
         properties.insert("firstname".into(), first);
         if !last.is_empty() {

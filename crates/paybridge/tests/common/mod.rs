@@ -49,6 +49,84 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings), clock: Clock)
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = test_settings(dir.path());
     customise(&mut settings);
+    spawn_app_in(dir, settings, clock).await
+}
+
+/// The app of a config text (rules, sequences, `[worker] mode`…), as `paybridge --config`
+/// would run it, against `sandbox` (whose properties for it are created first, as
+/// `paybridge setup` would). Its own temp dir and SQLite file; workers driven by `drain`.
+pub async fn spawn_app_with_config(
+    text: &str,
+    sandbox: &hubspot_sandbox::Sandbox,
+    clock: Clock,
+) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    restart_app_with_config(dir, text, sandbox, clock).await
+}
+
+/// [`spawn_app_with_config`] on an existing temp dir: after `TestApp::stop`, the same
+/// SQLite file, as a restarted process would find it.
+pub async fn restart_app_with_config(
+    dir: tempfile::TempDir,
+    text: &str,
+    sandbox: &hubspot_sandbox::Sandbox,
+    clock: Clock,
+) -> TestApp {
+    let settings = settings_from_config(text, dir.path(), sandbox);
+    setup_properties(sandbox, paybridge::setup::definitions(&settings)).await;
+    spawn_app_in(dir, settings, clock).await
+}
+
+/// Settings loaded from a config text, with the test's overrides merged in: listeners on
+/// port 0, the SQLite file in `dir`, the test webhook secret, the sandbox's URL and app
+/// token (`[hubspot] sandbox = true` is dropped), test-sized retry delays.
+pub fn settings_from_config(
+    text: &str,
+    dir: &Path,
+    sandbox: &hubspot_sandbox::Sandbox,
+) -> Settings {
+    use toml::{Table, Value};
+    let mut root: Table = toml::from_str(text).expect("the config text is TOML");
+    let mut set = |section: &str, key: &str, value: Value| {
+        let table = root
+            .entry(section)
+            .or_insert_with(|| Value::Table(Table::new()));
+        if let Value::Table(t) = table {
+            t.insert(key.to_owned(), value);
+        }
+    };
+    set("server", "listen", "127.0.0.1:0".into());
+    set("server", "admin_listen", "127.0.0.1:0".into());
+    set("server", "admin_token", "admin-test-token".into());
+    let db = format!("sqlite://{}", dir.join("paybridge.db").display());
+    set("store", "url", db.into());
+    set(
+        "stripe",
+        "webhook_secrets",
+        Value::Array(vec![SECRET.into()]),
+    );
+    set("hubspot", "api_base", sandbox.url().into());
+    set(
+        "hubspot",
+        "token",
+        hubspot_sandbox::SandboxConfig::default().token.into(),
+    );
+    set("worker", "backoff_base", "100ms".into());
+    set("worker", "backoff_max", "2s".into());
+    if let Some(Value::Table(hubspot)) = root.get_mut("hubspot") {
+        hubspot.remove("sandbox");
+    }
+    let merged = toml::to_string(&root).expect("TOML");
+    paybridge::config::load_from_str(
+        Some(&merged),
+        Some(dir.join("paybridge.toml")),
+        &std::collections::HashMap::new(),
+    )
+    .unwrap_or_else(|e| panic!("the test config loads: {e}"))
+}
+
+/// Builds and starts the app on `settings` in `dir` (its SQLite file may already exist).
+pub async fn spawn_app_in(dir: tempfile::TempDir, settings: Settings, clock: Clock) -> TestApp {
     let db_path = dir.path().join("paybridge.db");
     let app = Application::build_with(
         settings,
@@ -95,6 +173,16 @@ pub async fn spawn_sandbox_with(
     let sandbox = hubspot_sandbox::Sandbox::spawn(config)
         .await
         .expect("sandbox starts");
+    setup_properties(&sandbox, defs).await;
+    sandbox
+}
+
+/// Creates properties in a sandbox as `paybridge setup` would (idempotent), with a token of
+/// its own so that its calls do not spend the app token's rate budget.
+pub async fn setup_properties(
+    sandbox: &hubspot_sandbox::Sandbox,
+    defs: Vec<paybridge::hubspot::properties::PropertyDef>,
+) {
     let setup_token = "setup-token";
     sandbox
         .merge_seed(hubspot_sandbox::Seed {
@@ -125,7 +213,6 @@ pub async fn spawn_sandbox_with(
     paybridge::setup::ensure(&hubspot, &defs, false)
         .await
         .expect("setup creates the properties");
-    sandbox
 }
 
 /// Points settings at a sandbox, with test-sized retry delays.
