@@ -44,8 +44,8 @@ async fn list(store: &Store, args: ListArgs) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "{:<32} {:<36} {:<15} {:<22} {:>3}  {}",
-        "ID", "TYPE", "STATUS", "CUSTOMER", "TRY", "RECEIVED"
+        "{:<32} {:<36} {:<15} {:<22} {:>3}  RECEIVED",
+        "ID", "TYPE", "STATUS", "CUSTOMER", "TRY"
     )?;
     for e in events {
         writeln!(
@@ -53,7 +53,7 @@ async fn list(store: &Store, args: ListArgs) -> anyhow::Result<()> {
             "{:<32} {:<36} {:<15} {:<22} {:>3}  {}{}",
             e.id,
             e.kind,
-            e.status,
+            e.status.to_string(),
             e.customer.as_deref().unwrap_or("-"),
             e.attempts,
             format_ms(e.received_at),

@@ -46,6 +46,8 @@ pub(super) struct Batchers {
     read_properties: Arc<Vec<String>>,
 }
 
+// The batcher compares its inputs (`String`s) through a `fn(&I, &I)`.
+#[allow(clippy::ptr_arg)]
 fn same_value(a: &String, b: &String) -> bool {
     a.eq_ignore_ascii_case(b)
 }
