@@ -92,6 +92,11 @@ async fn main() -> anyhow::Result<()> {
         }
         let kind = e["type"].as_str().unwrap_or_default().to_owned();
         let store = store.clone();
+        if submits.len() >= 4_096 {
+            for s in submits.drain(..) {
+                s.await??;
+            }
+        }
         submits.push(tokio::spawn(async move {
             store
                 .intake(NewEvent {
@@ -106,12 +111,14 @@ async fn main() -> anyhow::Result<()> {
                     payload: serde_json::to_vec(&e)?,
                 })
                 .await
+                .map(|_| ())
                 .map_err(anyhow::Error::from)
         }));
     }
     for s in submits {
         s.await??;
     }
+
     let hubspot = HubSpot::new(
         &sandbox.url(),
         Secret::new("sandbox-token".into()),

@@ -38,7 +38,13 @@ async fn main() -> anyhow::Result<()> {
     settings.server.admin_listen = "127.0.0.1:0".parse()?;
     settings.store.url = format!("sqlite://{}", dir.path().join("bench.db").display());
     settings.stripe.webhook_secrets = vec![Secret::new(SECRET.into())];
-    let app = Application::build(settings, Clock::system()).await?;
+    // Intake alone: the workers would compete for the same two cores (see drain_bench for them).
+    let app = Application::build_with(
+        settings,
+        Clock::system(),
+        paybridge::app::Options { run_workers: false },
+    )
+    .await?;
     let url = format!("http://{}/webhooks/stripe", app.public_addr());
     let store = app.store().clone();
     let cancel = CancellationToken::new();

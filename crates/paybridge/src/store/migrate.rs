@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "customers",
         include_str!("../../migrations/sqlite/0003_customers.sql"),
     ),
+    (
+        4,
+        "claim_index",
+        include_str!("../../migrations/sqlite/0004_claim_index.sql"),
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

@@ -122,7 +122,9 @@ impl Store {
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut sqlx::SqliteConnection) -> writer::BoxFuture<'c, Result<T, sqlx::Error>>
+        F: for<'c> FnOnce(
+                &'c mut sqlx::SqliteConnection,
+            ) -> writer::BoxFuture<'c, Result<T, sqlx::Error>>
             + Send
             + 'static,
     {
@@ -155,11 +157,13 @@ impl Store {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING")
-                    .bind(&key)
-                    .bind(&value)
-                    .execute(&mut *c)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                )
+                .bind(&key)
+                .bind(&value)
+                .execute(&mut *c)
+                .await?;
                 sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
                     .bind(&key)
                     .fetch_one(&mut *c)
@@ -172,7 +176,6 @@ impl Store {
     pub(crate) fn reader(&self) -> &SqlitePool {
         &self.inner.read
     }
-
 }
 
 /// The lane of a job: the customer, or the event itself when it has no customer.

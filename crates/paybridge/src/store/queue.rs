@@ -65,7 +65,8 @@ impl Store {
             "UPDATE jobs SET status = 'running', locked_by = ?1, locked_until = ?2, attempts = attempts + 1
              WHERE id IN (
                SELECT j.id FROM jobs j
-               WHERE ((j.status IN ('pending', 'retrying') AND j.run_at <= ?3)
+               WHERE j.status IN ('pending', 'retrying', 'running')
+                 AND ((j.status IN ('pending', 'retrying') AND j.run_at <= ?3)
                       OR (j.status = 'running' AND j.locked_until <= ?3))
                  AND NOT EXISTS (
                    SELECT 1 FROM jobs k

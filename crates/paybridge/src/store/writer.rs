@@ -21,7 +21,10 @@ use crate::domain::Clock;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Output = Box<dyn Any + Send>;
-type Unit = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Output, sqlx::Error>> + Send>;
+type Unit = Box<
+    dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Output, sqlx::Error>>
+        + Send,
+>;
 
 /// Webhooks waiting for the writer beyond this are answered 503.
 const INTAKE_CAPACITY: usize = 8_192;
@@ -56,7 +59,10 @@ impl Writer {
 
     pub(super) async fn intake(&self, event: NewEvent) -> Result<IntakeOutcome, StoreError> {
         let sender = match self.senders.read() {
-            Ok(s) => s.as_ref().map(|s| s.intake.clone()).ok_or(StoreError::Closed)?,
+            Ok(s) => s
+                .as_ref()
+                .map(|s| s.intake.clone())
+                .ok_or(StoreError::Closed)?,
             Err(_) => return Err(StoreError::Closed),
         };
         let (reply, answer) = oneshot::channel();
@@ -76,14 +82,19 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, sqlx::Error>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, sqlx::Error>>
+            + Send
+            + 'static,
     {
         let unit: Unit = Box::new(move |conn: &mut SqliteConnection| {
             let fut = f(conn);
             Box::pin(async move { fut.await.map(|t| Box::new(t) as Output) })
         });
         let sender = match self.senders.read() {
-            Ok(s) => s.as_ref().map(|s| s.units.clone()).ok_or(StoreError::Closed)?,
+            Ok(s) => s
+                .as_ref()
+                .map(|s| s.units.clone())
+                .ok_or(StoreError::Closed)?,
             Err(_) => return Err(StoreError::Closed),
         };
         let (reply, answer) = oneshot::channel();
@@ -93,10 +104,11 @@ impl Writer {
             .map_err(|_| StoreError::Closed)?;
         drop(sender);
         match answer.await {
-            Ok(Ok(output)) => output
-                .downcast::<T>()
-                .map(|t| *t)
-                .map_err(|_| StoreError::Db(sqlx::Error::Protocol("writer returned an unexpected type".into()))),
+            Ok(Ok(output)) => output.downcast::<T>().map(|t| *t).map_err(|_| {
+                StoreError::Db(sqlx::Error::Protocol(
+                    "writer returned an unexpected type".into(),
+                ))
+            }),
             Ok(Err(message)) => Err(StoreError::Db(sqlx::Error::Protocol(message))),
             Err(_) => Err(StoreError::Closed),
         }
@@ -172,7 +184,10 @@ async fn commit(
             insert(&mut tx, &batch, clock.now_ms()).await?
         };
         let mut results = Vec::with_capacity(units.len());
-        for (unit, _) in units.iter_mut().map(|(u, r)| (std::mem::replace(u, noop()), r)) {
+        for (unit, _) in units
+            .iter_mut()
+            .map(|(u, r)| (std::mem::replace(u, noop()), r))
+        {
             sqlx::query("SAVEPOINT unit").execute(&mut *tx).await?;
             match unit(&mut tx).await {
                 Ok(output) => {
