@@ -173,6 +173,11 @@ impl Application {
             .options
             .run_workers
             .then(|| tokio::spawn(Pool::new(self.pipeline.clone()).run(cancel.clone())));
+        let maintenance = tokio::spawn(crate::maintenance::run(
+            self.store.clone(),
+            self.settings.store.payload_retention_days,
+            cancel.clone(),
+        ));
         let public = axum::serve(self.public, public_router(public_state))
             .with_graceful_shutdown(cancel.clone().cancelled_owned());
         let admin = axum::serve(self.admin, admin_router(admin_state))
@@ -181,6 +186,7 @@ impl Application {
         if let Some(workers) = workers {
             let _ = workers.await;
         }
+        let _ = maintenance.await;
         // Every request has been answered; commit whatever intake still holds.
         self.store.close().await;
         if let Some(sandbox) = self.sandbox {

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod maintenance;
 pub mod hubspot;
 pub mod rules;
 pub mod setup;

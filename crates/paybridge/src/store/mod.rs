@@ -10,6 +10,7 @@ mod events;
 mod intake;
 mod migrate;
 mod queue;
+mod retention;
 mod sequences;
 mod steps;
 mod writer;
