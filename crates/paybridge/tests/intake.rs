@@ -183,7 +183,9 @@ async fn every_refusal_is_a_named_4xx_and_stores_nothing() {
     let good = event_json("evt_refused_1", "invoice.paid", "cus_C", now);
     let sign = |body: &[u8], t: i64| paybridge::stripe::sign(common::SECRET, t, body);
 
-    let cases: Vec<(&str, Vec<u8>, Option<String>, u16, &str)> = vec![
+    // (case, body, Stripe-Signature header, expected status, expected error code)
+    type Case<'a> = (&'a str, Vec<u8>, Option<String>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "missing header",
             good.clone(),

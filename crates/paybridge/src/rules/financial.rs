@@ -82,6 +82,16 @@ pub fn plan(fact: &PaymentFact, extras: &Extras) -> Option<Step> {
         aggregates.insert("stripe_lifetime_value".into(), ltv.major_string());
     }
     if properties.is_empty() && aggregates.is_empty() {
+        // A customer event writes no financial property, but it is the moment the customer
+        // gets (or is linked to) a contact: "Stripe Customer ID — every event with a customer".
+        if fact.object_kind == "customer" && fact.outcome == Outcome::CustomerChanged {
+            return Some(Step {
+                key: step_key(fact.event_id.as_str(), RULE, 0),
+                rule: RULE.into(),
+                index: 0,
+                action: Action::LinkContact,
+            });
+        }
         return None;
     }
     Some(Step {
@@ -107,6 +117,7 @@ mod tests {
 
     fn props(step: Option<Step>) -> BTreeMap<String, String> {
         match step.map(|s| s.action) {
+            Some(Action::LinkContact) => BTreeMap::new(),
             Some(Action::UpdateContact {
                 mut properties,
                 aggregates,
@@ -195,6 +206,8 @@ mod tests {
             Some("39.00")
         );
 
+        let created = plan(&fact("customer.created.json"), &Extras::default());
+        assert_eq!(created.map(|s| s.action), Some(Action::LinkContact));
         assert!(
             plan(&fact("charge.dispute.created.json"), &Extras::default()).is_none(),
             "no customer"

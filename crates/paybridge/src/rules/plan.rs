@@ -39,6 +39,8 @@ pub enum Owner {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
+    /// Find or create the customer's contact and link it (Stripe Customer ID); nothing else.
+    LinkContact,
     /// Write contact properties; each is skipped when an event newer than this one already
     /// wrote it (the stale guard), except `aggregates`, which are recomputed totals.
     UpdateContact {
@@ -111,6 +113,7 @@ pub enum Action {
 impl Action {
     pub fn kind(&self) -> &'static str {
         match self {
+            Action::LinkContact => "link_contact",
             Action::UpdateContact { .. } => "update_contact",
             Action::EnrollWorkflow { .. } => "enroll_workflow",
             Action::AddToList { .. } => "add_to_list",

@@ -141,10 +141,13 @@ impl Store {
         .await?)
     }
 
-    /// The earliest `run_at` of an event job waiting for a retry, unix ms.
+    /// The earliest `run_at` of an event job waiting (first run or retry) or of any job
+    /// waiting for a retry, unix ms. Scheduled sequence steps are not included: a test or a
+    /// one-shot drain moves time past them on purpose.
     pub async fn next_retry_at(&self) -> Result<Option<i64>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT MIN(run_at) FROM jobs WHERE kind = 'event' AND status IN ('pending', 'retrying')",
+            "SELECT MIN(run_at) FROM jobs
+             WHERE (kind = 'event' AND status IN ('pending', 'retrying')) OR status = 'retrying'",
         )
         .fetch_one(self.reader())
         .await?)

@@ -149,12 +149,9 @@ async fn run(
         }
         // Then take whatever else is already waiting.
         while events.len() + units.len() < MAX_BATCH {
-            match intake_rx.try_recv() {
-                Ok(item) => {
-                    events.push(item);
-                    continue;
-                }
-                Err(_) => {}
+            if let Ok(item) = intake_rx.try_recv() {
+                events.push(item);
+                continue;
             }
             match units_rx.try_recv() {
                 Ok(item) => units.push(item),

@@ -53,6 +53,10 @@ pub(crate) async fn execute(
         (false, c) => c,
     };
     let result: Value = match &step.action {
+        Action::LinkContact => {
+            let Some(c) = contact else { return Ok(()) };
+            json!({ "contact_id": c.id })
+        }
         Action::UpdateContact {
             properties,
             aggregates,

@@ -19,6 +19,9 @@ pub struct Running {
 }
 
 /// Starts `paybridge --config <config> serve` in `dir` and waits for its endpoint line.
+/// The child is handed to the caller (who stops and waits for it); if it never prints its
+/// endpoint the test panics, and the child dies with the test process.
+#[allow(clippy::zombie_processes)]
 pub fn start_serve(dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Running {
     let mut cmd = binary();
     cmd.current_dir(dir);
