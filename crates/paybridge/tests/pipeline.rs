@@ -23,6 +23,10 @@ fn prop<'a>(contact: &'a Value, name: &str) -> Option<&'a str> {
     contact["properties"][name].as_str()
 }
 
+/// 500 events for 100 customers (each: signup, subscription, first payment, failed renewal,
+/// subscription update), 20% delivered twice, fully shuffled, through the starter's rules
+/// (tasks, deals, tickets, workflows, lists, provisioning calls, the dunning sequence),
+/// against a sandbox with a 2 s search lag, 100 requests / 10 s and 10% injected 5xx.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shuffled_duplicated_faulty_stream_ends_in_the_exact_state() {
     let sandbox = spawn_sandbox(SandboxConfig {
@@ -31,7 +35,13 @@ async fn shuffled_duplicated_faulty_stream_ends_in_the_exact_state() {
         ..SandboxConfig::default()
     })
     .await;
-    let app = spawn_app_with(|s| use_sandbox(s, &sandbox), Clock::system()).await;
+    let slack = common::receiver::Receiver::start(vec![]).await;
+    let provisioning = common::receiver::Receiver::start(vec![]).await;
+    let config = common::starter_with_receivers(
+        &format!("{}/slack", slack.url),
+        &format!("{}/provision", provisioning.url),
+    );
+    let app = common::spawn_app_with_config(&config, &sandbox, Clock::system()).await;
     sandbox.set_faults(Faults {
         error_rate: 0.10,
         ..Faults::default()
@@ -98,7 +108,60 @@ async fn shuffled_duplicated_faulty_stream_ends_in_the_exact_state() {
             x.customer
         );
         assert_eq!(prop(c, "stripe_last_payment_amount"), Some("49.00"));
+        assert_eq!(
+            prop(c, "lifecyclestage"),
+            Some("customer"),
+            "{}",
+            x.customer
+        );
+        // One of each created record per customer, however often events were delivered
+        // or retried: the onboarding task and deal, the dunning ticket.
+        for (kind, n) in [("tasks", 1), ("deals", 1), ("tickets", 1)] {
+            let linked = c["associations"][kind]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0);
+            assert_eq!(linked, n, "{} has {linked} {kind}", x.customer);
+        }
     }
+    for kind in ["tasks", "deals", "tickets", "notes"] {
+        let records = state[kind].as_array().cloned().unwrap_or_default();
+        let keys: std::collections::BTreeSet<String> = records
+            .iter()
+            .map(|r| {
+                let p = &r["properties"];
+                p["paybridge_key"]
+                    .as_str()
+                    .or(p["hs_task_body"].as_str())
+                    .or(p["hs_note_body"].as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(keys.len(), records.len(), "no duplicate {kind}");
+    }
+    // Each customer enrolled once in onboarding (123456) and once by dunning step 0 (222).
+    let enrollments = state["enrollments"].as_array().cloned().unwrap_or_default();
+    for workflow in ["123456", "222"] {
+        let n = enrollments
+            .iter()
+            .filter(|e| e["workflowId"] == workflow)
+            .count();
+        assert_eq!(n, 100, "workflow {workflow} enrolments");
+    }
+    // One provisioning call per new subscription, each with its own idempotency key.
+    let calls = provisioning.received();
+    let keys: std::collections::BTreeSet<String> = calls
+        .iter()
+        .filter_map(|r| {
+            r.headers
+                .get("idempotency-key")?
+                .to_str()
+                .ok()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!((calls.len(), keys.len()), (100, 100));
     let stats = sandbox.stats();
     assert_eq!(
         stats["total_429"], 0,

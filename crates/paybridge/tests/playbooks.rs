@@ -54,23 +54,12 @@ async fn world_with(provisioning_script: Vec<u16>, edit: impl FnOnce(String) -> 
     }
 }
 
-/// The starter, with its example Slack and provisioning URLs (the embedded sandbox's inbox
-/// on 8089) pointed at this test's receivers.
+/// The starter pointed at this test's receivers.
 fn starter_for(slack: &Receiver, provisioning: &Receiver) -> String {
-    let slack_example = "http://127.0.0.1:8089/_sandbox/inbox/slack-finance";
-    let provisioning_example = "http://127.0.0.1:8089/_sandbox/inbox/provisioning";
-    assert!(STARTER.contains(slack_example) && STARTER.contains(provisioning_example));
-    let text = STARTER
-        .replace(slack_example, &format!("{}/slack", slack.url))
-        .replace(
-            provisioning_example,
-            &format!("{}/provision", provisioning.url),
-        );
-    assert!(
-        !text.contains("8089/_sandbox/inbox"),
-        "every example URL replaced"
-    );
-    text
+    common::starter_with_receivers(
+        &format!("{}/slack", slack.url),
+        &format!("{}/provision", provisioning.url),
+    )
 }
 
 impl World {

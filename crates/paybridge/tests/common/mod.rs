@@ -295,3 +295,20 @@ pub fn event_json(id: &str, kind: &str, customer: &str, created: i64) -> Vec<u8>
     }))
     .expect("json")
 }
+
+/// The starter config (`paybridge init`) with its example Slack and provisioning URLs (the
+/// embedded sandbox's inbox on 8089) replaced by the given ones.
+pub fn starter_with_receivers(slack_url: &str, provisioning_url: &str) -> String {
+    let slack_example = "http://127.0.0.1:8089/_sandbox/inbox/slack-finance";
+    let provisioning_example = "http://127.0.0.1:8089/_sandbox/inbox/provisioning";
+    let starter = paybridge::config::STARTER;
+    assert!(starter.contains(slack_example) && starter.contains(provisioning_example));
+    let text = starter
+        .replace(slack_example, slack_url)
+        .replace(provisioning_example, provisioning_url);
+    assert!(
+        !text.contains("8089/_sandbox/inbox"),
+        "every example URL replaced"
+    );
+    text
+}

@@ -53,7 +53,11 @@ pub fn customer_story(prefix: &str, i: usize, base: i64) -> (Vec<Value>, Expecte
     let customer = format!("cus_{prefix}{i}");
     let email = format!("{prefix}{i}@example.com");
     let t = base + i as i64 * 3_600;
-    let final_status = if i.is_multiple_of(3) { "active" } else { "past_due" };
+    let final_status = if i.is_multiple_of(3) {
+        "active"
+    } else {
+        "past_due"
+    };
     let mut events = vec![
         event(
             "customer.created.json",
