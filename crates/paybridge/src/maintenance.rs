@@ -14,7 +14,11 @@ pub async fn run(store: Store, retention_days: u32, cancel: CancellationToken) {
         let before = store.clock().now_ms() - i64::from(retention_days) * 86_400_000;
         match store.purge_payloads(before).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, retention_days, "raw payloads past retention deleted"),
+            Ok(n) => tracing::info!(
+                purged = n,
+                retention_days,
+                "raw payloads past retention deleted"
+            ),
             Err(e) => tracing::warn!(error = %e, "payload retention failed; will try again"),
         }
         tokio::select! {
