@@ -8,6 +8,11 @@ use crate::domain::Clock;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let sandbox_mode = settings.sandbox_mode;
+    let scheme = if settings.server.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let app = Application::build(settings, Clock::system()).await?;
     let public = app.public_addr();
     let admin = app.admin_addr();
@@ -18,7 +23,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     println!("paybridge is running");
     println!(
-        "  webhook endpoint (give it to Stripe): http://{host}:{}/webhooks/stripe",
+        "  webhook endpoint (give it to Stripe): {scheme}://{host}:{}/webhooks/stripe",
         public.port()
     );
     println!("  admin (metrics, API, dashboard):      http://{admin}/");

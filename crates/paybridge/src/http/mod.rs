@@ -1,7 +1,10 @@
 //! HTTP: the public router (webhooks, health) and the admin router (API, metrics, dashboard).
 
 mod admin;
+mod dashboard;
+mod api;
 mod health;
+pub mod tls;
 mod webhooks;
 
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use crate::rules::TypePatterns;
 use crate::store::Store;
 
 pub use admin::{AdminState, admin_router};
+pub use dashboard::{DashboardState, router as dashboard_router};
 pub use webhooks::IntakeResponse;
 
 /// What the public routes need.
