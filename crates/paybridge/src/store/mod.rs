@@ -6,10 +6,13 @@
 //! survive `kill -9` but may lose the last commits on power loss; the group commit
 //! (see `intake`) makes FULL affordable: one fsync carries every event waiting at that moment.
 
+mod admin;
+mod dashboard;
 mod events;
 mod intake;
 mod migrate;
 mod queue;
+mod report;
 mod retention;
 mod sequences;
 mod steps;
@@ -26,9 +29,12 @@ use sqlx::sqlite::{
 
 use crate::domain::{Clock, CustomerId, EventId, EventStatus};
 
+pub use admin::{RunProgress, hour_of};
+pub use dashboard::{FailedInvoice, HealthCounts, Latency, LogFilter, LogRow, OutcomeCount};
 pub use events::{EventFilter, EventRecord, EventSummary};
 pub use intake::{IntakeOutcome, NewEvent};
 pub use queue::{ClaimedJob, JobOutcome, NextStep};
+pub use report::{PAYMENT_TYPES, PaymentPayload};
 pub use steps::{StepRecord, StepStart, TimelineEntry};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +63,37 @@ struct Inner {
     clock: Clock,
     /// Woken when jobs are enqueued, so idle workers start at once.
     jobs: Arc<tokio::sync::Notify>,
+    /// The background checkpoint task and its stop switch.
+    checkpoints: tokio::sync::Mutex<
+        Option<(
+            tokio_util::sync::CancellationToken,
+            tokio::task::JoinHandle<()>,
+        )>,
+    >,
+}
+
+/// Copies the WAL into the database file in the background (PASSIVE: never blocks the
+/// writer or readers), and truncates the WAL when the store closes.
+async fn checkpoints(pool: SqlitePool, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.cancelled() => break,
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "checkpoint skipped");
+        }
+    }
+    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&pool)
+        .await
+    {
+        tracing::debug!(error = %e, "final checkpoint skipped");
+    }
+    pool.close().await;
 }
 
 /// How long a write waits for SQLite's lock before the request fails (and intake answers 503).
@@ -77,11 +114,13 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
+        // The writer never checkpoints inline (an inline checkpoint would stall every
+        // webhook waiting behind that commit); a background task does it (see `checkpoints`).
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await
             .with_context(|| format!("cannot open the SQLite database {url}"))?;
         migrate::run(&write)
@@ -89,9 +128,16 @@ impl Store {
             .context("cannot migrate the database")?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await
             .with_context(|| format!("cannot open {url} for reading"))?;
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("cannot open {url} for checkpoints"))?;
+        let stop_checkpoints = tokio_util::sync::CancellationToken::new();
+        let checkpoints = tokio::spawn(checkpoints(checkpointer, stop_checkpoints.clone()));
         let jobs = Arc::new(tokio::sync::Notify::new());
         let writer = writer::Writer::start(write.clone(), clock.clone(), jobs.clone());
         Ok(Self {
@@ -101,6 +147,7 @@ impl Store {
                 writer,
                 clock,
                 jobs,
+                checkpoints: tokio::sync::Mutex::new(Some((stop_checkpoints, checkpoints))),
             }),
         })
     }
@@ -135,6 +182,10 @@ impl Store {
     /// Waits until everything accepted has been committed, then stops the writer.
     pub async fn close(&self) {
         self.inner.writer.close().await;
+        if let Some((stop, task)) = self.inner.checkpoints.lock().await.take() {
+            stop.cancel();
+            let _ = task.await;
+        }
         self.inner.read.close().await;
         self.inner.write.close().await;
     }
