@@ -15,8 +15,10 @@ use crate::config::{Secret, Settings};
 use crate::domain::Clock;
 use crate::http::{AdminState, PublicState, admin_router, public_router};
 use crate::hubspot::HubSpot;
+use crate::replay::Replayer;
 use crate::rules::{FINANCIAL_TYPES, TypePatterns};
 use crate::store::Store;
+use crate::stripe::api::StripeApi;
 use crate::worker::{Pipeline, Pool};
 
 /// Choices tests make; `serve` uses the defaults.
@@ -58,6 +60,8 @@ impl Application {
         clock: Clock,
         options: Options,
     ) -> anyhow::Result<Self> {
+        // Installed before any work, so nothing counted before the first scrape is lost.
+        crate::telemetry::metrics();
         let store = Store::open(&settings.store.url, clock.clone()).await?;
         let mut secrets = settings.stripe.webhook_secrets.clone();
         if secrets.is_empty() {
@@ -154,21 +158,41 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self, cancel: CancellationToken) -> anyhow::Result<()> {
-        let mut handled = TypePatterns::new(FINANCIAL_TYPES.iter().copied());
-        handled.extend(&self.settings.ruleset.handled_types());
+        let handled = Arc::new(handled_types(&self.settings));
         let public_state = PublicState {
             store: self.store.clone(),
             secrets: self.webhook_secrets.clone(),
             tolerance_secs: self.settings.stripe.tolerance_secs,
             max_body_bytes: self.settings.server.max_body_bytes,
             clock: self.clock.clone(),
-            handled: Arc::new(handled),
+            handled: handled.clone(),
+        };
+        let replayer = match &self.settings.stripe.api_key {
+            Some(key) => Some(Replayer::new(
+                StripeApi::new(&self.settings.stripe.api_base, key.clone())?,
+                self.store.clone(),
+                handled,
+            )),
+            None => None,
+        };
+        let scheduled_replay = match (&replayer, self.settings.stripe.replay_every) {
+            (Some(replayer), Some(every)) => Some(tokio::spawn(
+                replayer.clone().schedule(every, cancel.clone()),
+            )),
+            _ => None,
         };
         let admin_state = AdminState {
             store: self.store.clone(),
             token: self.settings.server.admin_token.clone(),
             open: self.settings.sandbox_mode,
+            replayer,
         };
+        let call_counts = self.pipeline.hubspot().call_counts();
+        let usage = tokio::spawn(crate::usage::run(
+            self.store.clone(),
+            call_counts.clone(),
+            cancel.clone(),
+        ));
         let workers = self
             .options
             .run_workers
@@ -187,6 +211,11 @@ impl Application {
             let _ = workers.await;
         }
         let _ = maintenance.await;
+        if let Some(replay) = scheduled_replay {
+            let _ = replay.await;
+        }
+        let _ = usage.await;
+        crate::usage::flush(&self.store, &call_counts).await;
         // Every request has been answered; commit whatever intake still holds.
         self.store.close().await;
         if let Some(sandbox) = self.sandbox {
@@ -197,6 +226,14 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The event types some rule handles (the financial tagging's and the configured rules'
+/// `on` and sequences' `cancel_on`): anything else is stored as `ignored`.
+pub fn handled_types(settings: &Settings) -> TypePatterns {
+    let mut handled = TypePatterns::new(FINANCIAL_TYPES.iter().copied());
+    handled.extend(&settings.ruleset.handled_types());
+    handled
 }
 
 /// Where sandbox mode puts its embedded sandbox: a fixed, known address, so that the

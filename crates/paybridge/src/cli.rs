@@ -50,6 +50,57 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run the local HubSpot (and Stripe API) emulator on its own (needs no config)
     Sandbox(SandboxArgs),
+    /// Fetch missed events from Stripe's Events API (30 days back) and queue those the store
+    /// has not seen
+    Replay(ReplayArgs),
+    /// Bring existing Stripe customers and their subscriptions into HubSpot (resumable)
+    Backfill(BackfillArgs),
+    /// Impact from the store's records: payment → CRM time, failed payments recovered,
+    /// involuntary churn, actions performed, time saved, HubSpot calls and 429s
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  paybridge replay --since 24h\n  paybridge replay --since 2026-11-01 --type invoice.payment_failed --type invoice.paid\n  paybridge replay --since 3d --undelivered"
+)]
+pub struct ReplayArgs {
+    /// From when: a duration back from now (24h, 3d), an RFC 3339 time, a date (UTC) or
+    /// unix seconds; Stripe keeps 30 days
+    #[arg(long, value_name = "TIME")]
+    pub since: String,
+    /// Only this event type (or pattern such as invoice.*); repeatable
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Only events Stripe failed to deliver to at least one endpoint
+    #[arg(long)]
+    pub undelivered: bool,
+    /// Print the counts as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// At most this many customers in this run (continue later with --resume)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Continue the last backfill where it stopped
+    #[arg(long)]
+    pub resume: bool,
+    /// Run the workers in this process even if a paybridge server answers on server.listen
+    #[arg(long)]
+    pub here: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// From when: a duration back from now (30d, 7d), an RFC 3339 time, a date or unix seconds
+    #[arg(long, default_value = "30d", value_name = "TIME")]
+    pub since: String,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@
 //! `worker` → `rules` (plan) → `hubspot`.
 
 pub mod app;
+pub mod backfill;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -11,11 +12,14 @@ pub mod domain;
 pub mod http;
 pub mod hubspot;
 pub mod maintenance;
+pub mod replay;
+pub mod report;
 pub mod rules;
 pub mod setup;
 pub mod store;
 pub mod stripe;
 pub mod telemetry;
+pub mod usage;
 pub mod worker;
 
 /// A mistake in how a command was called (exit code 2), as opposed to a failure (exit 1).

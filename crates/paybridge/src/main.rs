@@ -44,5 +44,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check => commands::check::run(settings()?).await,
         Command::Simulate(args) => commands::simulate::run(args, settings()?).await,
         Command::Sandbox(args) => commands::sandbox::run(args).await,
+        Command::Replay(args) => commands::replay::run(args, settings()?).await,
+        Command::Backfill(args) => commands::backfill::run(args, settings()?).await,
+        Command::Report(args) => commands::report::run(args, settings()?).await,
     }
 }

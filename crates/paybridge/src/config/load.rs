@@ -382,6 +382,12 @@ impl Reader<'_> {
                 Ok(_) => self.problem("stripe.replay_every", "must be at least 1m"),
                 Err(e) => self.problem("stripe.replay_every", e),
             }
+            if !t.contains_key("api_key") {
+                self.problem(
+                    "stripe.replay_every",
+                    "needs stripe.api_key: the replay reads Stripe's Events API",
+                );
+            }
         }
 
         let t = section("hubspot");

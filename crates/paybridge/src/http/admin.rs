@@ -19,11 +19,14 @@ pub struct AdminState {
     pub token: Option<Secret>,
     /// Sandbox mode without a token: the admin routes are open (local demo only).
     pub open: bool,
+    /// `POST /api/replay` (None without `stripe.api_key`).
+    pub replayer: Option<crate::replay::Replayer>,
 }
 
 pub fn admin_router(state: AdminState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
+        .merge(super::api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
@@ -57,7 +60,12 @@ async fn require_token(State(state): State<AdminState>, request: Request, next: 
         .into_response()
 }
 
-async fn metrics() -> impl IntoResponse {
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    // The queue depth is read on scrape: jobs waiting or running now.
+    match state.store.queue_depth().await {
+        Ok(depth) => metrics::gauge!("paybridge_queue_depth").set(depth as f64),
+        Err(e) => tracing::warn!(error = %e, "queue depth unavailable for /metrics"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::metrics().render(),

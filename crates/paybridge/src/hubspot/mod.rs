@@ -20,6 +20,7 @@ pub use contacts::Contact;
 pub use error::HubspotError;
 use limiter::Limiter;
 pub use objects::{NewRecord, to_contact_type};
+pub use transport::CallCounts;
 use transport::Transport;
 
 /// HubSpot's batch endpoints take at most 100 inputs.
@@ -75,6 +76,11 @@ impl HubSpot {
 
     pub(crate) fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    /// This client's counts of calls answered and 429s (for `paybridge report`).
+    pub fn call_counts(&self) -> Arc<CallCounts> {
+        self.transport.counts.clone()
     }
 }
 

@@ -2,6 +2,7 @@
 //! classified, metrics per route class.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -19,6 +20,32 @@ pub struct Transport {
     pub limiter: Arc<Limiter>,
     /// How long one call may keep waiting out 429s before the job is rescheduled.
     max_rate_limited: Duration,
+    /// Calls answered and 429s, kept for `paybridge report` (see `crate::usage`).
+    pub counts: Arc<CallCounts>,
+}
+
+/// HubSpot calls this process made that were answered (any status), and the 429s among
+/// them, since they were last taken.
+#[derive(Debug, Default)]
+pub struct CallCounts {
+    calls: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+impl CallCounts {
+    /// The counts so far, reset to zero: `(calls, rate_limited)`.
+    pub fn take(&self) -> (u64, u64) {
+        (
+            self.calls.swap(0, Ordering::Relaxed),
+            self.rate_limited.swap(0, Ordering::Relaxed),
+        )
+    }
+
+    /// Puts counts back (they could not be stored).
+    pub fn give_back(&self, calls: u64, rate_limited: u64) {
+        self.calls.fetch_add(calls, Ordering::Relaxed);
+        self.rate_limited.fetch_add(rate_limited, Ordering::Relaxed);
+    }
 }
 
 /// A call's answer: status and JSON body (Null when empty).
@@ -47,6 +74,7 @@ impl Transport {
             version,
             limiter,
             max_rate_limited: Duration::from_secs(120),
+            counts: Arc::default(),
         })
     }
 
@@ -121,6 +149,10 @@ impl Transport {
                 }
             };
             let status = response.status();
+            self.counts.calls.fetch_add(1, Ordering::Relaxed);
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
+            }
             metrics::counter!("paybridge_hubspot_calls_total", "route" => route, "status" => status_class(status)).increment(1);
             metrics::histogram!("paybridge_hubspot_call_seconds", "route" => route)
                 .record(call_started.elapsed().as_secs_f64());

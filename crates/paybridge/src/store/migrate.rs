@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "claim_index",
         include_str!("../../migrations/sqlite/0004_claim_index.sql"),
     ),
+    (
+        5,
+        "counters",
+        include_str!("../../migrations/sqlite/0005_counters.sql"),
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

@@ -150,6 +150,7 @@ pub async fn drain(p: &Pipeline) -> anyhow::Result<usize> {
                 }
             }
         }
+        metrics::counter!("paybridge_queue_popped_total").increment(jobs.len() as u64);
         let mut set = JoinSet::new();
         for job in jobs {
             runs += 1;

@@ -1,0 +1,520 @@
+//! Backfill: bring the customers Stripe already has (and their current subscription) into
+//! HubSpot through the same pipeline as live events — intake, lanes, workers, the shared
+//! rate limiter and batchers — so nothing about it is special once queued.
+//!
+//! For each customer (Stripe's list order: newest first) it stores two synthetic events,
+//! shaped like Stripe's own:
+//! - `customer.updated` with the customer object (`evt_backfill_{run}_{cus}`): the contact
+//!   is found (by Stripe Customer ID, then email) or created, and the customer's email,
+//!   name and metadata are remembered for templates and conditions;
+//! - `customer.subscription.updated` with the customer's current subscription
+//!   (`evt_backfill_{run}_{sub}`; the first of active, trialing, past_due, unpaid, paused,
+//!   incomplete, canceled, newest first among equals): status and tier.
+//!
+//! Their `created` is the time the objects were read (the state they show is that
+//! recent), so a webhook older than the backfill never overwrites it, and one newer does.
+//! Rules on those two types run for them too (`event.id` starts with `evt_backfill_`).
+//!
+//! Resumable: the run id, the last customer whose events are stored (the cursor, used as
+//! `starting_after`), and the count so far are kept in `meta`, written after each page's
+//! events are committed. An interruption between the two re-reads at most one page, whose
+//! events the dedupe by id recognises. Customers created meanwhile come first in Stripe's
+//! order, before the cursor: their webhooks bring them.
+//!
+//! Live traffic keeps its share: the next page is fetched only once fewer than a window of
+//! this run's events wait in the queue, so a webhook never queues behind more than that.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{EventId, EventStatus};
+use crate::replay::{ReplayError, get_with_retries};
+use crate::store::{IntakeOutcome, NewEvent, RunProgress, Store, StoreError};
+use crate::stripe::api::{StripeApi, StripeApiError};
+use crate::worker::Pipeline;
+
+const PAGE: u64 = 100;
+/// Subscription lists read at once.
+const PARALLEL_READS: usize = 8;
+
+/// Where a run is kept in `meta`: its id, the last customer whose events are stored, how
+/// many customers it went through, and whether Stripe's list is exhausted.
+pub const META_RUN: &str = "backfill_run";
+pub const META_CURSOR: &str = "backfill_cursor";
+pub const META_CUSTOMERS: &str = "backfill_customers";
+pub const META_COMPLETE: &str = "backfill_complete";
+
+#[derive(Debug, Clone, Default)]
+pub struct BackfillOptions {
+    /// At most this many customers in this invocation.
+    pub limit: Option<u64>,
+    /// Continue the last run after its cursor instead of starting a new one.
+    pub resume: bool,
+}
+
+/// Who runs the queued events, and how the backfill keeps pace with them.
+pub enum Drive<'a> {
+    /// Only store them (a worker somewhere takes them when it can).
+    Enqueue,
+    /// Run the workers here after every page until nothing is runnable (tests).
+    Drain(&'a Pipeline),
+    /// Workers run elsewhere (a server, or a pool the command started): fetch the next page
+    /// once fewer than `window` of this run's events are waiting; at the end, wait for all.
+    Wait { window: u64 },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BackfillProgress {
+    pub run: String,
+    pub resumed: bool,
+    /// Customers this invocation will go through (counted before starting; capped by
+    /// `--limit`); None until counted.
+    pub total_customers: Option<u64>,
+    /// Customers gone through by this invocation.
+    pub customers: u64,
+    /// Customers gone through by earlier invocations of the same run.
+    pub customers_before: u64,
+    pub subscriptions: u64,
+    pub pages: u64,
+    /// Events stored by this invocation.
+    pub new: u64,
+    /// Events already stored (re-read after an interruption).
+    pub known: u64,
+    /// Stripe's customer list is exhausted: the run is complete.
+    pub complete: bool,
+    /// This run's events in the store, by state.
+    pub queue: RunProgress,
+}
+
+impl BackfillProgress {
+    /// The id prefix of this run's events.
+    pub fn prefix(&self) -> String {
+        run_prefix(&self.run)
+    }
+}
+
+pub fn run_prefix(run: &str) -> String {
+    format!("evt_backfill_{run}_")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("{0}")]
+    Stripe(#[from] StripeApiError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Replay(#[from] ReplayError),
+    /// `--resume` with nothing to resume.
+    #[error("{0}")]
+    NothingToResume(String),
+}
+
+pub struct Backfiller {
+    api: StripeApi,
+    store: Store,
+}
+
+impl Backfiller {
+    pub fn new(api: StripeApi, store: Store) -> Self {
+        Self { api, store }
+    }
+
+    pub async fn run(
+        &self,
+        options: &BackfillOptions,
+        drive: Drive<'_>,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(&BackfillProgress) + Send),
+    ) -> Result<BackfillProgress, BackfillError> {
+        let mut state = self.start(options).await?;
+        let mut cursor = self.store.meta_get(META_CURSOR).await?;
+        let prefix = state.prefix();
+        state.queue = self.store.run_progress(&prefix).await?;
+        progress(&state);
+        state.total_customers = Some(self.count(cursor.as_deref(), options.limit, cancel).await?);
+        progress(&state);
+        loop {
+            let left = options.limit.map(|l| l.saturating_sub(state.customers));
+            if left == Some(0) {
+                break;
+            }
+            let size = left.unwrap_or(PAGE).min(PAGE);
+            let mut query = vec![("limit".to_owned(), size.to_string())];
+            if let Some(c) = &cursor {
+                query.push(("starting_after".to_owned(), c.clone()));
+            }
+            let body = get_with_retries(&self.api, "/v1/customers", &query, cancel).await?;
+            let customers: Vec<Value> = body
+                .get("data")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let has_more = body
+                .get("has_more")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let Some(last) = customers
+                .last()
+                .and_then(|c| c.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                state.complete = true;
+                break;
+            };
+            state.pages += 1;
+            let run = state.run.clone();
+            self.page(&run, &customers, &mut state, cancel).await?;
+            state.customers += customers.len() as u64;
+            cursor = Some(last.clone());
+            let done_in_run = state.customers_before + state.customers;
+            self.store
+                .meta_set(&[
+                    (META_CURSOR, Some(last)),
+                    (META_CUSTOMERS, Some(done_in_run.to_string())),
+                    (META_COMPLETE, (!has_more).then(|| "1".to_owned())),
+                ])
+                .await?;
+            state.complete = !has_more;
+            self.keep_pace(&drive, &prefix, &mut state, cancel, progress)
+                .await?;
+            if !has_more {
+                break;
+            }
+        }
+        if state.complete {
+            self.store
+                .meta_set(&[(META_COMPLETE, Some("1".to_owned()))])
+                .await?;
+        }
+        // The end: everything this run stored is finished (or, when only enqueueing, queued).
+        if let Drive::Wait { .. } = drive {
+            self.keep_pace(
+                &Drive::Wait { window: 1 },
+                &prefix,
+                &mut state,
+                cancel,
+                progress,
+            )
+            .await?;
+        }
+        state.queue = self.store.run_progress(&prefix).await?;
+        progress(&state);
+        Ok(state)
+    }
+
+    /// A new run, or the last one to resume.
+    async fn start(&self, options: &BackfillOptions) -> Result<BackfillProgress, BackfillError> {
+        let run = self.store.meta_get(META_RUN).await?;
+        if options.resume {
+            let Some(run) = run else {
+                return Err(BackfillError::NothingToResume(
+                    "there is no backfill to resume; run `paybridge backfill` to start one".into(),
+                ));
+            };
+            if self.store.meta_get(META_COMPLETE).await?.is_some() {
+                return Err(BackfillError::NothingToResume(format!(
+                    "the last backfill (run {run}) went through every customer; nothing to resume (run `paybridge backfill` without --resume to start again)"
+                )));
+            }
+            let before = self
+                .store
+                .meta_get(META_CUSTOMERS)
+                .await?
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            return Ok(BackfillProgress {
+                run,
+                resumed: true,
+                customers_before: before,
+                ..BackfillProgress::default()
+            });
+        }
+        let run = crate::app::random_hex(4);
+        self.store
+            .meta_set(&[
+                (META_RUN, Some(run.clone())),
+                (META_CURSOR, None),
+                (META_CUSTOMERS, Some("0".into())),
+                (META_COMPLETE, None),
+            ])
+            .await?;
+        Ok(BackfillProgress {
+            run,
+            ..BackfillProgress::default()
+        })
+    }
+
+    /// How many customers follow `cursor` (at most `limit`): one cheap list pass, so that
+    /// progress has a total and an ETA (Stripe lists have no count).
+    async fn count(
+        &self,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+        cancel: &CancellationToken,
+    ) -> Result<u64, BackfillError> {
+        let mut after = cursor.map(str::to_owned);
+        let mut n = 0;
+        loop {
+            if let Some(l) = limit.filter(|l| n >= *l) {
+                return Ok(l);
+            }
+            let mut query = vec![("limit".to_owned(), PAGE.to_string())];
+            if let Some(a) = &after {
+                query.push(("starting_after".to_owned(), a.clone()));
+            }
+            let body = get_with_retries(&self.api, "/v1/customers", &query, cancel).await?;
+            let data = body.get("data").and_then(Value::as_array);
+            n += data.map_or(0, |d| d.len() as u64);
+            after = data
+                .and_then(|d| d.last())
+                .and_then(|c| c.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let more = body
+                .get("has_more")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if !more || after.is_none() {
+                return Ok(limit.map_or(n, |l| l.min(n)));
+            }
+        }
+    }
+
+    /// One page of customers: their current subscriptions read, then the customer events
+    /// stored, then the subscription events (so each lane runs the customer's first).
+    async fn page(
+        &self,
+        run: &str,
+        customers: &[Value],
+        state: &mut BackfillProgress,
+        cancel: &CancellationToken,
+    ) -> Result<(), BackfillError> {
+        let now = self.store.clock().now_secs();
+        let ids: Vec<String> = customers
+            .iter()
+            .filter(|c| c.get("deleted").and_then(Value::as_bool) != Some(true))
+            .filter_map(|c| c.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let mut current: Vec<(String, Value)> = Vec::new();
+        for chunk in ids.chunks(PARALLEL_READS) {
+            let mut reads = JoinSet::new();
+            for id in chunk {
+                let (api, id, cancel) = (self.api.clone(), id.clone(), cancel.clone());
+                reads.spawn(async move {
+                    let found = current_subscription(&api, &id, &cancel).await;
+                    (id, found)
+                });
+            }
+            while let Some(joined) = reads.join_next().await {
+                let Ok((id, found)) = joined else { continue };
+                if let Some(sub) = found? {
+                    current.push((id, sub));
+                }
+            }
+        }
+        let customer_events: Vec<NewEvent> = customers
+            .iter()
+            .filter(|c| c.get("deleted").and_then(Value::as_bool) != Some(true))
+            .filter_map(|c| synthetic(run, "customer.updated", now, c))
+            .collect();
+        // In page order, so the lanes' tie-break (insertion) is deterministic enough; the
+        // subscription events follow in a second commit.
+        current.sort_by_key(|(id, _)| ids.iter().position(|i| i == id));
+        let subscription_events: Vec<NewEvent> = current
+            .iter()
+            .filter_map(|(_, s)| synthetic(run, "customer.subscription.updated", now, s))
+            .collect();
+        state.subscriptions += subscription_events.len() as u64;
+        for batch in [customer_events, subscription_events] {
+            self.intake_all(batch, state).await?;
+        }
+        Ok(())
+    }
+
+    async fn intake_all(
+        &self,
+        events: Vec<NewEvent>,
+        state: &mut BackfillProgress,
+    ) -> Result<(), BackfillError> {
+        let mut intakes = JoinSet::new();
+        for event in events {
+            let store = self.store.clone();
+            intakes.spawn(async move { store.intake(event).await });
+        }
+        let mut failure = None;
+        while let Some(joined) = intakes.join_next().await {
+            match joined {
+                Ok(Ok(IntakeOutcome::New)) => {
+                    state.new += 1;
+                    metrics::counter!("paybridge_backfill_events_total", "outcome" => "new")
+                        .increment(1);
+                }
+                Ok(Ok(IntakeOutcome::Duplicate)) => {
+                    state.known += 1;
+                    metrics::counter!("paybridge_backfill_events_total", "outcome" => "known")
+                        .increment(1);
+                }
+                Ok(Err(e)) => failure = Some(e),
+                Err(_) => {}
+            }
+        }
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Lets the workers catch up according to `drive`, reporting progress meanwhile.
+    async fn keep_pace(
+        &self,
+        drive: &Drive<'_>,
+        prefix: &str,
+        state: &mut BackfillProgress,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(&BackfillProgress) + Send),
+    ) -> Result<(), BackfillError> {
+        match drive {
+            Drive::Enqueue => {}
+            Drive::Drain(pipeline) => {
+                if let Err(e) = crate::worker::drain(pipeline).await {
+                    tracing::warn!(error = %format!("{e:#}"), "draining the backfill's events failed");
+                }
+            }
+            Drive::Wait { window } => loop {
+                state.queue = self.store.run_progress(prefix).await?;
+                progress(state);
+                if state.queue.waiting < *window {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = cancel.cancelled() => return Err(ReplayError::Cancelled.into()),
+                }
+            },
+        }
+        state.queue = self.store.run_progress(prefix).await?;
+        progress(state);
+        Ok(())
+    }
+}
+
+/// The rank of a subscription status when choosing the one the contact shows.
+fn rank(status: &str) -> u8 {
+    match status {
+        "active" => 0,
+        "trialing" => 1,
+        "past_due" => 2,
+        "unpaid" => 3,
+        "paused" => 4,
+        "incomplete" => 5,
+        "canceled" => 6,
+        "incomplete_expired" => 7,
+        _ => 8,
+    }
+}
+
+/// The customer's current subscription (see the module doc), from every status.
+async fn current_subscription(
+    api: &StripeApi,
+    customer: &str,
+    cancel: &CancellationToken,
+) -> Result<Option<Value>, BackfillError> {
+    let mut best: Option<(u8, Value)> = None;
+    let mut after: Option<String> = None;
+    loop {
+        let mut query = vec![
+            ("customer".to_owned(), customer.to_owned()),
+            ("status".to_owned(), "all".to_owned()),
+            ("limit".to_owned(), PAGE.to_string()),
+        ];
+        if let Some(a) = &after {
+            query.push(("starting_after".to_owned(), a.clone()));
+        }
+        let body = get_with_retries(api, "/v1/subscriptions", &query, cancel).await?;
+        let data = body
+            .get("data")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for sub in &data {
+            let r = rank(sub.get("status").and_then(Value::as_str).unwrap_or(""));
+            if best.as_ref().is_none_or(|(b, _)| r < *b) {
+                best = Some((r, sub.clone()));
+            }
+        }
+        after = data
+            .last()
+            .and_then(|s| s.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let more = body
+            .get("has_more")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if !more || after.is_none() {
+            return Ok(best.map(|(_, s)| s));
+        }
+    }
+}
+
+/// A Stripe-shaped event around `object`, ready for intake (None if the object has no
+/// usable id).
+fn synthetic(run: &str, kind: &str, created: i64, object: &Value) -> Option<NewEvent> {
+    let object_id = object.get("id").and_then(Value::as_str)?;
+    let id = EventId::parse(&format!("{}{object_id}", run_prefix(run))).ok()?;
+    let livemode = object
+        .get("livemode")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let event = json!({
+        "id": id.as_str(),
+        "object": "event",
+        "api_version": Value::Null,
+        "created": created,
+        "livemode": livemode,
+        "pending_webhooks": 0,
+        "request": { "id": Value::Null, "idempotency_key": Value::Null },
+        "type": kind,
+        "data": { "object": object },
+    });
+    let payload = serde_json::to_vec(&event).ok()?;
+    Some(NewEvent {
+        id,
+        kind: kind.to_owned(),
+        created,
+        livemode,
+        api_version: None,
+        customer: crate::stripe::event::customer_of(object),
+        source: "backfill",
+        status: EventStatus::Pending,
+        payload,
+    })
+}
+
+/// Time left, from the pace so far: this invocation's events finished per second against
+/// the events its customers are expected to bring (the average so far × the total).
+pub fn eta(
+    state: &BackfillProgress,
+    finished_at_start: u64,
+    elapsed: Duration,
+) -> Option<Duration> {
+    let total = state.total_customers?;
+    if state.customers == 0 || elapsed.is_zero() {
+        return None;
+    }
+    let stored = state.new + state.known;
+    let expected = stored as f64 / state.customers as f64 * total as f64;
+    let finished = state.queue.finished.saturating_sub(finished_at_start) as f64;
+    if finished <= 0.0 {
+        return None;
+    }
+    let rate = finished / elapsed.as_secs_f64();
+    let left = (expected - finished).max(0.0);
+    Some(Duration::from_secs_f64(left / rate))
+}

@@ -1,0 +1,114 @@
+//! `paybridge replay --since <time|duration> [--type T]… [--undelivered] [--json]`: store
+//! the events Stripe's Events API has and the store has not. They are queued: a running
+//! `serve` (or the next one started) processes them.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ReplayArgs;
+use crate::commands::progress::Progress;
+use crate::config::Settings;
+use crate::domain::Clock;
+use crate::replay::{ReplayCounts, ReplayRequest, Replayer, WINDOW_SECS, parse_since};
+use crate::store::Store;
+use crate::stripe::api::StripeApi;
+
+/// The Stripe API client of the settings, or a usage error naming the key to set.
+pub fn stripe_api(settings: &Settings, command: &str) -> anyhow::Result<StripeApi> {
+    let Some(key) = settings.stripe.api_key.clone() else {
+        return Err(crate::UsageError(format!(
+            "stripe.api_key is not set: `{command}` reads Stripe's API. Set [stripe] api_key = \"env:STRIPE_API_KEY\" (a restricted key with read access to events, customers and subscriptions is enough)"
+        ))
+        .into());
+    };
+    StripeApi::new(&settings.stripe.api_base, key)
+}
+
+pub async fn run(args: ReplayArgs, settings: Settings) -> anyhow::Result<()> {
+    let api = stripe_api(&settings, "replay")?;
+    let clock = Clock::system();
+    let now = clock.now_secs();
+    let since =
+        parse_since(&args.since, now).map_err(|e| crate::UsageError(format!("--since: {e}")))?;
+    if since < now - WINDOW_SECS {
+        eprintln!(
+            "note: Stripe keeps events for 30 days; replaying from {} instead",
+            format_secs(now - WINDOW_SECS)
+        );
+    }
+    let store = Store::open(&settings.store.url, clock).await?;
+    let replayer = Replayer::new(
+        api,
+        store.clone(),
+        Arc::new(crate::app::handled_types(&settings)),
+    );
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let request = ReplayRequest {
+        since,
+        types: args.types,
+        undelivered: args.undelivered,
+    };
+    let mut progress = Progress::new();
+    let result = replayer
+        .run(&request, &cancel, &mut |c| progress.update(&line(c)))
+        .await;
+    store.close().await;
+    let counts = result?;
+    progress.finish(&line(&counts));
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &counts)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "replayed Stripe events since {}: {} listed",
+        format_secs(counts.since),
+        counts.fetched
+    )?;
+    writeln!(
+        out,
+        "  new        {:>6}  queued (a running `paybridge serve` processes them)",
+        counts.new
+    )?;
+    writeln!(
+        out,
+        "  ignored    {:>6}  stored; no rule handles their type",
+        counts.ignored
+    )?;
+    writeln!(
+        out,
+        "  known      {:>6}  already in the store",
+        counts.known
+    )?;
+    if counts.unreadable > 0 {
+        writeln!(
+            out,
+            "  unreadable {:>6}  not Stripe events paybridge can read (see the log)",
+            counts.unreadable
+        )?;
+    }
+    Ok(())
+}
+
+fn line(c: &ReplayCounts) -> String {
+    format!(
+        "replay: page {} · {} listed · {} new · {} ignored · {} known",
+        c.pages, c.fetched, c.new, c.ignored, c.known
+    )
+}
+
+pub fn format_secs(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        .unwrap_or_else(|| secs.to_string())
+}
