@@ -350,16 +350,8 @@ impl Backfiller {
         let mut failure = None;
         while let Some(joined) = intakes.join_next().await {
             match joined {
-                Ok(Ok(IntakeOutcome::New)) => {
-                    state.new += 1;
-                    metrics::counter!("paybridge_backfill_events_total", "outcome" => "new")
-                        .increment(1);
-                }
-                Ok(Ok(IntakeOutcome::Duplicate)) => {
-                    state.known += 1;
-                    metrics::counter!("paybridge_backfill_events_total", "outcome" => "known")
-                        .increment(1);
-                }
+                Ok(Ok(IntakeOutcome::New)) => state.new += 1,
+                Ok(Ok(IntakeOutcome::Duplicate)) => state.known += 1,
                 Ok(Err(e)) => failure = Some(e),
                 Err(_) => {}
             }
