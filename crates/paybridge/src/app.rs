@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Secret, Settings};
 use crate::domain::Clock;
-use crate::http::{AdminState, PublicState, admin_router, public_router};
+use crate::http::{
+    AdminState, DashboardState, PublicState, admin_router, dashboard_router, public_router,
+};
 use crate::hubspot::HubSpot;
 use crate::replay::Replayer;
 use crate::rules::{FINANCIAL_TYPES, TypePatterns};
@@ -204,8 +206,12 @@ impl Application {
         ));
         let public = axum::serve(self.public, public_router(public_state))
             .with_graceful_shutdown(cancel.clone().cancelled_owned());
-        let admin = axum::serve(self.admin, admin_router(admin_state))
-            .with_graceful_shutdown(cancel.clone().cancelled_owned());
+        let dashboard = DashboardState::new(self.store.clone(), &self.settings);
+        let admin = axum::serve(
+            self.admin,
+            admin_router(admin_state).merge(dashboard_router(dashboard)),
+        )
+        .with_graceful_shutdown(cancel.clone().cancelled_owned());
         let (public, admin) = tokio::join!(public, admin);
         if let Some(workers) = workers {
             let _ = workers.await;

@@ -1,8 +1,8 @@
 //! HTTP: the public router (webhooks, health) and the admin router (API, metrics, dashboard).
 
 mod admin;
-mod dashboard;
 mod api;
+mod dashboard;
 mod health;
 pub mod tls;
 mod webhooks;
