@@ -304,6 +304,54 @@ async fn the_dashboard_is_refused_without_the_admin_token() {
     w.app.stop().await;
 }
 
+#[tokio::test]
+async fn the_log_pages_newest_first_and_filters_by_email_in_any_case() {
+    let w = world().await;
+    let page = |after: Option<String>| paybridge::store::LogFilter {
+        limit: 3,
+        after,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let rows = w.app.store.event_log(&page(after)).await.expect("reads");
+        assert!(
+            rows.len() <= 4,
+            "one row more than the page tells about the next"
+        );
+        let more = rows.len() > 3;
+        seen.extend(rows.iter().take(3).map(|r| r.id.clone()));
+        if !more {
+            break;
+        }
+        after = seen.last().cloned();
+    }
+    assert_eq!(seen.len(), 7, "{seen:?}");
+    let unique: std::collections::BTreeSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), 7, "no event twice across pages");
+    let ada = w
+        .app
+        .store
+        .event_log(&paybridge::store::LogFilter {
+            email: Some("Ada@Example.com".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .expect("reads");
+    assert_eq!(ada.len(), 4);
+    assert!(
+        ada.iter()
+            .all(|r| r.customer.as_deref() == Some("cus_dash_ada"))
+    );
+    assert!(
+        ada.iter()
+            .all(|r| r.email.as_deref() == Some("ada@example.com"))
+    );
+    w.app.stop().await;
+}
+
 /// No script, style sheet, image or font comes from anywhere: the page works offline.
 fn assert_no_external_assets(page: &str) {
     for needle in [

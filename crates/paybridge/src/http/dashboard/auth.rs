@@ -218,7 +218,14 @@ pub async fn require_login(
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
-    if wants_html && state.auth().enabled() {
+    if wants_html && !state.auth().enabled() {
+        return state.message(
+            StatusCode::UNAUTHORIZED,
+            "The dashboard is disabled",
+            "Set server.admin_token (for example PAYBRIDGE_SERVER__ADMIN_TOKEN) and restart paybridge.",
+        );
+    }
+    if wants_html {
         let target = request
             .uri()
             .path_and_query()
