@@ -47,6 +47,8 @@ pub struct Application {
     options: Options,
     /// The embedded HubSpot sandbox of sandbox mode (kept alive with the app).
     sandbox: Option<Sandbox>,
+    /// HTTPS for the public listener (`server.tls_cert` / `server.tls_key`).
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Where the generated sandbox-mode webhook secret is kept (so it survives restarts).
@@ -103,6 +105,10 @@ impl Application {
                 .context("cannot create paybridge's properties in the embedded sandbox")?;
         }
         let pipeline = Pipeline::new(&settings, store.clone(), hubspot, clock.clone())?;
+        let tls = match (&settings.server.tls_cert, &settings.server.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::http::tls::acceptor(cert, key)?),
+            _ => None,
+        };
         let public = TcpListener::bind(settings.server.listen)
             .await
             .with_context(|| {
@@ -126,6 +132,7 @@ impl Application {
             clock,
             options,
             sandbox,
+            tls,
         })
     }
 
@@ -204,8 +211,23 @@ impl Application {
             self.settings.store.payload_retention_days,
             cancel.clone(),
         ));
-        let public = axum::serve(self.public, public_router(public_state))
-            .with_graceful_shutdown(cancel.clone().cancelled_owned());
+        let public = async {
+            match &self.tls {
+                Some(acceptor) => {
+                    crate::http::tls::serve(
+                        self.public,
+                        acceptor.clone(),
+                        public_router(public_state),
+                        cancel.clone(),
+                    )
+                    .await
+                }
+                None => axum::serve(self.public, public_router(public_state))
+                    .with_graceful_shutdown(cancel.clone().cancelled_owned())
+                    .await
+                    .map_err(anyhow::Error::from),
+            }
+        };
         let dashboard = DashboardState::new(self.store.clone(), &self.settings);
         let admin = axum::serve(
             self.admin,

@@ -16,6 +16,14 @@ use crate::rules::plan::Owner;
 use crate::rules::{Action, Step};
 use crate::store::StepRecord;
 
+/// HubSpot properties from (name, value) pairs; absent values are left out.
+fn properties<const N: usize>(pairs: [(&str, Option<String>); N]) -> Properties {
+    pairs
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
+        .collect()
+}
+
 /// The hidden marker a task or note carries: an HTML comment in its body.
 pub fn marker(key: &str) -> String {
     format!("<!-- paybridge:{key} -->")
@@ -116,17 +124,14 @@ pub(crate) async fn execute(
         } => {
             let Some(c) = contact else { return Ok(()) };
             let body = format!("{}{}", body.clone().unwrap_or_default(), marker(&step.key));
-            let mut props = Properties::new();
-            props.insert("hs_task_subject".into(), subject.clone());
-            props.insert("hs_task_body".into(), body.clone());
-            props.insert("hs_timestamp".into(), due_at_ms.to_string());
-            props.insert("hs_task_status".into(), "NOT_STARTED".into());
-            if let Some(v) = priority {
-                props.insert("hs_task_priority".into(), v.clone());
-            }
-            if let Some(v) = task_type {
-                props.insert("hs_task_type".into(), v.clone());
-            }
+            let props = properties([
+                ("hs_task_subject", Some(subject.clone())),
+                ("hs_task_body", Some(body)),
+                ("hs_timestamp", Some(due_at_ms.to_string())),
+                ("hs_task_status", Some("NOT_STARTED".into())),
+                ("hs_task_priority", priority.clone()),
+                ("hs_task_type", task_type.clone()),
+            ]);
             create_engagement(
                 p,
                 c,
@@ -143,12 +148,10 @@ pub(crate) async fn execute(
         }
         Action::CreateNote { body } => {
             let Some(c) = contact else { return Ok(()) };
-            let mut props = Properties::new();
-            props.insert(
-                "hs_note_body".into(),
-                format!("{body}{}", marker(&step.key)),
-            );
-            props.insert("hs_timestamp".into(), i.clock.now_ms().to_string());
+            let props = properties([
+                ("hs_note_body", Some(format!("{body}{}", marker(&step.key)))),
+                ("hs_timestamp", Some(i.clock.now_ms().to_string())),
+            ]);
             create_engagement(
                 p,
                 c,
@@ -173,19 +176,14 @@ pub(crate) async fn execute(
             owner,
         } => {
             let Some(c) = contact else { return Ok(()) };
-            let mut props = Properties::new();
-            props.insert("subject".into(), subject.clone());
-            props.insert("hs_pipeline".into(), pipeline.clone());
-            props.insert("hs_pipeline_stage".into(), stage.clone());
-            if let Some(v) = content {
-                props.insert("content".into(), v.clone());
-            }
-            if let Some(v) = priority {
-                props.insert("hs_ticket_priority".into(), v.clone());
-            }
-            if let Some(v) = category {
-                props.insert("hs_ticket_category".into(), v.clone());
-            }
+            let props = properties([
+                ("subject", Some(subject.clone())),
+                ("hs_pipeline", Some(pipeline.clone())),
+                ("hs_pipeline_stage", Some(stage.clone())),
+                ("content", content.clone()),
+                ("hs_ticket_priority", priority.clone()),
+                ("hs_ticket_category", category.clone()),
+            ]);
             create_keyed(
                 p,
                 c,
@@ -208,16 +206,13 @@ pub(crate) async fn execute(
             owner,
         } => {
             let Some(c) = contact else { return Ok(()) };
-            let mut props = Properties::new();
-            props.insert("dealname".into(), name.clone());
-            props.insert("pipeline".into(), pipeline.clone());
-            props.insert("dealstage".into(), stage.clone());
-            if let Some(v) = amount {
-                props.insert("amount".into(), v.clone());
-            }
-            if let Some(v) = close_date_ms {
-                props.insert("closedate".into(), v.to_string());
-            }
+            let props = properties([
+                ("dealname", Some(name.clone())),
+                ("pipeline", Some(pipeline.clone())),
+                ("dealstage", Some(stage.clone())),
+                ("amount", amount.clone()),
+                ("closedate", close_date_ms.map(|ms| ms.to_string())),
+            ]);
             create_keyed(
                 p,
                 c,
