@@ -274,10 +274,12 @@ async fn a_thousand_customers_reach_hubspot_once_across_an_interruption() {
     let usage = &stats["tokens"][SandboxConfig::default().token.as_str()];
     assert_eq!(usage["rate_limited"], 0, "{stats}");
     let calls = usage["calls"].as_u64().expect("calls");
-    // Batched like live traffic: one by one, each customer would cost three calls or more.
+    // Batched like live traffic: one by one, each customer would cost three calls or more
+    // (over 1.5 per event); batched runs measure about 0.1 per event, the exact figure
+    // depends on how the work interleaves, so the bound leaves room.
     let events = events_of(0..1_000);
     assert!(
-        calls * 10 < events,
+        calls * 4 < events,
         "{calls} HubSpot calls for {events} events: {stats}"
     );
     app.stop().await;
