@@ -32,24 +32,7 @@ async fn main() -> anyhow::Result<()> {
     let rate = arg(2, 500);
     let seconds = arg(3, 10);
 
-    let dir = tempfile::tempdir()?;
-    let mut settings = Settings::defaults();
-    settings.server.listen = "127.0.0.1:0".parse()?;
-    settings.server.admin_listen = "127.0.0.1:0".parse()?;
-    settings.store.url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    settings.stripe.webhook_secrets = vec![Secret::new(SECRET.into())];
-    // Intake alone: the workers would compete for the same two cores (see drain_bench for them).
-    let app = Application::build_with(
-        settings,
-        Clock::system(),
-        paybridge::app::Options { run_workers: false },
-    )
-    .await?;
-    let url = format!("http://{}/webhooks/stripe", app.public_addr());
-    let store = app.store().clone();
-    let cancel = CancellationToken::new();
-    let server = tokio::spawn(app.run_until_stopped(cancel.clone()));
-
+    let (url, store, cancel, server, _dir) = start().await?;
     let template: serde_json::Value =
         serde_json::from_str(include_str!("../fixtures/stripe/invoice.paid.json"))?;
     let client = reqwest::Client::builder()
@@ -106,8 +89,14 @@ async fn main() -> anyhow::Result<()> {
         events as f64 / elapsed.as_secs_f64()
     );
 
-    // Phase 2: latency at a fixed offered rate (open loop: a request is due every 1/rate s,
+    cancel.cancel();
+    server.await??;
+    drop(store);
+
+    // Phase 2, on a fresh store (the steady state of a running service, not the aftermath of
+    // the burst above): latency at a fixed offered rate (open loop: a request is due every 1/rate s,
     // whether or not earlier ones have been answered; latency counts from when it was due).
+    let (url, _store, cancel, server, _dir2) = start().await?;
     let total = (rate * seconds) as usize;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let started = Instant::now();
@@ -154,4 +143,35 @@ async fn main() -> anyhow::Result<()> {
     cancel.cancel();
     server.await??;
     Ok(())
+}
+
+type Started = (
+    String,
+    paybridge::store::Store,
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    tempfile::TempDir,
+);
+
+/// The app (intake only) on a fresh SQLite file.
+async fn start() -> anyhow::Result<Started> {
+    let dir = tempfile::tempdir()?;
+    let mut settings = Settings::defaults();
+    settings.server.listen = "127.0.0.1:0".parse()?;
+    settings.server.admin_listen = "127.0.0.1:0".parse()?;
+    settings.store.url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    settings.stripe.webhook_secrets = vec![Secret::new(SECRET.into())];
+    // Intake alone: the workers would compete for the same two cores (see drain_bench for them).
+    let app = Application::build_with(
+        settings,
+        Clock::system(),
+        paybridge::app::Options { run_workers: false },
+    )
+    .await?;
+    let url = format!("http://{}/webhooks/stripe", app.public_addr());
+    let store = app.store().clone();
+    let cancel = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(cancel.clone()));
+
+    Ok((url, store, cancel, server, dir))
 }

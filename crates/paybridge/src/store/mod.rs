@@ -114,13 +114,14 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        // The writer never checkpoints inline (an inline checkpoint would stall every
-        // webhook waiting behind that commit); a background task does it (see `checkpoints`).
+        // A background task checkpoints often (see `checkpoints`), so the writer's own
+        // automatic checkpoint rarely has anything left to do inside a webhook's commit.
+        // (Measured: turning the writer's off entirely was slower and had a worse p99.)
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open the SQLite database {url}"))?;
         migrate::run(&write)
