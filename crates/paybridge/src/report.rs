@@ -1,5 +1,6 @@
-//! `paybridge report`: the impact numbers, computed from the store's own records. Pure: the
-//! command reads the rows (`store::report`), this turns them into a [`Report`].
+//! `paybridge report`: the impact numbers, computed from the store's own records.
+//! [`build`] reads the rows (`store::report`); everything else here is pure and turns them
+//! into a [`Report`].
 //!
 //! What each number counts (the window is `[since, until]`; "in the window" means
 //! `event.created` in it unless said otherwise):
@@ -31,7 +32,51 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::domain::EventStatus;
+use crate::store::{Store, StoreError};
 use crate::stripe::normalise;
+
+/// Payment payloads read per query.
+const PAGE: u32 = 1_000;
+/// Events are received after they are created; this much earlier is read to allow for
+/// clocks that disagree.
+const SKEW_MS: i64 = 3_600_000;
+
+/// Reads the history of `[since_ms, now_ms]` and computes the report.
+pub async fn build(
+    store: &Store,
+    since_ms: i64,
+    now_ms: i64,
+    minutes_per_action: &BTreeMap<String, f64>,
+) -> Result<Report, StoreError> {
+    let since_secs = since_ms.div_euclid(1000);
+    let mut history = History {
+        since_ms,
+        until_ms: now_ms,
+        events: store.report_events(since_secs, since_ms - SKEW_MS).await?,
+        actions: store.report_actions(since_ms).await?,
+        counters: store.counters_since(since_ms).await?,
+        retries: store.report_retries(since_secs, since_ms - SKEW_MS).await?,
+        ..History::default()
+    };
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .report_payment_page(since_secs - LOOKBACK_SECS, after.as_deref(), PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        for p in &page {
+            match &p.payload {
+                Some(bytes) => history
+                    .payments
+                    .extend(payment_row(&p.kind, p.created, bytes)),
+                None if p.created >= since_secs => history.purged_payloads += 1,
+                None => {}
+            }
+        }
+    }
+    Ok(compute(&history, minutes_per_action))
+}
 
 /// How far before the window a failed invoice is looked for when deciding whether a
 /// cancellation in the window was involuntary (Stripe's retry schedules are at most ~2 months).

@@ -240,7 +240,7 @@ async fn a_scripted_month_gives_the_exact_numbers() {
         .expect("store");
     let since_ms = (T0 - D) * 1000;
     let minutes = BTreeMap::from([("default".into(), 2.0), ("update_contact".into(), 1.5)]);
-    let report = paybridge::commands::report::build(&store, since_ms, until, &minutes)
+    let report = paybridge::report::build(&store, since_ms, until, &minutes)
         .await
         .expect("report");
     store.close().await;

@@ -1,21 +1,14 @@
 //! `paybridge report [--since 30d] [--json]`: the impact numbers of `crate::report`, read
 //! from the store directly (works with the server down).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::cli::ReportArgs;
 use crate::config::Settings;
 use crate::domain::Clock;
 use crate::replay::parse_since;
-use crate::report::{History, LOOKBACK_SECS, Report, compute, payment_row};
-use crate::store::{Store, StoreError};
-
-/// Payment payloads read per query.
-const PAGE: u32 = 1_000;
-/// Events are received after they are created; this much earlier is read to allow for
-/// clocks that disagree.
-const SKEW_MS: i64 = 3_600_000;
+use crate::report::{Report, build};
+use crate::store::Store;
 
 pub async fn run(args: ReportArgs, settings: Settings) -> anyhow::Result<()> {
     let clock = Clock::system();
@@ -47,43 +40,6 @@ pub async fn run(args: ReportArgs, settings: Settings) -> anyhow::Result<()> {
         write_text(&mut out, &report)?;
     }
     Ok(())
-}
-
-/// Reads the history of `[since_ms, now_ms]` and computes the report.
-pub async fn build(
-    store: &Store,
-    since_ms: i64,
-    now_ms: i64,
-    minutes_per_action: &BTreeMap<String, f64>,
-) -> Result<Report, StoreError> {
-    let since_secs = since_ms.div_euclid(1000);
-    let mut history = History {
-        since_ms,
-        until_ms: now_ms,
-        events: store.report_events(since_secs, since_ms - SKEW_MS).await?,
-        actions: store.report_actions(since_ms).await?,
-        counters: store.counters_since(since_ms).await?,
-        retries: store.report_retries(since_secs, since_ms - SKEW_MS).await?,
-        ..History::default()
-    };
-    let mut after: Option<String> = None;
-    loop {
-        let page = store
-            .report_payment_page(since_secs - LOOKBACK_SECS, after.as_deref(), PAGE)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id.clone());
-        for p in &page {
-            match &p.payload {
-                Some(bytes) => history
-                    .payments
-                    .extend(payment_row(&p.kind, p.created, bytes)),
-                None if p.created >= since_secs => history.purged_payloads += 1,
-                None => {}
-            }
-        }
-    }
-    Ok(compute(&history, minutes_per_action))
 }
 
 fn secs(ms: i64) -> String {

@@ -293,7 +293,7 @@ async fn impact(state: &DashboardState, now: i64) -> Result<Value, StoreError> {
     {
         return Ok(view.clone());
     }
-    let report = crate::commands::report::build(
+    let report = crate::report::build(
         state.store(),
         now - REPORT_DAYS * DAY,
         now,
