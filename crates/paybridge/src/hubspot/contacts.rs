@@ -250,8 +250,4 @@ impl HubSpot {
     ) -> Result<Contact, HubspotError> {
         self.contacts.update.call((id.to_owned(), properties)).await
     }
-
-    pub fn contact_read_properties(&self) -> &[String] {
-        &self.read_properties
-    }
 }

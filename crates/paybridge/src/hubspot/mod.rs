@@ -34,8 +34,6 @@ pub struct HubSpot {
     contacts: contacts::Batchers,
     objects: objects::Batchers,
     crm: crm::Batchers,
-    /// Extra properties every contact read returns (the id property, email, owner, stage).
-    read_properties: Arc<Vec<String>>,
     owner_cache: Arc<Mutex<HashMap<String, Option<String>>>>,
 }
 
@@ -63,13 +61,12 @@ impl HubSpot {
             .map(|s| (*s).to_owned())
             .collect(),
         );
-        let contacts = contacts::Batchers::spawn(&transport, read_properties.clone(), id_property);
+        let contacts = contacts::Batchers::spawn(&transport, read_properties, id_property);
         Ok(Self {
             transport,
             contacts,
             objects: objects::Batchers::default(),
             crm: crm::Batchers::default(),
-            read_properties,
             owner_cache: Arc::new(Mutex::new(HashMap::new())),
         })
     }

@@ -12,7 +12,7 @@ pub use compile::{ActionTemplate, Planned, Rule, RuleSet, Sequence, SequenceStep
 pub use context::context;
 pub use financial::Extras;
 pub use patterns::TypePatterns;
-pub use plan::{Action, Owner, Plan, Step, step_key};
+pub use plan::{Action, Owner, Step, step_key};
 
 use crate::domain::PaymentFact;
 
@@ -31,13 +31,6 @@ pub const FINANCIAL_TYPES: &[&str] = &[
     "checkout.session.completed",
 ];
 
-/// The plan for one fact.
-pub fn plan(fact: &PaymentFact, extras: &Extras) -> Plan {
-    Plan {
-        steps: financial::plan(fact, extras).into_iter().collect(),
-    }
-}
-
 /// The whole plan for one event: the built-in financial step (if any), then the steps of
 /// the configured rules in config order. `context` is [`context()`] of the same fact.
 pub fn plan_event(
@@ -53,11 +46,5 @@ pub fn plan_event(
     Planned {
         steps,
         warnings: rules.warnings,
-    }
-}
-
-impl Planned {
-    pub fn into_plan(self) -> Plan {
-        Plan { steps: self.steps }
     }
 }

@@ -1,4 +1,4 @@
-//! A plan: the keyed steps an event leads to. Keys are stable across retries and
+//! The keyed steps an event leads to. Keys are stable across retries and
 //! redeliveries (`{event_id}:{rule}:{action_index}`), which is what makes effects exactly-once.
 //! Actions here are *rendered*: every template already filled in from the event's context.
 
@@ -7,11 +7,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::config::Secret;
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Plan {
-    pub steps: Vec<Step>,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
@@ -138,12 +133,6 @@ impl Action {
                 | Action::StartSequence { .. }
                 | Action::StopSequence { .. }
         )
-    }
-}
-
-impl Plan {
-    pub fn needs_contact(&self) -> bool {
-        self.steps.iter().any(|s| s.action.needs_contact())
     }
 }
 
