@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use hubspot_sandbox::{Sandbox, SandboxConfig, Seed, SeedToken};
-use paybridge::config::{Secret, Settings};
+use paybridge::basics::Secret;
+use paybridge::config::Settings;
 use paybridge::domain::{Clock, CustomerId, EventId, EventStatus};
 use paybridge::hubspot::HubSpot;
 use paybridge::store::{NewEvent, Store};
@@ -45,12 +46,12 @@ async fn main() -> anyhow::Result<()> {
     let setup = HubSpot::new(
         &sandbox.url(),
         Secret::new("setup".into()),
-        paybridge::config::ApiVersion::Dated2026_09,
+        paybridge::hubspot::ApiVersion::Dated2026_09,
         1_000,
         10,
         "stripe_customer_id",
     )?;
-    paybridge::setup::ensure(
+    paybridge::ops::setup::ensure(
         &setup,
         &paybridge::rules::properties::builtin("stripe_customer_id"),
         false,

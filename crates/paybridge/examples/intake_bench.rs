@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paybridge::app::Application;
-use paybridge::config::{Secret, Settings};
+use paybridge::basics::Secret;
+use paybridge::config::Settings;
 use paybridge::domain::Clock;
 use tokio_util::sync::CancellationToken;
 

@@ -4,22 +4,19 @@
 //! `worker` → `rules` (plan) → `hubspot`.
 
 pub mod app;
-pub mod backfill;
+pub mod basics;
+pub mod catchup;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod hubspot;
-pub mod maintenance;
-pub mod replay;
-pub mod report;
+pub mod ops;
 pub mod rules;
-pub mod setup;
 pub mod store;
 pub mod stripe;
 pub mod telemetry;
-pub mod usage;
 pub mod worker;
 
 /// A mistake in how a command was called (exit code 2), as opposed to a failure (exit 1).

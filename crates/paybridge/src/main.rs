@@ -1,8 +1,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use paybridge::basics::ConfigError;
 use paybridge::cli::{Cli, Command};
-use paybridge::config::{self, ConfigError};
+use paybridge::config;
 use paybridge::{UsageError, commands, telemetry};
 
 fn main() -> ExitCode {

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::process::binary;
 use common::{spawn_app_with, spawn_sandbox, use_sandbox};
 use hubspot_sandbox::{Sandbox, SandboxConfig, Seed, SeedRecord, SeedStripe};
-use paybridge::backfill::{
+use paybridge::basics::Secret;
+use paybridge::catchup::backfill::{
     BackfillError, BackfillOptions, Backfiller, Drive, META_CURSOR, META_CUSTOMERS,
 };
-use paybridge::config::Secret;
 use paybridge::domain::Clock;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;

@@ -200,7 +200,7 @@ async fn a_terminal_error_is_dead_after_one_attempt_with_hubspots_words_and_one_
     let app = spawn_app_with(
         |s| {
             use_sandbox(s, &sandbox);
-            s.alerts.slack_webhook_url = Some(paybridge::config::Secret::new(slack_url));
+            s.alerts.slack_webhook_url = Some(paybridge::basics::Secret::new(slack_url));
         },
         Clock::system(),
     )

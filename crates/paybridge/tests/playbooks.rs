@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use common::receiver::{Received, Receiver};
 use common::{TestApp, restart_app_with_config, spawn_app_with_config, spawn_sandbox};
 use hubspot_sandbox::{Sandbox, SandboxConfig, Seed, SeedRecord};
-use paybridge::config::Secret;
+use paybridge::basics::Secret;
 use paybridge::domain::{Clock, EventId, EventStatus};
 use paybridge::stripe::simulate::{SimOptions, StoryOutcome, build_event, story};
 use serde_json::{Map, Value, json};

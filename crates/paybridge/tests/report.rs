@@ -11,7 +11,7 @@ use common::story::event;
 use common::{spawn_app_with, spawn_sandbox, use_sandbox};
 use hubspot_sandbox::{Faults, SandboxConfig};
 use paybridge::domain::Clock;
-use paybridge::report::{Actions, Churn, Durations, HubspotUsage, Latency};
+use paybridge::ops::report::{Actions, Churn, Durations, HubspotUsage, Latency};
 use paybridge::store::Store;
 use serde_json::Value;
 
@@ -240,7 +240,7 @@ async fn a_scripted_month_gives_the_exact_numbers() {
         .expect("store");
     let since_ms = (T0 - D) * 1000;
     let minutes = BTreeMap::from([("default".into(), 2.0), ("update_contact".into(), 1.5)]);
-    let report = paybridge::report::build(&store, since_ms, until, &minutes)
+    let report = paybridge::ops::report::build(&store, since_ms, until, &minutes)
         .await
         .expect("report");
     store.close().await;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{fixture, spawn_app_with};
-use paybridge::config::Secret;
+use paybridge::basics::Secret;
 use paybridge::domain::Clock;
 use paybridge::stripe::verify;
 use serde::Deserialize;

@@ -1,5 +1,5 @@
 //! `paybridge backfill [--limit N] [--resume] [--here]`: bring Stripe's existing customers
-//! and their current subscriptions into HubSpot (see `crate::backfill`).
+//! and their current subscriptions into HubSpot (see `crate::catchup::backfill`).
 //!
 //! Who runs the queued events: a `paybridge serve` answering on `server.listen` does (its
 //! rate limiter then shares the HubSpot budget between the backfill and live webhooks);
@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::backfill::{BackfillError, BackfillOptions, BackfillProgress, Backfiller, Drive, eta};
+use crate::catchup::backfill::{
+    BackfillError, BackfillOptions, BackfillProgress, Backfiller, Drive, eta,
+};
 use crate::cli::BackfillArgs;
 use crate::commands::progress::{Progress, human_duration};
 use crate::config::Settings;
@@ -76,7 +78,7 @@ pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
             let pipeline = Pipeline::new(&settings, store.clone(), hubspot, clock.clone())?;
             let stop = CancellationToken::new();
             let pool = tokio::spawn(Pool::new(pipeline).run(stop.clone()));
-            let flusher = tokio::spawn(crate::usage::run(
+            let flusher = tokio::spawn(crate::ops::usage::run(
                 store.clone(),
                 counts.clone(),
                 stop.clone(),
@@ -106,7 +108,7 @@ pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
         stop.cancel();
         let _ = pool.await;
         let _ = flusher.await;
-        crate::usage::flush(&store, &counts).await;
+        crate::ops::usage::flush(&store, &counts).await;
     }
     store.close().await;
     let state = match result {
@@ -114,7 +116,7 @@ pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
         Err(BackfillError::NothingToResume(message)) => {
             return Err(crate::UsageError(message).into());
         }
-        Err(BackfillError::Replay(crate::replay::ReplayError::Cancelled)) => {
+        Err(BackfillError::Replay(crate::catchup::replay::ReplayError::Cancelled)) => {
             progress.finish("backfill: interrupted");
             eprintln!(
                 "interrupted; what was queued stays queued (the next worker runs it). Continue with `paybridge backfill --resume`"

@@ -7,7 +7,7 @@ use std::fmt::Display;
 
 use crate::config::Settings;
 use crate::hubspot::HubSpot;
-use crate::setup::{Outcome, definitions, ensure, scopes_needed};
+use crate::ops::setup::{Outcome, definitions, ensure, scopes_needed};
 use crate::stripe::api::StripeApi;
 
 /// Scopes every configuration needs: contacts are read and written for every event.

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::catchup::replay::{ReplayCounts, ReplayRequest, Replayer, WINDOW_SECS, parse_since};
 use crate::cli::ReplayArgs;
 use crate::commands::progress::Progress;
 use crate::config::Settings;
 use crate::domain::Clock;
-use crate::replay::{ReplayCounts, ReplayRequest, Replayer, WINDOW_SECS, parse_since};
 use crate::store::Store;
 use crate::stripe::api::StripeApi;
 

@@ -1,13 +1,13 @@
-//! `paybridge report [--since 30d] [--json]`: the impact numbers of `crate::report`, read
+//! `paybridge report [--since 30d] [--json]`: the impact numbers of `crate::ops::report`, read
 //! from the store directly (works with the server down).
 
 use std::io::Write;
 
+use crate::catchup::replay::parse_since;
 use crate::cli::ReportArgs;
 use crate::config::Settings;
 use crate::domain::Clock;
-use crate::replay::parse_since;
-use crate::report::{Report, build};
+use crate::ops::report::{Report, build};
 use crate::store::Store;
 
 pub async fn run(args: ReportArgs, settings: Settings) -> anyhow::Result<()> {

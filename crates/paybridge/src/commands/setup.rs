@@ -5,7 +5,7 @@ use anyhow::Context as _;
 
 use crate::config::Settings;
 use crate::hubspot::HubSpot;
-use crate::setup::{Outcome, definitions, ensure, scopes_needed};
+use crate::ops::setup::{Outcome, definitions, ensure, scopes_needed};
 
 pub async fn run(dry_run: bool, settings: Settings) -> anyhow::Result<()> {
     let Some(hubspot) = client(&settings)? else {

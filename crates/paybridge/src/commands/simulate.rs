@@ -7,8 +7,9 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::UsageError;
+use crate::basics::Secret;
 use crate::cli::SimulateArgs;
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 use crate::domain::Clock;
 use crate::store::Store;
 use crate::stripe::sign;

@@ -2,7 +2,6 @@
 //! so an operator fixes the whole file in one go.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -10,44 +9,9 @@ use std::str::FromStr;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
-use super::secret::{self, Secret};
-use super::{ApiVersion, Settings, WorkerMode, parse_duration};
-
-/// One thing wrong with the configuration: where, and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-/// The configuration was refused; `problems` lists everything found.
-#[derive(Debug, Clone)]
-pub struct ConfigError {
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.problems.len();
-        writeln!(
-            f,
-            "the configuration has {n} problem{}:",
-            if n == 1 { "" } else { "s" }
-        )?;
-        for p in &self.problems {
-            writeln!(f, "  {p}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigError {}
+use super::{Settings, WorkerMode};
+use crate::basics::{self, ConfigError, Problem, Secret, parse_duration};
+use crate::hubspot::ApiVersion;
 
 /// Where the settings come from.
 #[derive(Debug, Clone)]
@@ -347,7 +311,7 @@ impl Reader<'_> {
                 for (i, item) in items.iter().enumerate() {
                     let path = format!("stripe.webhook_secrets[{i}]");
                     match item.as_str() {
-                        Some(r) => match secret::resolve(r, &|n| self.env.get(n).cloned()) {
+                        Some(r) => match basics::resolve_secret(r, &|n| self.env.get(n).cloned()) {
                             Ok(secret) => s.stripe.webhook_secrets.push(secret),
                             Err(e) => self.problem(path, e.to_string()),
                         },
@@ -357,11 +321,13 @@ impl Reader<'_> {
                     }
                 }
             }
-            Some(Value::String(r)) => match secret::resolve(r, &|n| self.env.get(n).cloned()) {
-                // One secret given as a plain string (handy from the environment).
-                Ok(secret) => s.stripe.webhook_secrets.push(secret),
-                Err(e) => self.problem("stripe.webhook_secrets", e.to_string()),
-            },
+            Some(Value::String(r)) => {
+                match basics::resolve_secret(r, &|n| self.env.get(n).cloned()) {
+                    // One secret given as a plain string (handy from the environment).
+                    Ok(secret) => s.stripe.webhook_secrets.push(secret),
+                    Err(e) => self.problem("stripe.webhook_secrets", e.to_string()),
+                }
+            }
             Some(_) => self.problem("stripe.webhook_secrets", "must be an array of strings"),
             None if s.sandbox_mode => {}
             None => self.problem(
@@ -594,7 +560,7 @@ impl Reader<'_> {
             self.problem(path, "must be a string (the value, env:NAME or file:/path)");
             return None;
         };
-        match secret::resolve(reference, &|n| self.env.get(n).cloned()) {
+        match basics::resolve_secret(reference, &|n| self.env.get(n).cloned()) {
             Ok(s) => Some(s),
             Err(e) => {
                 self.problem(path, e.to_string());

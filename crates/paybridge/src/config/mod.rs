@@ -1,9 +1,7 @@
 //! Settings: defaults → TOML file → `PAYBRIDGE_<SECTION>__<KEY>` environment overrides,
 //! secrets resolved, every problem reported at once with its path and a hint.
 
-mod duration;
 mod load;
-mod secret;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,9 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use duration::parse_duration;
-pub use load::{ConfigError, Problem, Source, load, load_from_str};
-pub use secret::{Secret, SecretError, resolve as resolve_secret};
+pub use load::{Source, load, load_from_str};
+
+use crate::basics::Secret;
+use crate::hubspot::ApiVersion;
 
 /// The commented starter config `paybridge init` writes: every key, every playbook.
 pub const STARTER: &str = include_str!("starter.toml");
@@ -64,14 +63,6 @@ pub struct StripeSettings {
     pub api_key: Option<Secret>,
     pub api_base: String,
     pub replay_every: Option<Duration>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiVersion {
-    /// Date-versioned paths, e.g. `/crm/objects/2026-09/contacts`.
-    Dated2026_09,
-    /// The legacy `/crm/v3/...` paths.
-    V3,
 }
 
 #[derive(Debug, Clone)]

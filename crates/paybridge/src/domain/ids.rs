@@ -92,6 +92,14 @@ string_id!(
     "cus_"
 );
 
+/// `bytes` random bytes as lowercase hex: run ids, worker ids, generated secrets.
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

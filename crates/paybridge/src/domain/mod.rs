@@ -11,6 +11,6 @@ pub use clock::Clock;
 pub use fact::{
     ChargeFacts, CustomerProfile, InvoiceFacts, Outcome, PaymentFact, ProductRef, SubscriptionFacts,
 };
-pub use ids::{CustomerId, EventId};
+pub use ids::{CustomerId, EventId, random_hex};
 pub use money::Money;
 pub use status::EventStatus;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
+use crate::basics::Secret;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -20,7 +20,7 @@ pub struct AdminState {
     /// Sandbox mode without a token: the admin routes are open (local demo only).
     pub open: bool,
     /// `POST /api/replay` (None without `stripe.api_key`).
-    pub replayer: Option<crate::replay::Replayer>,
+    pub replayer: Option<crate::catchup::replay::Replayer>,
 }
 
 pub fn admin_router(state: AdminState) -> Router {

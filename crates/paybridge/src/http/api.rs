@@ -20,8 +20,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::AdminState;
+use crate::catchup::replay::{ReplayError, ReplayRequest, parse_since};
 use crate::domain::{EventId, EventStatus};
-use crate::replay::{ReplayError, ReplayRequest, parse_since};
 use crate::store::{EventFilter, StepRecord};
 
 pub fn routes() -> Router<AdminState> {

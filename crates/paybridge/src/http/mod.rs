@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::config::Secret;
+use crate::basics::Secret;
 use crate::domain::Clock;
 use crate::rules::TypePatterns;
 use crate::store::Store;

@@ -15,13 +15,21 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::config::{ApiVersion, Secret};
+use crate::basics::Secret;
 pub use contacts::Contact;
 pub use error::HubspotError;
 use limiter::Limiter;
 pub use objects::{NewRecord, to_contact_type};
 pub use transport::CallCounts;
 use transport::Transport;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    /// Date-versioned paths, e.g. `/crm/objects/2026-09/contacts`.
+    Dated2026_09,
+    /// The legacy `/crm/v3/...` paths.
+    V3,
+}
 
 /// HubSpot's batch endpoints take at most 100 inputs.
 pub const MAX_BATCH: usize = 100;

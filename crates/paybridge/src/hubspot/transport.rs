@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use super::HubspotError;
 use super::limiter::{Bucket, Limiter};
-use crate::config::{ApiVersion, Secret};
+use crate::basics::Secret;
+use crate::hubspot::ApiVersion;
 
 pub struct Transport {
     http: reqwest::Client,
@@ -20,7 +21,7 @@ pub struct Transport {
     pub limiter: Arc<Limiter>,
     /// How long one call may keep waiting out 429s before the job is rescheduled.
     max_rate_limited: Duration,
-    /// Calls answered and 429s, kept for `paybridge report` (see `crate::usage`).
+    /// Calls answered and 429s, kept for `paybridge report` (see `crate::ops::usage`).
     pub counts: Arc<CallCounts>,
 }
 

@@ -18,7 +18,7 @@ use toml::{Table, Value};
 use super::patterns::{TypePatterns, glob_match};
 use super::plan::{Action, Owner, Step, step_key};
 use super::{financial, stripe_types};
-use crate::config::{Problem, Secret, parse_duration, resolve_secret};
+use crate::basics::{Problem, Secret, parse_duration, resolve_secret};
 use crate::domain::Money;
 
 /// Action types and the keys each accepts (besides `type`).

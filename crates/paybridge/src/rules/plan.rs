@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::Secret;
+use crate::basics::Secret;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {

@@ -1,13 +1,13 @@
 //! The reads behind `paybridge report`: the events of a window, the payloads of the
 //! payment events (failed → recovered, cancellations), actions by kind, job retries.
-//! Everything is computed from the store's own records (see `crate::report`).
+//! Everything is computed from the store's own records (see `crate::ops::report`).
 
 use std::collections::BTreeMap;
 
 use sqlx::Row;
 
 use super::{Store, StoreError, status_from_db};
-use crate::report::EventRow;
+use crate::ops::report::EventRow;
 
 /// One payment-related event with its raw payload (None once purged by retention).
 #[derive(Debug, Clone)]

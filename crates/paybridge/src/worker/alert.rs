@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::config::Secret;
+use crate::basics::Secret;
 
 #[derive(Clone)]
 pub struct Alerter {

@@ -70,7 +70,7 @@ impl Pipeline {
                 stripe,
                 alerter,
                 clock,
-                worker_id: format!("{}-{}", hostname(), crate::app::random_hex(4)),
+                worker_id: format!("{}-{}", hostname(), crate::domain::random_hex(4)),
                 id_property: settings.contacts.id_property.clone(),
                 match_email: settings.contacts.match_email,
                 create_missing: settings.contacts.create_missing,

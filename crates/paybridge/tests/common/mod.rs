@@ -9,7 +9,8 @@ pub mod story;
 use std::path::{Path, PathBuf};
 
 use paybridge::app::Application;
-use paybridge::config::{Secret, Settings};
+use paybridge::basics::Secret;
+use paybridge::config::Settings;
 use paybridge::domain::Clock;
 use paybridge::store::Store;
 use paybridge::stripe;
@@ -73,7 +74,7 @@ pub async fn restart_app_with_config(
     clock: Clock,
 ) -> TestApp {
     let settings = settings_from_config(text, dir.path(), sandbox);
-    setup_properties(sandbox, paybridge::setup::definitions(&settings)).await;
+    setup_properties(sandbox, paybridge::ops::setup::definitions(&settings)).await;
     spawn_app_in(dir, settings, clock).await
 }
 
@@ -204,13 +205,13 @@ pub async fn setup_properties(
     let hubspot = paybridge::hubspot::HubSpot::new(
         &sandbox.url(),
         Secret::new(setup_token.into()),
-        paybridge::config::ApiVersion::Dated2026_09,
+        paybridge::hubspot::ApiVersion::Dated2026_09,
         1_000,
         10,
         "stripe_customer_id",
     )
     .expect("client");
-    paybridge::setup::ensure(&hubspot, &defs, false)
+    paybridge::ops::setup::ensure(&hubspot, &defs, false)
         .await
         .expect("setup creates the properties");
 }

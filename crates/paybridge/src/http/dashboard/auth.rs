@@ -21,7 +21,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::DashboardState;
-use crate::config::Secret;
+use crate::basics::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -92,7 +92,7 @@ impl Auth {
     /// A new session cookie value: `v1.<expires ms>.<nonce>.<hmac>`.
     pub fn issue_session(&self, now_ms: i64) -> String {
         let expires = (now_ms + SESSION_TTL_MS).to_string();
-        let nonce = crate::app::random_hex(16);
+        let nonce = crate::domain::random_hex(16);
         let sig = hex::encode(mac(&self.key, &["session", &expires, &nonce]));
         format!("v1.{expires}.{nonce}.{sig}")
     }

@@ -112,7 +112,7 @@ impl DashboardState {
 
     /// A page from a template, with the security headers every dashboard page carries.
     fn render(&self, name: &str, status: StatusCode, ctx: Value) -> Response {
-        let nonce = crate::app::random_hex(16);
+        let nonce = crate::domain::random_hex(16);
         let ctx = context! { nonce => nonce, ..ctx };
         let html = self
             .inner

@@ -293,7 +293,7 @@ async fn impact(state: &DashboardState, now: i64) -> Result<Value, StoreError> {
     {
         return Ok(view.clone());
     }
-    let report = crate::report::build(
+    let report = crate::ops::report::build(
         state.store(),
         now - REPORT_DAYS * DAY,
         now,
@@ -311,7 +311,7 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn impact_view(r: &crate::report::Report, now: i64) -> Value {
+fn impact_view(r: &crate::ops::report::Report, now: i64) -> Value {
     let ms = |v: Option<i64>| {
         v.map(|v| fmt_duration_ms(v as f64))
             .unwrap_or_else(|| "–".into())

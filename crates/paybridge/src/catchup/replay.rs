@@ -347,7 +347,7 @@ pub(crate) async fn get_with_retries(
 /// (`2026-11-01T08:00:00Z`), a date (`2026-11-01`, midnight UTC) or unix seconds.
 pub fn parse_since(text: &str, now_secs: i64) -> Result<i64, String> {
     let text = text.trim();
-    if let Ok(d) = crate::config::parse_duration(text) {
+    if let Ok(d) = crate::basics::parse_duration(text) {
         return Ok(now_secs - i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {

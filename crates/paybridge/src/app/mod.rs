@@ -11,13 +11,14 @@ use hubspot_sandbox::{Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Secret, Settings};
+use crate::basics::Secret;
+use crate::catchup::replay::Replayer;
+use crate::config::Settings;
 use crate::domain::Clock;
 use crate::http::{
     AdminState, DashboardState, PublicState, admin_router, dashboard_router, public_router,
 };
 use crate::hubspot::HubSpot;
-use crate::replay::Replayer;
 use crate::rules::{FINANCIAL_TYPES, TypePatterns};
 use crate::store::Store;
 use crate::stripe::api::StripeApi;
@@ -69,7 +70,7 @@ impl Application {
         let store = Store::open(&settings.store.url, clock.clone()).await?;
         let mut secrets = settings.stripe.webhook_secrets.clone();
         if secrets.is_empty() {
-            let generated = format!("whsec_{}", random_hex(24));
+            let generated = format!("whsec_{}", crate::domain::random_hex(24));
             let kept = store
                 .meta_get_or_insert(SANDBOX_SECRET_KEY, &generated)
                 .await
@@ -99,8 +100,8 @@ impl Application {
             &settings.contacts.id_property,
         )?;
         if sandbox.is_some() {
-            let defs = crate::setup::definitions(&settings);
-            crate::setup::ensure(&hubspot, &defs, false)
+            let defs = crate::ops::setup::definitions(&settings);
+            crate::ops::setup::ensure(&hubspot, &defs, false)
                 .await
                 .context("cannot create paybridge's properties in the embedded sandbox")?;
         }
@@ -197,7 +198,7 @@ impl Application {
             replayer,
         };
         let call_counts = self.pipeline.hubspot().call_counts();
-        let usage = tokio::spawn(crate::usage::run(
+        let usage = tokio::spawn(crate::ops::usage::run(
             self.store.clone(),
             call_counts.clone(),
             cancel.clone(),
@@ -206,7 +207,7 @@ impl Application {
             .options
             .run_workers
             .then(|| tokio::spawn(Pool::new(self.pipeline.clone()).run(cancel.clone())));
-        let maintenance = tokio::spawn(crate::maintenance::run(
+        let maintenance = tokio::spawn(crate::ops::maintenance::run(
             self.store.clone(),
             self.settings.store.payload_retention_days,
             cancel.clone(),
@@ -243,7 +244,7 @@ impl Application {
             let _ = replay.await;
         }
         let _ = usage.await;
-        crate::usage::flush(&self.store, &call_counts).await;
+        crate::ops::usage::flush(&self.store, &call_counts).await;
         // Every request has been answered; commit whatever intake still holds.
         self.store.close().await;
         if let Some(sandbox) = self.sandbox {
@@ -292,11 +293,4 @@ async fn spawn_embedded_sandbox() -> anyhow::Result<Sandbox> {
             Ok(sandbox)
         }
     }
-}
-
-pub fn random_hex(bytes: usize) -> String {
-    use rand::RngCore;
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    hex::encode(buf)
 }

@@ -31,8 +31,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::catchup::replay::{ReplayError, get_with_retries};
 use crate::domain::{EventId, EventStatus};
-use crate::replay::{ReplayError, get_with_retries};
 use crate::store::{IntakeOutcome, NewEvent, RunProgress, Store, StoreError};
 use crate::stripe::api::{StripeApi, StripeApiError};
 use crate::worker::Pipeline;
@@ -235,7 +235,7 @@ impl Backfiller {
                 ..BackfillProgress::default()
             });
         }
-        let run = crate::app::random_hex(4);
+        let run = crate::domain::random_hex(4);
         self.store
             .meta_set(&[
                 (META_RUN, Some(run.clone())),

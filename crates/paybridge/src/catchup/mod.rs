@@ -1,0 +1,5 @@
+//! Catching up with Stripe through the API: `replay` (events webhooks missed) and
+//! `backfill` (customers Stripe had before paybridge).
+
+pub mod backfill;
+pub mod replay;

@@ -1,0 +1,7 @@
+//! Features beside the data path: `setup` (HubSpot properties), `report` (impact numbers),
+//! `usage` (HubSpot call counters), `maintenance` (payload retention).
+
+pub mod maintenance;
+pub mod report;
+pub mod setup;
+pub mod usage;
