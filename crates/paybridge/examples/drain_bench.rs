@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hubspot_sandbox::{Sandbox, SandboxConfig, Seed, SeedToken};
 use paybridge::basics::Secret;
 use paybridge::config::Settings;
-use paybridge::domain::{Clock, CustomerId, EventId, EventStatus};
+use paybridge::domain::{Clock, CustomerId, EventId, EventSource, EventStatus};
 use paybridge::hubspot::HubSpot;
 use paybridge::store::{NewEvent, Store};
 use paybridge::worker::{Pipeline, Pool};
@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
                     livemode: false,
                     api_version: None,
                     customer: Some(CustomerId::parse(&customer)?),
-                    source: "webhook",
+                    source: EventSource::Webhook,
                     status: EventStatus::Pending,
                     payload: serde_json::to_vec(&e)?,
                 })
@@ -128,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
         settings.hubspot.search_per_s,
         "stripe_customer_id",
     )?;
-    let pipeline = Pipeline::new(&settings, store.clone(), hubspot, clock)?;
+    let pipeline = Pipeline::new(&settings, store.clone(), hubspot, None, clock)?;
     let cancel = CancellationToken::new();
     let started = Instant::now();
     let workers = tokio::spawn(Pool::new(pipeline).run(cancel.clone()));

@@ -166,7 +166,10 @@ async fn start() -> anyhow::Result<Started> {
     let app = Application::build_with(
         settings,
         Clock::system(),
-        paybridge::app::Options { run_workers: false },
+        paybridge::app::Options {
+            run_workers: false,
+            ..Default::default()
+        },
     )
     .await?;
     let url = format!("http://{}/webhooks/stripe", app.public_addr());

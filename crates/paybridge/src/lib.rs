@@ -1,7 +1,7 @@
 //! paybridge: Stripe payment events → HubSpot CRM actions, durably and exactly once.
 //!
-//! The data path reads top to bottom: `http` → `store` (event + job, one transaction) →
-//! `worker` → `rules` (plan) → `hubspot`.
+//! The data path reads top to bottom: `intake` (from `http`, or `catchup`) → `store` (event +
+//! job, one transaction) → `worker` → `rules` (plan) → `hubspot`. `app` wires it together.
 
 pub mod app;
 pub mod basics;
@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod hubspot;
+pub mod intake;
 pub mod ops;
 pub mod rules;
 pub mod store;

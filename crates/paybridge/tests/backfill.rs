@@ -178,7 +178,9 @@ async fn a_thousand_customers_reach_hubspot_once_across_an_interruption() {
     let api =
         paybridge::stripe::api::StripeApi::new(&sandbox.url(), Secret::new(STRIPE_KEY.into()))
             .expect("client");
-    let backfiller = Backfiller::new(api, app.store.clone());
+    let settings = paybridge::config::Settings::defaults();
+    let intake = paybridge::app::services::intake(&settings, app.store.clone());
+    let backfiller = Backfiller::new(api, intake);
     let cancel = CancellationToken::new();
 
     // Half: Stripe lists newest first, so customers 999 down to 500.

@@ -41,8 +41,7 @@ fn replayer(app: &TestApp, sandbox: &Sandbox) -> Replayer {
     let settings = paybridge::config::Settings::defaults();
     Replayer::new(
         api,
-        app.store.clone(),
-        std::sync::Arc::new(paybridge::app::handled_types(&settings)),
+        paybridge::app::services::intake(&settings, app.store.clone()),
     )
 }
 

@@ -1,7 +1,10 @@
-//! The application as a value: `build` opens the store, connects HubSpot (the embedded
-//! sandbox in sandbox mode), binds the listeners (port 0 in tests) and reports the ports;
-//! `run_until_stopped` serves and works until the token is cancelled, then finishes
-//! in-flight requests and jobs and commits everything acknowledged.
+//! The application as a value: `build` opens the store, builds the services (HubSpot: the
+//! embedded sandbox in sandbox mode), binds the listeners (port 0 in tests) and reports the
+//! ports; `run_until_stopped` serves and works until the token is cancelled, then finishes
+//! in-flight requests and jobs and commits everything acknowledged. `backfill --here` runs
+//! the same application without listeners.
+
+pub mod services;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +12,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use hubspot_sandbox::{Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::basics::Secret;
@@ -18,36 +22,43 @@ use crate::domain::Clock;
 use crate::http::{
     AdminState, DashboardState, PublicState, admin_router, dashboard_router, public_router,
 };
-use crate::hubspot::HubSpot;
-use crate::rules::{FINANCIAL_TYPES, TypePatterns};
 use crate::store::Store;
-use crate::stripe::api::StripeApi;
 use crate::worker::{Pipeline, Pool};
+pub use services::Services;
 
-/// Choices tests make; `serve` uses the defaults.
+/// Choices tests and commands make; `serve` uses the defaults.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Run the background claim loop (tests drive `worker::drain` instead).
     pub run_workers: bool,
+    /// Bind the listeners and run what `serve` runs beside the workers (scheduled replay,
+    /// payload retention). `backfill --here` only works the queue.
+    pub listen: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { run_workers: true }
+        Self {
+            run_workers: true,
+            listen: true,
+        }
     }
 }
 
 pub struct Application {
     settings: Settings,
-    store: Store,
-    pipeline: Pipeline,
-    public: TcpListener,
-    admin: TcpListener,
+    services: Services,
+    /// None when not listening ([`Options::listen`]).
+    listeners: Option<Listeners>,
     webhook_secrets: Arc<Vec<Secret>>,
-    clock: Clock,
     options: Options,
     /// The embedded HubSpot sandbox of sandbox mode (kept alive with the app).
     sandbox: Option<Sandbox>,
+}
+
+struct Listeners {
+    public: TcpListener,
+    admin: TcpListener,
     /// HTTPS for the public listener (`server.tls_cert` / `server.tls_key`).
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -69,7 +80,7 @@ impl Application {
         crate::telemetry::metrics();
         let store = Store::open(&settings.store.url, clock.clone()).await?;
         let mut secrets = settings.stripe.webhook_secrets.clone();
-        if secrets.is_empty() {
+        if secrets.is_empty() && options.listen {
             let generated = format!("whsec_{}", crate::domain::random_hex(24));
             let kept = store
                 .meta_get_or_insert(SANDBOX_SECRET_KEY, &generated)
@@ -86,26 +97,172 @@ impl Application {
         } else {
             None
         };
-        let token = settings
-            .hubspot
-            .token
-            .clone()
-            .context("hubspot.token is required")?;
-        let hubspot = HubSpot::new(
-            &settings.hubspot.api_base,
-            token,
-            settings.hubspot.api_version,
-            settings.hubspot.requests_per_10s,
-            settings.hubspot.search_per_s,
-            &settings.contacts.id_property,
-        )?;
+        let services = Services::build(&settings, store, clock)?;
         if sandbox.is_some() {
             let defs = crate::ops::setup::definitions(&settings);
-            crate::ops::setup::ensure(&hubspot, &defs, false)
+            crate::ops::setup::ensure(services.hubspot(), &defs, false)
                 .await
                 .context("cannot create paybridge's properties in the embedded sandbox")?;
         }
-        let pipeline = Pipeline::new(&settings, store.clone(), hubspot, clock.clone())?;
+        let listeners = if options.listen {
+            Some(Listeners::bind(&settings).await?)
+        } else {
+            None
+        };
+        Ok(Self {
+            settings,
+            services,
+            listeners,
+            webhook_secrets: Arc::new(secrets),
+            options,
+            sandbox,
+        })
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        self.listeners
+            .as_ref()
+            .and_then(|l| l.public.local_addr().ok())
+            .unwrap_or(self.settings.server.listen)
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.listeners
+            .as_ref()
+            .and_then(|l| l.admin.local_addr().ok())
+            .unwrap_or(self.settings.server.admin_listen)
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.services.store
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.services.pipeline
+    }
+
+    /// The embedded sandbox's URL, in sandbox mode.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(Sandbox::url)
+    }
+
+    /// The secrets webhooks are verified with (the generated one in sandbox mode).
+    pub fn webhook_secrets(&self) -> &[Secret] {
+        &self.webhook_secrets
+    }
+
+    /// Serves (when listening) and works until `cancel`, then finishes in-flight requests
+    /// and jobs, stores the HubSpot call counts and commits everything acknowledged.
+    pub async fn run_until_stopped(mut self, cancel: CancellationToken) -> anyhow::Result<()> {
+        let store = self.services.store.clone();
+        let counts = self.services.hubspot().call_counts();
+        let mut tasks: Vec<JoinHandle<()>> = vec![tokio::spawn(crate::ops::usage::run(
+            store.clone(),
+            counts.clone(),
+            cancel.clone(),
+        ))];
+        if self.options.run_workers {
+            let pool = Pool::new(self.services.pipeline.clone());
+            tasks.push(tokio::spawn(pool.run(cancel.clone())));
+        }
+        let served = match self.listeners.take() {
+            Some(listeners) => {
+                tasks.extend(self.spawn_housekeeping(&cancel));
+                self.serve(listeners, &cancel).await
+            }
+            None => {
+                cancel.cancelled().await;
+                Ok(())
+            }
+        };
+        for task in tasks {
+            let _ = task.await;
+        }
+        crate::ops::usage::flush(&store, &counts).await;
+        // Every request has been answered; commit whatever intake still holds.
+        store.close().await;
+        if let Some(sandbox) = self.sandbox {
+            sandbox.shutdown().await;
+        }
+        served?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// The replay behind `POST /api/replay` and the schedule (None without a Stripe key).
+    fn replayer(&self) -> Option<Replayer> {
+        let api = self.services.stripe.clone()?;
+        Some(Replayer::new(api, self.services.intake.clone()))
+    }
+
+    /// What runs beside the listeners: payload retention, and the scheduled replay
+    /// (`[stripe] replay_every`).
+    fn spawn_housekeeping(&self, cancel: &CancellationToken) -> Vec<JoinHandle<()>> {
+        let mut tasks = vec![tokio::spawn(crate::ops::maintenance::run(
+            self.services.store.clone(),
+            self.settings.store.payload_retention_days,
+            cancel.clone(),
+        ))];
+        if let (Some(replayer), Some(every)) = (self.replayer(), self.settings.stripe.replay_every)
+        {
+            tasks.push(tokio::spawn(replayer.schedule(every, cancel.clone())));
+        }
+        tasks
+    }
+
+    /// The public and admin listeners, until `cancel`.
+    async fn serve(&self, listeners: Listeners, cancel: &CancellationToken) -> anyhow::Result<()> {
+        let public_state = PublicState {
+            intake: self.services.intake.clone(),
+            secrets: self.webhook_secrets.clone(),
+            tolerance_secs: self.settings.stripe.tolerance_secs,
+            max_body_bytes: self.settings.server.max_body_bytes,
+            clock: self.services.store.clock().clone(),
+        };
+        let admin_state = AdminState {
+            store: self.services.store.clone(),
+            token: self.settings.server.admin_token.clone(),
+            open: self.settings.sandbox_mode,
+            replayer: self.replayer(),
+        };
+        let public = async {
+            match listeners.tls {
+                Some(acceptor) => {
+                    crate::http::tls::serve(
+                        listeners.public,
+                        acceptor,
+                        public_router(public_state),
+                        cancel.clone(),
+                    )
+                    .await
+                }
+                None => axum::serve(listeners.public, public_router(public_state))
+                    .with_graceful_shutdown(cancel.clone().cancelled_owned())
+                    .await
+                    .map_err(anyhow::Error::from),
+            }
+        };
+        let dashboard = DashboardState::new(self.services.store.clone(), &self.settings);
+        let admin = axum::serve(
+            listeners.admin,
+            admin_router(admin_state).merge(dashboard_router(dashboard)),
+        )
+        .with_graceful_shutdown(cancel.clone().cancelled_owned());
+        let (public, admin) = tokio::join!(public, admin);
+        public.context("public listener failed")?;
+        admin.context("admin listener failed")?;
+        Ok(())
+    }
+}
+
+impl Listeners {
+    /// `server.listen` (HTTPS with `server.tls_cert` / `server.tls_key`) and
+    /// `server.admin_listen`.
+    async fn bind(settings: &Settings) -> anyhow::Result<Self> {
         let tls = match (&settings.server.tls_cert, &settings.server.tls_key) {
             (Some(cert), Some(key)) => Some(crate::http::tls::acceptor(cert, key)?),
             _ => None,
@@ -123,146 +280,8 @@ impl Application {
                     settings.server.admin_listen
                 )
             })?;
-        Ok(Self {
-            settings,
-            store,
-            pipeline,
-            public,
-            admin,
-            webhook_secrets: Arc::new(secrets),
-            clock,
-            options,
-            sandbox,
-            tls,
-        })
+        Ok(Self { public, admin, tls })
     }
-
-    pub fn public_addr(&self) -> SocketAddr {
-        self.public
-            .local_addr()
-            .unwrap_or(self.settings.server.listen)
-    }
-
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.admin
-            .local_addr()
-            .unwrap_or(self.settings.server.admin_listen)
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn pipeline(&self) -> &Pipeline {
-        &self.pipeline
-    }
-
-    /// The embedded sandbox's URL, in sandbox mode.
-    pub fn sandbox_url(&self) -> Option<String> {
-        self.sandbox.as_ref().map(Sandbox::url)
-    }
-
-    /// The secrets webhooks are verified with (the generated one in sandbox mode).
-    pub fn webhook_secrets(&self) -> &[Secret] {
-        &self.webhook_secrets
-    }
-
-    pub async fn run_until_stopped(self, cancel: CancellationToken) -> anyhow::Result<()> {
-        let handled = Arc::new(handled_types(&self.settings));
-        let public_state = PublicState {
-            store: self.store.clone(),
-            secrets: self.webhook_secrets.clone(),
-            tolerance_secs: self.settings.stripe.tolerance_secs,
-            max_body_bytes: self.settings.server.max_body_bytes,
-            clock: self.clock.clone(),
-            handled: handled.clone(),
-        };
-        let replayer = match &self.settings.stripe.api_key {
-            Some(key) => Some(Replayer::new(
-                StripeApi::new(&self.settings.stripe.api_base, key.clone())?,
-                self.store.clone(),
-                handled,
-            )),
-            None => None,
-        };
-        let scheduled_replay = match (&replayer, self.settings.stripe.replay_every) {
-            (Some(replayer), Some(every)) => Some(tokio::spawn(
-                replayer.clone().schedule(every, cancel.clone()),
-            )),
-            _ => None,
-        };
-        let admin_state = AdminState {
-            store: self.store.clone(),
-            token: self.settings.server.admin_token.clone(),
-            open: self.settings.sandbox_mode,
-            replayer,
-        };
-        let call_counts = self.pipeline.hubspot().call_counts();
-        let usage = tokio::spawn(crate::ops::usage::run(
-            self.store.clone(),
-            call_counts.clone(),
-            cancel.clone(),
-        ));
-        let workers = self
-            .options
-            .run_workers
-            .then(|| tokio::spawn(Pool::new(self.pipeline.clone()).run(cancel.clone())));
-        let maintenance = tokio::spawn(crate::ops::maintenance::run(
-            self.store.clone(),
-            self.settings.store.payload_retention_days,
-            cancel.clone(),
-        ));
-        let public = async {
-            match &self.tls {
-                Some(acceptor) => {
-                    crate::http::tls::serve(
-                        self.public,
-                        acceptor.clone(),
-                        public_router(public_state),
-                        cancel.clone(),
-                    )
-                    .await
-                }
-                None => axum::serve(self.public, public_router(public_state))
-                    .with_graceful_shutdown(cancel.clone().cancelled_owned())
-                    .await
-                    .map_err(anyhow::Error::from),
-            }
-        };
-        let dashboard = DashboardState::new(self.store.clone(), &self.settings);
-        let admin = axum::serve(
-            self.admin,
-            admin_router(admin_state).merge(dashboard_router(dashboard)),
-        )
-        .with_graceful_shutdown(cancel.clone().cancelled_owned());
-        let (public, admin) = tokio::join!(public, admin);
-        if let Some(workers) = workers {
-            let _ = workers.await;
-        }
-        let _ = maintenance.await;
-        if let Some(replay) = scheduled_replay {
-            let _ = replay.await;
-        }
-        let _ = usage.await;
-        crate::ops::usage::flush(&self.store, &call_counts).await;
-        // Every request has been answered; commit whatever intake still holds.
-        self.store.close().await;
-        if let Some(sandbox) = self.sandbox {
-            sandbox.shutdown().await;
-        }
-        public.context("public listener failed")?;
-        admin.context("admin listener failed")?;
-        tracing::info!("stopped");
-        Ok(())
-    }
-}
-
-/// The event types some rule handles (the financial tagging's and the configured rules'
-/// `on` and sequences' `cancel_on`): anything else is stored as `ignored`.
-pub fn handled_types(settings: &Settings) -> TypePatterns {
-    let mut handled = TypePatterns::new(FINANCIAL_TYPES.iter().copied());
-    handled.extend(&settings.ruleset.handled_types());
-    handled
 }
 
 /// Where sandbox mode puts its embedded sandbox: a fixed, known address, so that the

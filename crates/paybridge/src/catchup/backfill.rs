@@ -31,13 +31,13 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::catchup::replay::{ReplayError, get_with_retries};
-use crate::domain::{EventId, EventStatus};
-use crate::store::{IntakeOutcome, NewEvent, RunProgress, Store, StoreError};
-use crate::stripe::api::{StripeApi, StripeApiError};
+use crate::domain::{EventId, EventSource};
+use crate::intake::{Intake, Received};
+use crate::store::{RunProgress, Store, StoreError};
+use crate::stripe::Envelope;
+use crate::stripe::api::{MAX_PAGE, ReadError, StripeApi, StripeApiError};
 use crate::worker::Pipeline;
 
-const PAGE: u64 = 100;
 /// Subscription lists read at once.
 const PARALLEL_READS: usize = 8;
 
@@ -107,21 +107,37 @@ pub enum BackfillError {
     Stripe(#[from] StripeApiError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Replay(#[from] ReplayError),
+    #[error("Stripe's answer to {0} is not a list")]
+    NotAList(String),
+    #[error("interrupted")]
+    Cancelled,
     /// `--resume` with nothing to resume.
     #[error("{0}")]
     NothingToResume(String),
 }
 
+impl From<ReadError> for BackfillError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Api(e) => Self::Stripe(e),
+            ReadError::NotAList(path) => Self::NotAList(path),
+            ReadError::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
 pub struct Backfiller {
     api: StripeApi,
-    store: Store,
+    intake: Intake,
 }
 
 impl Backfiller {
-    pub fn new(api: StripeApi, store: Store) -> Self {
-        Self { api, store }
+    pub fn new(api: StripeApi, intake: Intake) -> Self {
+        Self { api, intake }
+    }
+
+    fn store(&self) -> &Store {
+        self.intake.store()
     }
 
     pub async fn run(
@@ -132,32 +148,20 @@ impl Backfiller {
         progress: &mut (dyn FnMut(&BackfillProgress) + Send),
     ) -> Result<BackfillProgress, BackfillError> {
         let mut state = self.start(options).await?;
-        let mut cursor = self.store.meta_get(META_CURSOR).await?;
+        let cursor = self.store().meta_get(META_CURSOR).await?;
         let prefix = state.prefix();
-        state.queue = self.store.run_progress(&prefix).await?;
+        state.queue = self.store().run_progress(&prefix).await?;
         progress(&state);
-        state.total_customers = Some(self.count(cursor.as_deref(), options.limit, cancel).await?);
+        state.total_customers = Some(self.count(cursor.clone(), options.limit, cancel).await?);
         progress(&state);
+        let mut pages = self.api.pages("/v1/customers", Vec::new()).starting_after(cursor);
         loop {
             let left = options.limit.map(|l| l.saturating_sub(state.customers));
             if left == Some(0) {
                 break;
             }
-            let size = left.unwrap_or(PAGE).min(PAGE);
-            let mut query = vec![("limit".to_owned(), size.to_string())];
-            if let Some(c) = &cursor {
-                query.push(("starting_after".to_owned(), c.clone()));
-            }
-            let body = get_with_retries(&self.api, "/v1/customers", &query, cancel).await?;
-            let customers: Vec<Value> = body
-                .get("data")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let has_more = body
-                .get("has_more")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            pages.set_limit(left.unwrap_or(MAX_PAGE));
+            let customers = pages.next(cancel).await?.unwrap_or_default();
             let Some(last) = customers
                 .last()
                 .and_then(|c| c.get("id"))
@@ -167,13 +171,13 @@ impl Backfiller {
                 state.complete = true;
                 break;
             };
+            let has_more = pages.has_more();
             state.pages += 1;
             let run = state.run.clone();
             self.page(&run, &customers, &mut state, cancel).await?;
             state.customers += customers.len() as u64;
-            cursor = Some(last.clone());
             let done_in_run = state.customers_before + state.customers;
-            self.store
+            self.store()
                 .meta_set(&[
                     (META_CURSOR, Some(last)),
                     (META_CUSTOMERS, Some(done_in_run.to_string())),
@@ -188,7 +192,7 @@ impl Backfiller {
             }
         }
         if state.complete {
-            self.store
+            self.store()
                 .meta_set(&[(META_COMPLETE, Some("1".to_owned()))])
                 .await?;
         }
@@ -203,27 +207,27 @@ impl Backfiller {
             )
             .await?;
         }
-        state.queue = self.store.run_progress(&prefix).await?;
+        state.queue = self.store().run_progress(&prefix).await?;
         progress(&state);
         Ok(state)
     }
 
     /// A new run, or the last one to resume.
     async fn start(&self, options: &BackfillOptions) -> Result<BackfillProgress, BackfillError> {
-        let run = self.store.meta_get(META_RUN).await?;
+        let run = self.store().meta_get(META_RUN).await?;
         if options.resume {
             let Some(run) = run else {
                 return Err(BackfillError::NothingToResume(
                     "there is no backfill to resume; run `paybridge backfill` to start one".into(),
                 ));
             };
-            if self.store.meta_get(META_COMPLETE).await?.is_some() {
+            if self.store().meta_get(META_COMPLETE).await?.is_some() {
                 return Err(BackfillError::NothingToResume(format!(
                     "the last backfill (run {run}) went through every customer; nothing to resume (run `paybridge backfill` without --resume to start again)"
                 )));
             }
             let before = self
-                .store
+                .store()
                 .meta_get(META_CUSTOMERS)
                 .await?
                 .and_then(|n| n.parse().ok())
@@ -236,7 +240,7 @@ impl Backfiller {
             });
         }
         let run = crate::domain::random_hex(4);
-        self.store
+        self.store()
             .meta_set(&[
                 (META_RUN, Some(run.clone())),
                 (META_CURSOR, None),
@@ -254,35 +258,20 @@ impl Backfiller {
     /// progress has a total and an ETA (Stripe lists have no count).
     async fn count(
         &self,
-        cursor: Option<&str>,
+        cursor: Option<String>,
         limit: Option<u64>,
         cancel: &CancellationToken,
     ) -> Result<u64, BackfillError> {
-        let mut after = cursor.map(str::to_owned);
+        let mut pages = self.api.pages("/v1/customers", Vec::new()).starting_after(cursor);
         let mut n = 0;
         loop {
             if let Some(l) = limit.filter(|l| n >= *l) {
                 return Ok(l);
             }
-            let mut query = vec![("limit".to_owned(), PAGE.to_string())];
-            if let Some(a) = &after {
-                query.push(("starting_after".to_owned(), a.clone()));
-            }
-            let body = get_with_retries(&self.api, "/v1/customers", &query, cancel).await?;
-            let data = body.get("data").and_then(Value::as_array);
-            n += data.map_or(0, |d| d.len() as u64);
-            after = data
-                .and_then(|d| d.last())
-                .and_then(|c| c.get("id"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            let more = body
-                .get("has_more")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            if !more || after.is_none() {
+            let Some(page) = pages.next(cancel).await? else {
                 return Ok(limit.map_or(n, |l| l.min(n)));
-            }
+            };
+            n += page.len() as u64;
         }
     }
 
@@ -295,7 +284,7 @@ impl Backfiller {
         state: &mut BackfillProgress,
         cancel: &CancellationToken,
     ) -> Result<(), BackfillError> {
-        let now = self.store.clock().now_secs();
+        let now = self.store().clock().now_secs();
         let ids: Vec<String> = customers
             .iter()
             .filter(|c| c.get("deleted").and_then(Value::as_bool) != Some(true))
@@ -318,7 +307,7 @@ impl Backfiller {
                 }
             }
         }
-        let customer_events: Vec<NewEvent> = customers
+        let customer_events: Vec<(Envelope, Vec<u8>)> = customers
             .iter()
             .filter(|c| c.get("deleted").and_then(Value::as_bool) != Some(true))
             .filter_map(|c| synthetic(run, "customer.updated", now, c))
@@ -326,40 +315,25 @@ impl Backfiller {
         // In page order, so the lanes' tie-break (insertion) is deterministic enough; the
         // subscription events follow in a second commit.
         current.sort_by_key(|(id, _)| ids.iter().position(|i| i == id));
-        let subscription_events: Vec<NewEvent> = current
+        let subscription_events: Vec<(Envelope, Vec<u8>)> = current
             .iter()
             .filter_map(|(_, s)| synthetic(run, "customer.subscription.updated", now, s))
             .collect();
         state.subscriptions += subscription_events.len() as u64;
         for batch in [customer_events, subscription_events] {
-            self.intake_all(batch, state).await?;
-        }
-        Ok(())
-    }
-
-    async fn intake_all(
-        &self,
-        events: Vec<NewEvent>,
-        state: &mut BackfillProgress,
-    ) -> Result<(), BackfillError> {
-        let mut intakes = JoinSet::new();
-        for event in events {
-            let store = self.store.clone();
-            intakes.spawn(async move { store.intake(event).await });
-        }
-        let mut failure = None;
-        while let Some(joined) = intakes.join_next().await {
-            match joined {
-                Ok(Ok(IntakeOutcome::New)) => state.new += 1,
-                Ok(Ok(IntakeOutcome::Duplicate)) => state.known += 1,
-                Ok(Err(e)) => failure = Some(e),
-                Err(_) => {}
+            let mut failure = None;
+            for result in self.intake.receive_all(batch, EventSource::Backfill).await {
+                match result {
+                    Ok(Received::Duplicate) => state.known += 1,
+                    Ok(Received::Queued | Received::Ignored) => state.new += 1,
+                    Err(e) => failure = Some(e),
+                }
+            }
+            if let Some(e) = failure {
+                return Err(e.into());
             }
         }
-        match failure {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// Lets the workers catch up according to `drive`, reporting progress meanwhile.
@@ -379,18 +353,18 @@ impl Backfiller {
                 }
             }
             Drive::Wait { window } => loop {
-                state.queue = self.store.run_progress(prefix).await?;
+                state.queue = self.store().run_progress(prefix).await?;
                 progress(state);
                 if state.queue.waiting < *window {
                     break;
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    _ = cancel.cancelled() => return Err(ReplayError::Cancelled.into()),
+                    _ = cancel.cancelled() => return Err(BackfillError::Cancelled),
                 }
             },
         }
-        state.queue = self.store.run_progress(prefix).await?;
+        state.queue = self.store().run_progress(prefix).await?;
         progress(state);
         Ok(())
     }
@@ -417,47 +391,26 @@ async fn current_subscription(
     customer: &str,
     cancel: &CancellationToken,
 ) -> Result<Option<Value>, BackfillError> {
+    let query = vec![
+        ("customer".to_owned(), customer.to_owned()),
+        ("status".to_owned(), "all".to_owned()),
+    ];
+    let mut pages = api.pages("/v1/subscriptions", query);
     let mut best: Option<(u8, Value)> = None;
-    let mut after: Option<String> = None;
-    loop {
-        let mut query = vec![
-            ("customer".to_owned(), customer.to_owned()),
-            ("status".to_owned(), "all".to_owned()),
-            ("limit".to_owned(), PAGE.to_string()),
-        ];
-        if let Some(a) = &after {
-            query.push(("starting_after".to_owned(), a.clone()));
-        }
-        let body = get_with_retries(api, "/v1/subscriptions", &query, cancel).await?;
-        let data = body
-            .get("data")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for sub in &data {
+    while let Some(page) = pages.next(cancel).await? {
+        for sub in page {
             let r = rank(sub.get("status").and_then(Value::as_str).unwrap_or(""));
             if best.as_ref().is_none_or(|(b, _)| r < *b) {
-                best = Some((r, sub.clone()));
+                best = Some((r, sub));
             }
         }
-        after = data
-            .last()
-            .and_then(|s| s.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let more = body
-            .get("has_more")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        if !more || after.is_none() {
-            return Ok(best.map(|(_, s)| s));
-        }
     }
+    Ok(best.map(|(_, s)| s))
 }
 
-/// A Stripe-shaped event around `object`, ready for intake (None if the object has no
-/// usable id).
-fn synthetic(run: &str, kind: &str, created: i64, object: &Value) -> Option<NewEvent> {
+/// A Stripe-shaped event around `object`, read as intake reads any event (None if the
+/// object has no usable id).
+fn synthetic(run: &str, kind: &str, created: i64, object: &Value) -> Option<(Envelope, Vec<u8>)> {
     let object_id = object.get("id").and_then(Value::as_str)?;
     let id = EventId::parse(&format!("{}{object_id}", run_prefix(run))).ok()?;
     let livemode = object
@@ -476,17 +429,8 @@ fn synthetic(run: &str, kind: &str, created: i64, object: &Value) -> Option<NewE
         "data": { "object": object },
     });
     let payload = serde_json::to_vec(&event).ok()?;
-    Some(NewEvent {
-        id,
-        kind: kind.to_owned(),
-        created,
-        livemode,
-        api_version: None,
-        customer: crate::stripe::event::customer_of(object),
-        source: "backfill",
-        status: EventStatus::Pending,
-        payload,
-    })
+    let envelope = Envelope::parse(&payload).ok()?;
+    Some((envelope, payload))
 }
 
 /// Time left, from the pace so far: this invocation's events finished per second against

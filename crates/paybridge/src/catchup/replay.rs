@@ -1,31 +1,27 @@
 //! Replay: recover events Stripe has and the store has not, from Stripe's Events API
-//! (`GET /v1/events`, newest first, 30 days back; research/stripe.md §3). Each page is
-//! stored through intake — the same dedupe by event id as webhooks — oldest first within
-//! the page; the per-customer lanes order the work by `event.created`, and the stale guard
+//! (`GET /v1/events`, newest first, 30 days back; research/stripe.md §3). Each page goes
+//! through the front door (`crate::intake`) — the same dedupe by event id as webhooks —
+//! oldest first within the page; the per-customer lanes order the work by `event.created`, and the stale guard
 //! keeps an older event from overwriting newer data, as for webhooks Stripe delivers late.
 //!
 //! Shared by `paybridge replay`, `POST /api/replay` and `serve`'s schedule
 //! (`[stripe] replay_every`).
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::EventStatus;
-use crate::rules::TypePatterns;
-use crate::store::{IntakeOutcome, NewEvent, Store, StoreError};
+use crate::domain::EventSource;
+use crate::intake::{Intake, Received};
+use crate::store::{Store, StoreError};
 use crate::stripe::Envelope;
-use crate::stripe::api::{StripeApi, StripeApiError};
+use crate::stripe::api::{ReadError, StripeApi, StripeApiError};
 
 /// Stripe keeps events for 30 days.
 pub const WINDOW_SECS: i64 = 30 * 86_400;
-/// Stripe's maximum page size.
-const PAGE: usize = 100;
 /// Stripe accepts at most 20 `types[]`.
 const MAX_TYPES: usize = 20;
 /// A scheduled replay looks this far before the previous run's start (late listings).
@@ -73,25 +69,30 @@ pub enum ReplayError {
     Cancelled,
 }
 
+impl From<ReadError> for ReplayError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Api(e) => Self::Stripe(e),
+            ReadError::NotAList(path) => Self::NotAList(path),
+            ReadError::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
 /// Everything a replay needs; cheap to clone.
 #[derive(Clone)]
 pub struct Replayer {
     api: StripeApi,
-    store: Store,
-    handled: Arc<TypePatterns>,
+    intake: Intake,
 }
 
 impl Replayer {
-    pub fn new(api: StripeApi, store: Store, handled: Arc<TypePatterns>) -> Self {
-        Self {
-            api,
-            store,
-            handled,
-        }
+    pub fn new(api: StripeApi, intake: Intake) -> Self {
+        Self { api, intake }
     }
 
     pub fn store(&self) -> &Store {
-        &self.store
+        self.intake.store()
     }
 
     /// Lists what Stripe has since `request.since` and stores what is new. `progress` is
@@ -102,7 +103,7 @@ impl Replayer {
         cancel: &CancellationToken,
         progress: &mut (dyn FnMut(&ReplayCounts) + Send),
     ) -> Result<ReplayCounts, ReplayError> {
-        let now = self.store.clock().now_secs();
+        let now = self.store().clock().now_secs();
         let mut counts = ReplayCounts {
             since: request.since.max(now - WINDOW_SECS),
             ..ReplayCounts::default()
@@ -119,38 +120,15 @@ impl Replayer {
         };
         let mut seen: HashSet<String> = HashSet::new();
         for types in groups {
-            let mut after: Option<String> = None;
-            loop {
-                if cancel.is_cancelled() {
-                    return Err(ReplayError::Cancelled);
-                }
-                let mut query = vec![
-                    ("created[gte]".to_owned(), counts.since.to_string()),
-                    ("limit".to_owned(), PAGE.to_string()),
-                ];
-                query.extend(types.iter().map(|t| ("types[]".to_owned(), t.clone())));
-                if request.undelivered {
-                    query.push(("delivery_success".to_owned(), "false".to_owned()));
-                }
-                if let Some(a) = &after {
-                    query.push(("starting_after".to_owned(), a.clone()));
-                }
-                let body = get_with_retries(&self.api, "/v1/events", &query, cancel).await?;
-                let data = body
-                    .get("data")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| ReplayError::NotAList("/v1/events".into()))?;
-                let has_more = body
-                    .get("has_more")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
+            let mut query = vec![("created[gte]".to_owned(), counts.since.to_string())];
+            query.extend(types.iter().map(|t| ("types[]".to_owned(), t.clone())));
+            if request.undelivered {
+                query.push(("delivery_success".to_owned(), "false".to_owned()));
+            }
+            let mut pages = self.api.pages("/v1/events", query);
+            while let Some(page) = pages.next(cancel).await? {
                 counts.pages += 1;
-                after = data
-                    .last()
-                    .and_then(|e| e.get("id"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                let fresh: Vec<&Value> = data
+                let fresh: Vec<&Value> = page
                     .iter()
                     .rev()
                     .filter(|e| {
@@ -161,9 +139,6 @@ impl Replayer {
                     .collect();
                 self.store_page(&fresh, &mut counts).await?;
                 progress(&counts);
-                if !has_more || after.is_none() {
-                    break;
-                }
             }
         }
         Ok(counts)
@@ -175,64 +150,35 @@ impl Replayer {
         events: &[&Value],
         counts: &mut ReplayCounts,
     ) -> Result<(), ReplayError> {
-        let mut intakes = JoinSet::new();
+        let mut readable = Vec::with_capacity(events.len());
         for event in events {
             counts.fetched += 1;
             // Re-serialised: there is no signature to keep (it came from Stripe's API with
             // our key); the stored bytes are what the worker normalises.
-            let payload = match serde_json::to_vec(event) {
-                Ok(p) => p,
-                Err(_) => {
-                    counts.unreadable += 1;
-                    continue;
-                }
+            let Ok(payload) = serde_json::to_vec(event) else {
+                counts.unreadable += 1;
+                continue;
             };
-            let envelope = match Envelope::parse(&payload) {
-                Ok(e) => e,
+            match Envelope::parse(&payload) {
+                Ok(envelope) => readable.push((envelope, payload)),
                 Err(e) => {
                     tracing::warn!(error = %e, "a listed event is not readable; skipped");
                     counts.unreadable += 1;
-                    continue;
                 }
-            };
-            let status = if self.handled.matches(&envelope.kind) {
-                EventStatus::Pending
-            } else {
-                EventStatus::Ignored
-            };
-            let store = self.store.clone();
-            intakes.spawn(async move {
-                let outcome = store
-                    .intake(NewEvent {
-                        id: envelope.id,
-                        kind: envelope.kind,
-                        created: envelope.created,
-                        livemode: envelope.livemode,
-                        api_version: envelope.api_version,
-                        customer: envelope.customer,
-                        source: "replay",
-                        status,
-                        payload,
-                    })
-                    .await;
-                (outcome, status)
-            });
+            }
         }
         let mut failure = None;
-        while let Some(joined) = intakes.join_next().await {
-            let Ok((outcome, status)) = joined else {
-                continue;
-            };
-            let label = match outcome {
-                Ok(IntakeOutcome::Duplicate) => {
+        for result in self.intake.receive_all(readable, EventSource::Replay).await {
+            let label = match result {
+                Ok(Received::Duplicate) => {
                     counts.known += 1;
                     "known"
                 }
-                Ok(IntakeOutcome::New) if status == EventStatus::Ignored => {
+                Ok(Received::Ignored) => {
                     counts.ignored += 1;
                     "ignored"
                 }
-                Ok(IntakeOutcome::New) => {
+                Ok(Received::Queued) => {
                     counts.new += 1;
                     "new"
                 }
@@ -288,8 +234,8 @@ impl Replayer {
         every: Duration,
         cancel: &CancellationToken,
     ) -> Result<ReplayCounts, ReplayError> {
-        let started = self.store.clock().now_secs();
-        let since = match self.store.meta_get(SCHEDULE_META_KEY).await? {
+        let started = self.store().clock().now_secs();
+        let since = match self.store().meta_get(SCHEDULE_META_KEY).await? {
             Some(last) => last.parse::<i64>().ok(),
             None => None,
         }
@@ -301,45 +247,10 @@ impl Replayer {
             undelivered: false,
         };
         let counts = self.run(&request, cancel, &mut |_| {}).await?;
-        self.store
+        self.store()
             .meta_set(&[(SCHEDULE_META_KEY, Some(started.to_string()))])
             .await?;
         Ok(counts)
-    }
-}
-
-/// A GET retried on Stripe's 429s, 5xx and network errors (1 s, 2 s, 4 s, 8 s); a 404 is
-/// an error here (lists always exist).
-pub(crate) async fn get_with_retries(
-    api: &StripeApi,
-    path: &str,
-    query: &[(String, String)],
-    cancel: &CancellationToken,
-) -> Result<Value, ReplayError> {
-    let mut delay = Duration::from_secs(1);
-    let mut attempt = 1;
-    loop {
-        match api.get(path, query).await {
-            Ok(Some(body)) => return Ok(body),
-            Ok(None) => {
-                return Err(StripeApiError::Refused {
-                    path: path.to_owned(),
-                    status: 404,
-                    message: "not found".into(),
-                }
-                .into());
-            }
-            Err(StripeApiError::Retryable { path, message }) if attempt < 5 => {
-                tracing::warn!(%path, %message, attempt, "Stripe API call failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = cancel.cancelled() => return Err(ReplayError::Cancelled),
-                }
-                delay *= 2;
-                attempt += 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
     }
 }
 

@@ -12,9 +12,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::{Application, Options, services};
 use crate::catchup::backfill::{
     BackfillError, BackfillOptions, BackfillProgress, Backfiller, Drive, eta,
 };
@@ -22,17 +22,22 @@ use crate::cli::BackfillArgs;
 use crate::commands::progress::{Progress, human_duration};
 use crate::config::Settings;
 use crate::domain::Clock;
-use crate::hubspot::HubSpot;
+use crate::intake::Intake;
 use crate::store::Store;
-use crate::worker::{Pipeline, Pool};
 
 /// This run's events allowed to wait in the queue before the next page is read: about
 /// two pages, so a live webhook queues behind at most that.
 const WINDOW: u64 = 200;
 
+/// Who runs the queued events: a server answering elsewhere, or this process's own
+/// application (workers only, no listeners).
+enum Runner {
+    Server(Store),
+    Here(tokio::task::JoinHandle<anyhow::Result<()>>, CancellationToken),
+}
+
 pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
-    let api = super::replay::stripe_api(&settings, "backfill")?;
-    let clock = Clock::system();
+    let api = services::require_stripe(&settings, "backfill")?;
     let server = if args.here {
         None
     } else {
@@ -44,7 +49,6 @@ pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
         )
         .into());
     }
-    let store = Store::open(&settings.store.url, clock.clone()).await?;
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -53,70 +57,49 @@ pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
         }
     });
     // Workers here, unless a server takes the events.
-    let workers = match &server {
+    let (intake, runner) = match &server {
         Some(url) => {
             eprintln!(
                 "a paybridge server answers at {url}: it runs the backfill's events (its rate limiter shares HubSpot's budget with live webhooks); --here runs them in this process instead"
             );
-            None
+            let store = Store::open(&settings.store.url, Clock::system()).await?;
+            (services::intake(&settings, store.clone()), Runner::Server(store))
         }
         None => {
-            let token = settings
-                .hubspot
-                .token
-                .clone()
-                .context("hubspot.token is required")?;
-            let hubspot = HubSpot::new(
-                &settings.hubspot.api_base,
-                token,
-                settings.hubspot.api_version,
-                settings.hubspot.requests_per_10s,
-                settings.hubspot.search_per_s,
-                &settings.contacts.id_property,
-            )?;
-            let counts = hubspot.call_counts();
-            let pipeline = Pipeline::new(&settings, store.clone(), hubspot, clock.clone())?;
+            let options = Options {
+                run_workers: true,
+                listen: false,
+            };
+            let app = Application::build_with(settings, Clock::system(), options).await?;
+            let intake = app.services().intake.clone();
             let stop = CancellationToken::new();
-            let pool = tokio::spawn(Pool::new(pipeline).run(stop.clone()));
-            let flusher = tokio::spawn(crate::ops::usage::run(
-                store.clone(),
-                counts.clone(),
-                stop.clone(),
-            ));
-            Some((stop, pool, flusher, counts))
+            let task = tokio::spawn(app.run_until_stopped(stop.clone()));
+            (intake, Runner::Here(task, stop))
         }
-    };
-    let options = BackfillOptions {
-        limit: args.limit,
-        resume: args.resume,
     };
     let started = Instant::now();
     let mut baseline: Option<u64> = None;
     let mut progress = Progress::new();
-    let result = Backfiller::new(api, store.clone())
-        .run(
-            &options,
-            Drive::Wait { window: WINDOW },
-            &cancel,
-            &mut |p| {
-                let base = *baseline.get_or_insert(p.queue.finished);
-                progress.update(&line(p, base, started.elapsed()));
-            },
-        )
-        .await;
-    if let Some((stop, pool, flusher, counts)) = workers {
-        stop.cancel();
-        let _ = pool.await;
-        let _ = flusher.await;
-        crate::ops::usage::flush(&store, &counts).await;
+    let result = backfill(&args, api, intake, &cancel, &mut |p| {
+        let base = *baseline.get_or_insert(p.queue.finished);
+        progress.update(&line(p, base, started.elapsed()));
+    })
+    .await;
+    match runner {
+        Runner::Server(store) => store.close().await,
+        Runner::Here(task, stop) => {
+            stop.cancel();
+            if let Ok(Err(e)) = task.await {
+                tracing::warn!(error = %format!("{e:#}"), "the backfill's workers stopped badly");
+            }
+        }
     }
-    store.close().await;
     let state = match result {
         Ok(state) => state,
         Err(BackfillError::NothingToResume(message)) => {
             return Err(crate::UsageError(message).into());
         }
-        Err(BackfillError::Replay(crate::catchup::replay::ReplayError::Cancelled)) => {
+        Err(BackfillError::Cancelled) => {
             progress.finish("backfill: interrupted");
             eprintln!(
                 "interrupted; what was queued stays queued (the next worker runs it). Continue with `paybridge backfill --resume`"
@@ -133,6 +116,23 @@ pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
     progress.finish(&line(&state, baseline.unwrap_or(0), started.elapsed()));
     summary(&state, started.elapsed())?;
     Ok(())
+}
+
+/// The run itself, waiting for the workers to keep pace.
+async fn backfill(
+    args: &BackfillArgs,
+    api: crate::stripe::api::StripeApi,
+    intake: Intake,
+    cancel: &CancellationToken,
+    progress: &mut (dyn FnMut(&BackfillProgress) + Send),
+) -> Result<BackfillProgress, BackfillError> {
+    let options = BackfillOptions {
+        limit: args.limit,
+        resume: args.resume,
+    };
+    Backfiller::new(api, intake)
+        .run(&options, Drive::Wait { window: WINDOW }, cancel, progress)
+        .await
 }
 
 /// A paybridge answering `GET /readyz` on `server.listen` (the loopback address when it

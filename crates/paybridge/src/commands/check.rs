@@ -8,7 +8,6 @@ use std::fmt::Display;
 use crate::config::Settings;
 use crate::hubspot::HubSpot;
 use crate::ops::setup::{Outcome, definitions, ensure, scopes_needed};
-use crate::stripe::api::StripeApi;
 
 /// Scopes every configuration needs: contacts are read and written for every event.
 const BASE_SCOPES: &[&str] = &["crm.objects.contacts.read", "crm.objects.contacts.write"];
@@ -68,7 +67,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .into_iter()
         .filter(|s| !needed.contains(s))
         .collect();
-    match crate::commands::setup::client(&settings)? {
+    match crate::app::services::hubspot(&settings)? {
         None => {
             report.line(
                 "hubspot",
@@ -235,22 +234,18 @@ async fn check_hubspot(
 
 async fn check_stripe(settings: &Settings, report: &mut Report) {
     let base = &settings.stripe.api_base;
-    let Some(key) = settings.stripe.api_key.clone() else {
-        report.line(
-            "stripe",
-            Status::Skip,
-            "no stripe.api_key (optional: replay, backfill and the emails of charge events use it)",
-        );
-        return;
-    };
-    let api = match StripeApi::new(base, key) {
-        Ok(api) => api,
-        Err(e) => {
+    let api = match crate::app::services::stripe(settings) {
+        Ok(Some(api)) => api,
+        Ok(None) => {
             report.line(
                 "stripe",
-                Status::Fail,
-                format!("cannot build the client: {e}"),
+                Status::Skip,
+                "no stripe.api_key (optional: replay, backfill and the emails of charge events use it)",
             );
+            return;
+        }
+        Err(e) => {
+            report.line("stripe", Status::Fail, format!("{e:#}"));
             return;
         }
     };

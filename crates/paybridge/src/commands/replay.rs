@@ -3,31 +3,19 @@
 //! `serve` (or the next one started) processes them.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::app::services;
 use crate::catchup::replay::{ReplayCounts, ReplayRequest, Replayer, WINDOW_SECS, parse_since};
 use crate::cli::ReplayArgs;
 use crate::commands::progress::Progress;
 use crate::config::Settings;
 use crate::domain::Clock;
 use crate::store::Store;
-use crate::stripe::api::StripeApi;
-
-/// The Stripe API client of the settings, or a usage error naming the key to set.
-pub fn stripe_api(settings: &Settings, command: &str) -> anyhow::Result<StripeApi> {
-    let Some(key) = settings.stripe.api_key.clone() else {
-        return Err(crate::UsageError(format!(
-            "stripe.api_key is not set: `{command}` reads Stripe's API. Set [stripe] api_key = \"env:STRIPE_API_KEY\" (a restricted key with read access to events, customers and subscriptions is enough)"
-        ))
-        .into());
-    };
-    StripeApi::new(&settings.stripe.api_base, key)
-}
 
 pub async fn run(args: ReplayArgs, settings: Settings) -> anyhow::Result<()> {
-    let api = stripe_api(&settings, "replay")?;
+    let api = services::require_stripe(&settings, "replay")?;
     let clock = Clock::system();
     let now = clock.now_secs();
     let since =
@@ -39,11 +27,7 @@ pub async fn run(args: ReplayArgs, settings: Settings) -> anyhow::Result<()> {
         );
     }
     let store = Store::open(&settings.store.url, clock).await?;
-    let replayer = Replayer::new(
-        api,
-        store.clone(),
-        Arc::new(crate::app::handled_types(&settings)),
-    );
+    let replayer = Replayer::new(api, services::intake(&settings, store.clone()));
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {

@@ -1,14 +1,12 @@
 //! `paybridge setup [--dry-run]`: create the `stripe` property group and every custom
 //! property the config writes, with HubSpot types; idempotent, reporting each property.
 
-use anyhow::Context as _;
-
+use crate::app::services;
 use crate::config::Settings;
-use crate::hubspot::HubSpot;
 use crate::ops::setup::{Outcome, definitions, ensure, scopes_needed};
 
 pub async fn run(dry_run: bool, settings: Settings) -> anyhow::Result<()> {
-    let Some(hubspot) = client(&settings)? else {
+    let Some(hubspot) = services::hubspot(&settings)? else {
         println!(
             "sandbox mode (no hubspot.token): `paybridge serve` creates these properties in its \
              embedded sandbox when it starts; nothing to do here"
@@ -72,22 +70,4 @@ pub async fn run(dry_run: bool, settings: Settings) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The HubSpot client of these settings; None in sandbox mode (no token: the embedded
-/// sandbox only exists inside `serve`).
-pub(crate) fn client(settings: &Settings) -> anyhow::Result<Option<HubSpot>> {
-    let Some(token) = settings.hubspot.token.clone() else {
-        return Ok(None);
-    };
-    HubSpot::new(
-        &settings.hubspot.api_base,
-        token,
-        settings.hubspot.api_version,
-        settings.hubspot.requests_per_10s,
-        settings.hubspot.search_per_s,
-        &settings.contacts.id_property,
-    )
-    .map(Some)
-    .context("cannot build the HubSpot client")
 }

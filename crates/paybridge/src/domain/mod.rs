@@ -5,6 +5,7 @@ pub mod clock;
 pub mod fact;
 pub mod ids;
 pub mod money;
+pub mod source;
 pub mod status;
 
 pub use clock::Clock;
@@ -13,4 +14,5 @@ pub use fact::{
 };
 pub use ids::{CustomerId, EventId, random_hex};
 pub use money::Money;
+pub use source::EventSource;
 pub use status::EventStatus;

@@ -10,7 +10,7 @@ pub async fn healthz() -> &'static str {
 
 /// The store answers: the process can take webhooks.
 pub async fn readyz(State(state): State<PublicState>) -> (StatusCode, &'static str) {
-    match state.store.ping().await {
+    match state.intake.store().ping().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

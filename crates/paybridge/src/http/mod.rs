@@ -17,8 +17,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::basics::Secret;
 use crate::domain::Clock;
-use crate::rules::TypePatterns;
-use crate::store::Store;
+use crate::intake::Intake;
 
 pub use admin::{AdminState, admin_router};
 pub use dashboard::{DashboardState, router as dashboard_router};
@@ -27,13 +26,12 @@ pub use webhooks::IntakeResponse;
 /// What the public routes need.
 #[derive(Clone)]
 pub struct PublicState {
-    pub store: Store,
+    /// Where verified events go (and whose store `/readyz` pings).
+    pub intake: Intake,
     pub secrets: Arc<Vec<Secret>>,
     pub tolerance_secs: i64,
     pub max_body_bytes: usize,
     pub clock: Clock,
-    /// Event types some rule handles; anything else is stored as `ignored`.
-    pub handled: Arc<TypePatterns>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -1,4 +1,4 @@
-//! `POST /webhooks/stripe`: verify → parse → store + enqueue (one transaction) → 200.
+//! `POST /webhooks/stripe`: verify → parse → intake (event + job, one transaction) → 200.
 //! A refused request is answered 4xx and stored nowhere; a store that cannot write answers
 //! 503 so Stripe retries.
 
@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::PublicState;
-use crate::domain::EventStatus;
-use crate::store::{IntakeOutcome, NewEvent, StoreError};
+use crate::domain::EventSource;
+use crate::intake::Received;
+use crate::store::StoreError;
 use crate::stripe::{Envelope, verify};
 
 #[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -97,29 +98,16 @@ pub async fn receive(State(state): State<PublicState>, headers: HeaderMap, body:
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e.code(), e.to_string()),
     };
     tracing::Span::current().record("event_id", envelope.id.as_str());
-    let status = if state.handled.matches(&envelope.kind) {
-        EventStatus::Pending
-    } else {
-        EventStatus::Ignored
-    };
-    let event = NewEvent {
-        id: envelope.id.clone(),
-        kind: envelope.kind.clone(),
-        created: envelope.created,
-        livemode: envelope.livemode,
-        api_version: envelope.api_version.clone(),
-        customer: envelope.customer.clone(),
-        source: "webhook",
-        status,
-        payload: body.to_vec(),
-    };
-    match state.store.intake(event).await {
-        Ok(outcome) => {
-            let duplicate = outcome == IntakeOutcome::Duplicate;
-            let outcome_label = match (duplicate, status) {
-                (true, _) => "duplicate",
-                (false, EventStatus::Ignored) => "ignored",
-                (false, _) => "accepted",
+    match state
+        .intake
+        .receive(&envelope, body.to_vec(), EventSource::Webhook)
+        .await
+    {
+        Ok(received) => {
+            let outcome_label = match received {
+                Received::Duplicate => "duplicate",
+                Received::Ignored => "ignored",
+                Received::Queued => "accepted",
             };
             metrics::counter!("paybridge_events_received_total", "type" => type_label(&envelope.kind), "outcome" => outcome_label).increment(1);
             metrics::histogram!("paybridge_intake_latency_seconds")
@@ -133,11 +121,10 @@ pub async fn receive(State(state): State<PublicState>, headers: HeaderMap, body:
             Json(IntakeResponse {
                 received: true,
                 id: envelope.id.to_string(),
-                duplicate,
-                status: if duplicate {
-                    "duplicate".into()
-                } else {
-                    status.to_string()
+                duplicate: received == Received::Duplicate,
+                status: match received.status() {
+                    Some(status) => status.to_string(),
+                    None => "duplicate".into(),
                 },
             })
             .into_response()

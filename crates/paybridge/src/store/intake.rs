@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::lane_of;
-use crate::domain::{CustomerId, EventId, EventStatus};
+use crate::domain::{CustomerId, EventId, EventSource, EventStatus};
 
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound variables).
 const ROWS_PER_STATEMENT: usize = 256;
@@ -21,8 +21,7 @@ pub struct NewEvent {
     pub livemode: bool,
     pub api_version: Option<String>,
     pub customer: Option<CustomerId>,
-    /// webhook | replay | backfill
-    pub source: &'static str,
+    pub source: EventSource,
     /// Pending (a job is enqueued) or Ignored (no rule handles the type).
     pub status: EventStatus,
     pub payload: Vec<u8>,
@@ -55,7 +54,7 @@ pub(super) async fn insert(
                 .push_bind(e.livemode)
                 .push_bind(e.api_version.as_deref())
                 .push_bind(e.customer.as_ref().map(CustomerId::as_str))
-                .push_bind(e.source)
+                .push_bind(e.source.as_str())
                 .push_bind(e.status.as_str())
                 .push_bind(received_at)
                 .push_bind(&e.payload);

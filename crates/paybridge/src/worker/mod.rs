@@ -49,16 +49,14 @@ struct Inner {
 }
 
 impl Pipeline {
+    /// `stripe` reads the email of a customer an event names without one (None without a key).
     pub fn new(
         settings: &Settings,
         store: Store,
         hubspot: HubSpot,
+        stripe: Option<StripeApi>,
         clock: Clock,
     ) -> anyhow::Result<Self> {
-        let stripe = match &settings.stripe.api_key {
-            Some(key) => Some(StripeApi::new(&settings.stripe.api_base, key.clone())?),
-            None => None,
-        };
         let alerter = match &settings.alerts.slack_webhook_url {
             Some(url) => Some(Alerter::new(url.clone())?),
             None => None,

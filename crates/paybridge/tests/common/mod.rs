@@ -132,7 +132,10 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, settings: Settings, clock: Clo
     let app = Application::build_with(
         settings,
         clock.clone(),
-        paybridge::app::Options { run_workers: false },
+        paybridge::app::Options {
+            run_workers: false,
+            ..Default::default()
+        },
     )
     .await
     .expect("the application builds");
