@@ -1,11 +1,13 @@
 //! Logs (tracing; JSON when `PAYBRIDGE_LOG_FORMAT=json`) and the Prometheus recorder.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber once. Level from `PAYBRIDGE_LOG` (or `RUST_LOG`), default info.
+/// Installs the global subscriber once. Level from `PAYBRIDGE_LOG` (or `RUST_LOG`), default
+/// info. Colours only when stderr is a terminal (log files and journald get plain text).
 pub fn init_logging() {
     let filter = std::env::var("PAYBRIDGE_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -14,7 +16,8 @@ pub fn init_logging() {
     let json = std::env::var("PAYBRIDGE_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = if json {
         builder.json().with_current_span(true).try_init()
     } else {

@@ -278,6 +278,33 @@ fn label_values(text: &str, name: &str, label: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The sum of a counter's series in Prometheus text format.
+fn counter_total(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.trim_end().rsplit_once(' ')?;
+            let metric = series.split('{').next()?.trim();
+            (metric == name)
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .fold(0.0, |a, b| a + b)
+}
+
+#[test]
+fn counters_are_summed_over_their_series() {
+    let text = "# TYPE paybridge_hubspot_calls_total counter\n\
+        paybridge_hubspot_calls_total{route=\"contacts_upsert\",status=\"2xx\"} 12\n\
+        paybridge_hubspot_calls_total{route=\"tasks\",status=\"4xx\"} 3\n\
+        paybridge_hubspot_calls_total_other 100\n\
+        paybridge_hubspot_429_total{route=\"tasks\"} 2\n";
+    assert_eq!(counter_total(text, "paybridge_hubspot_calls_total"), 15.0);
+    assert_eq!(counter_total(text, "paybridge_hubspot_429_total"), 2.0);
+    assert_eq!(counter_total(text, "missing"), 0.0);
+    assert_eq!(counter_total("", "x").to_string(), "0", "not -0");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_emitted_with_small_fixed_label_sets() {
     let sandbox = spawn_sandbox(SandboxConfig::default()).await;
@@ -415,6 +442,7 @@ async fn metrics_are_emitted_with_small_fixed_label_sets() {
         statuses.contains("429") && statuses.contains("5xx"),
         "{statuses:?}"
     );
+    assert!(counter_total(&text, "paybridge_hubspot_429_total") >= 1.0, "{text}");
     let attempts = label_values(&text, "paybridge_job_attempts_total", "outcome");
     assert!(
         attempts.contains("done") && attempts.contains("dead"),

@@ -246,7 +246,11 @@ impl Application {
                     .map_err(anyhow::Error::from),
             }
         };
-        let dashboard = DashboardState::new(self.services.store.clone(), &self.settings);
+        let dashboard = DashboardState::new(
+            self.services.store.clone(),
+            &self.settings,
+            self.services.hubspot().call_counts(),
+        );
         let admin = axum::serve(
             listeners.admin,
             admin_router(admin_state).merge(dashboard_router(dashboard)),

@@ -82,6 +82,9 @@ pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
     let mut progress = Progress::new();
     let result = backfill(&args, api, intake, &cancel, &mut |p| {
         let base = *baseline.get_or_insert(p.queue.finished);
+        if let Some(total) = p.total_customers {
+            progress.set_position(p.customers, total);
+        }
         progress.update(&line(p, base, started.elapsed()));
     })
     .await;

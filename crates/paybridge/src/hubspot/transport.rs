@@ -25,15 +25,34 @@ pub struct Transport {
     pub counts: Arc<CallCounts>,
 }
 
-/// HubSpot calls this process made that were answered (any status), and the 429s among
-/// them, since they were last taken.
+/// HubSpot calls this client made that were answered (any status), and the 429s among
+/// them: since they were last taken (for the store), and in all (for the dashboard).
 #[derive(Debug, Default)]
 pub struct CallCounts {
     calls: AtomicU64,
     rate_limited: AtomicU64,
+    calls_total: AtomicU64,
+    rate_limited_total: AtomicU64,
 }
 
 impl CallCounts {
+    fn record(&self, status: StatusCode) {
+        let limited = u64::from(status == StatusCode::TOO_MANY_REQUESTS);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.calls_total.fetch_add(1, Ordering::Relaxed);
+        self.rate_limited.fetch_add(limited, Ordering::Relaxed);
+        self.rate_limited_total
+            .fetch_add(limited, Ordering::Relaxed);
+    }
+
+    /// The counts since the client was built: `(calls, rate_limited)`.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.calls_total.load(Ordering::Relaxed),
+            self.rate_limited_total.load(Ordering::Relaxed),
+        )
+    }
+
     /// The counts so far, reset to zero: `(calls, rate_limited)`.
     pub fn take(&self) -> (u64, u64) {
         (
@@ -150,10 +169,7 @@ impl Transport {
                 }
             };
             let status = response.status();
-            self.counts.calls.fetch_add(1, Ordering::Relaxed);
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
-            }
+            self.counts.record(status);
             metrics::counter!("paybridge_hubspot_calls_total", "route" => route, "status" => status_class(status)).increment(1);
             metrics::histogram!("paybridge_hubspot_call_seconds", "route" => route)
                 .record(call_started.elapsed().as_secs_f64());

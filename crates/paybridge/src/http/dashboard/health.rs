@@ -1,9 +1,9 @@
 //! The health strip: intake rate, queue depth, oldest pending age, HubSpot budget used,
 //! 429s, dead letters, each with a state (ok, warn, alert = a person should look).
 //!
-//! The HubSpot numbers come from this process's Prometheus recorder
-//! (`paybridge_hubspot_calls_total`, `paybridge_hubspot_429_total`), sampled every few
-//! seconds: the budget used is the calls of the last 10 s against `requests_per_10s`.
+//! The HubSpot numbers come from the client's call counts (`hubspot::CallCounts`), sampled
+//! every few seconds: the budget used is the calls of the last 10 s against
+//! `requests_per_10s`.
 
 use std::collections::VecDeque;
 
@@ -66,7 +66,7 @@ fn tile(
     }
 }
 
-/// A reading of the process's HubSpot counters.
+/// A reading of the HubSpot client's call counts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Sample {
     /// ms since the sampler started
@@ -75,7 +75,7 @@ struct Sample {
     rate_limited: f64,
 }
 
-/// What the counters say over the recent windows.
+/// What the call counts say over the recent windows.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct HubspotUsage {
     /// Calls over the last 10 s (scaled up when fewer seconds are known); None before
@@ -89,7 +89,7 @@ pub struct HubspotUsage {
     pub span_ms: u64,
 }
 
-/// Readings of the counters, kept for an hour.
+/// Readings of the call counts, kept for an hour.
 #[derive(Debug, Default)]
 pub struct Samples {
     samples: VecDeque<Sample>,
@@ -157,29 +157,6 @@ impl Samples {
                 .unwrap_or(0),
         }
     }
-}
-
-/// The sum of a counter's series in Prometheus text format.
-pub fn counter_total(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.trim_end().rsplit_once(' ')?;
-            let metric = series.split('{').next()?.trim();
-            (metric == name)
-                .then(|| value.parse::<f64>().ok())
-                .flatten()
-        })
-        .fold(0.0, |a, b| a + b)
-}
-
-/// Reads this process's HubSpot counters from the Prometheus recorder.
-pub fn read_counters() -> (f64, f64) {
-    let text = crate::telemetry::metrics().render();
-    (
-        counter_total(&text, "paybridge_hubspot_calls_total"),
-        counter_total(&text, "paybridge_hubspot_429_total"),
-    )
 }
 
 /// The strip, from the store's counts and the process's HubSpot usage.
@@ -314,19 +291,6 @@ fn round1(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counters_are_summed_over_their_series() {
-        let text = "# TYPE paybridge_hubspot_calls_total counter\n\
-            paybridge_hubspot_calls_total{route=\"contacts_upsert\",status=\"2xx\"} 12\n\
-            paybridge_hubspot_calls_total{route=\"tasks\",status=\"4xx\"} 3\n\
-            paybridge_hubspot_calls_total_other 100\n\
-            paybridge_hubspot_429_total{route=\"tasks\"} 2\n";
-        assert_eq!(counter_total(text, "paybridge_hubspot_calls_total"), 15.0);
-        assert_eq!(counter_total(text, "paybridge_hubspot_429_total"), 2.0);
-        assert_eq!(counter_total(text, "missing"), 0.0);
-        assert_eq!(counter_total("", "x").to_string(), "0", "not -0");
-    }
 
     #[test]
     fn budget_is_the_last_ten_seconds_of_calls() {

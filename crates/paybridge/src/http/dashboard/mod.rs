@@ -25,6 +25,7 @@ use minijinja::{Environment, Value, context};
 
 use crate::config::Settings;
 use crate::domain::Clock;
+use crate::hubspot::CallCounts;
 use crate::store::Store;
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -35,7 +36,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("message.html", include_str!("../templates/message.html")),
 ];
 
-/// How often the HubSpot counters are read in the background (the budget needs readings
+/// How often the HubSpot client's call counts are read in the background (the budget needs readings
 /// about 10 s apart even when no page is open).
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
 
@@ -49,6 +50,8 @@ struct Inner {
     store: Store,
     clock: Clock,
     auth: auth::Auth,
+    /// The HubSpot client's counts of calls and 429s.
+    calls: Arc<CallCounts>,
     portal_id: Option<u64>,
     requests_per_10s: u32,
     minutes_per_action: std::collections::BTreeMap<String, f64>,
@@ -61,14 +64,15 @@ struct Inner {
 
 impl DashboardState {
     /// The dashboard of `settings` (admin token, sandbox mode, `hubspot.portal_id` and
-    /// `requests_per_10s`, `[report]`). Starts a sampler of the HubSpot counters that ends
-    /// when the last clone of the state is dropped.
-    pub fn new(store: Store, settings: &Settings) -> Self {
+    /// `requests_per_10s`, `[report]`), reading the HubSpot client's `calls`. Starts a
+    /// sampler of those counts that ends when the last clone of the state is dropped.
+    pub fn new(store: Store, settings: &Settings, calls: Arc<CallCounts>) -> Self {
         let state = Self {
             inner: Arc::new(Inner {
                 clock: store.clock().clone(),
                 store,
                 auth: auth::Auth::new(settings.server.admin_token.clone(), settings.sandbox_mode),
+                calls,
                 portal_id: settings.hubspot.portal_id,
                 requests_per_10s: settings.hubspot.requests_per_10s,
                 minutes_per_action: settings.report.minutes_per_action.clone(),
@@ -97,13 +101,13 @@ impl DashboardState {
         self.inner.clock.now_ms()
     }
 
-    /// Reads the HubSpot counters now and returns what they say over the recent windows.
+    /// Reads the HubSpot call counts now and returns what they say over the recent windows.
     fn sample(&self) -> health::HubspotUsage {
-        let (calls, rate_limited) = health::read_counters();
+        let (calls, rate_limited) = self.inner.calls.totals();
         let at = self.inner.started.elapsed().as_millis() as u64;
         match self.inner.samples.lock() {
             Ok(mut samples) => {
-                samples.record(at, calls, rate_limited);
+                samples.record(at, calls as f64, rate_limited as f64);
                 samples.usage()
             }
             Err(_) => health::HubspotUsage::default(),
