@@ -442,7 +442,10 @@ async fn metrics_are_emitted_with_small_fixed_label_sets() {
         statuses.contains("429") && statuses.contains("5xx"),
         "{statuses:?}"
     );
-    assert!(counter_total(&text, "paybridge_hubspot_429_total") >= 1.0, "{text}");
+    assert!(
+        counter_total(&text, "paybridge_hubspot_429_total") >= 1.0,
+        "{text}"
+    );
     let attempts = label_values(&text, "paybridge_job_attempts_total", "outcome");
     assert!(
         attempts.contains("done") && attempts.contains("dead"),

@@ -154,7 +154,10 @@ impl Backfiller {
         progress(&state);
         state.total_customers = Some(self.count(cursor.clone(), options.limit, cancel).await?);
         progress(&state);
-        let mut pages = self.api.pages("/v1/customers", Vec::new()).starting_after(cursor);
+        let mut pages = self
+            .api
+            .pages("/v1/customers", Vec::new())
+            .starting_after(cursor);
         loop {
             let left = options.limit.map(|l| l.saturating_sub(state.customers));
             if left == Some(0) {
@@ -262,7 +265,10 @@ impl Backfiller {
         limit: Option<u64>,
         cancel: &CancellationToken,
     ) -> Result<u64, BackfillError> {
-        let mut pages = self.api.pages("/v1/customers", Vec::new()).starting_after(cursor);
+        let mut pages = self
+            .api
+            .pages("/v1/customers", Vec::new())
+            .starting_after(cursor);
         let mut n = 0;
         loop {
             if let Some(l) = limit.filter(|l| n >= *l) {

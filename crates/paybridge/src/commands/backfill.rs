@@ -33,7 +33,10 @@ const WINDOW: u64 = 200;
 /// application (workers only, no listeners).
 enum Runner {
     Server(Store),
-    Here(tokio::task::JoinHandle<anyhow::Result<()>>, CancellationToken),
+    Here(
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+        CancellationToken,
+    ),
 }
 
 pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
@@ -63,7 +66,10 @@ pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
                 "a paybridge server answers at {url}: it runs the backfill's events (its rate limiter shares HubSpot's budget with live webhooks); --here runs them in this process instead"
             );
             let store = Store::open(&settings.store.url, Clock::system()).await?;
-            (services::intake(&settings, store.clone()), Runner::Server(store))
+            (
+                services::intake(&settings, store.clone()),
+                Runner::Server(store),
+            )
         }
         None => {
             let options = Options {

@@ -222,7 +222,10 @@ impl Pager<'_> {
     }
 
     /// The next page's objects (possibly none), or None once the list is exhausted.
-    pub async fn next(&mut self, cancel: &CancellationToken) -> Result<Option<Vec<Value>>, ReadError> {
+    pub async fn next(
+        &mut self,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Vec<Value>>, ReadError> {
         if self.done {
             return Ok(None);
         }
@@ -235,7 +238,10 @@ impl Pager<'_> {
             query.push(("starting_after".to_owned(), after.clone()));
         }
         let mut body = self.api.get_retrying(&self.path, &query, cancel).await?;
-        let has_more = body.get("has_more").and_then(Value::as_bool).unwrap_or(false);
+        let has_more = body
+            .get("has_more")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let Some(Value::Array(data)) = body.get_mut("data").map(Value::take) else {
             return Err(ReadError::NotAList(self.path.clone()));
         };
