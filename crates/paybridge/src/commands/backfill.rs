@@ -3,8 +3,8 @@
 //!
 //! Who runs the queued events: a `paybridge serve` answering on `server.listen` does (its
 //! rate limiter then shares the HubSpot budget between the backfill and live webhooks);
-//! otherwise, or with `--here`, this process runs the workers itself, with the same
-//! pipeline, limiter and batchers. Either way the command waits until every event it stored
+//! otherwise, or with `--here`, this process runs the workers itself: the application of
+//! `serve` without its listeners (same pipeline, limiter and batchers). Either way the command waits until every event it stored
 //! is finished, showing progress and an ETA. Interrupted (ctrl-c, a crash), it is continued
 //! with `--resume`; events already queued are processed by the next worker either way.
 

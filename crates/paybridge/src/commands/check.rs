@@ -123,7 +123,62 @@ async fn check_hubspot(
         None => None,
     };
 
-    // The cheap read: the properties paybridge writes, as `setup --dry-run` sees them.
+    check_properties(settings, hubspot, report).await;
+
+    let Some(granted) = granted else {
+        println!("scopes the rules need: {}", list(needed));
+        return;
+    };
+    let has = |s: &&str| granted.contains(*s);
+    let lacking: Vec<&str> = needed.iter().filter(|s| !has(s)).copied().collect();
+    if lacking.is_empty() {
+        report.line(
+            "scopes",
+            Status::Ok,
+            "the token has every scope the configured rules need",
+        );
+    } else {
+        report.line(
+            "scopes",
+            Status::Fail,
+            format!(
+                "the token lacks {} (add them to the private app or service key)",
+                lacking.join(", ")
+            ),
+        );
+    }
+    println!("scopes the rules need: {}", list(needed));
+    println!("missing scopes: {}", join_or_none(&lacking));
+    let setup_state: Vec<String> = for_setup
+        .iter()
+        .map(|s| format!("{s} ({})", if has(s) { "granted" } else { "not granted" }))
+        .collect();
+    println!(
+        "needed only by `paybridge setup`: {}",
+        if setup_state.is_empty() {
+            "none".to_owned()
+        } else {
+            setup_state.join(", ")
+        }
+    );
+    let beyond: Vec<&str> = granted
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !needed.contains(s) && !for_setup.contains(s))
+        .collect();
+    println!(
+        "granted beyond need: {}{}",
+        join_or_none(&beyond),
+        if beyond.is_empty() {
+            ""
+        } else {
+            " (this config never uses them: remove them for least privilege)"
+        }
+    );
+}
+
+/// The cheap read: the properties paybridge writes, as `setup --dry-run` sees them.
+async fn check_properties(settings: &Settings, hubspot: &HubSpot, report: &mut Report) {
     let defs = definitions(settings);
     let mut object_types: Vec<&str> = Vec::new();
     for d in &defs {
@@ -179,57 +234,6 @@ async fn check_hubspot(
             report.line("properties", Status::Fail, format!("cannot read {e}"));
         }
     }
-
-    let Some(granted) = granted else {
-        println!("scopes the rules need: {}", list(needed));
-        return;
-    };
-    let has = |s: &&str| granted.contains(*s);
-    let lacking: Vec<&str> = needed.iter().filter(|s| !has(s)).copied().collect();
-    if lacking.is_empty() {
-        report.line(
-            "scopes",
-            Status::Ok,
-            "the token has every scope the configured rules need",
-        );
-    } else {
-        report.line(
-            "scopes",
-            Status::Fail,
-            format!(
-                "the token lacks {} (add them to the private app or service key)",
-                lacking.join(", ")
-            ),
-        );
-    }
-    println!("scopes the rules need: {}", list(needed));
-    println!("missing scopes: {}", join_or_none(&lacking));
-    let setup_state: Vec<String> = for_setup
-        .iter()
-        .map(|s| format!("{s} ({})", if has(s) { "granted" } else { "not granted" }))
-        .collect();
-    println!(
-        "needed only by `paybridge setup`: {}",
-        if setup_state.is_empty() {
-            "none".to_owned()
-        } else {
-            setup_state.join(", ")
-        }
-    );
-    let beyond: Vec<&str> = granted
-        .iter()
-        .map(String::as_str)
-        .filter(|s| !needed.contains(s) && !for_setup.contains(s))
-        .collect();
-    println!(
-        "granted beyond need: {}{}",
-        join_or_none(&beyond),
-        if beyond.is_empty() {
-            ""
-        } else {
-            " (this config never uses them: remove them for least privilege)"
-        }
-    );
 }
 
 async fn check_stripe(settings: &Settings, report: &mut Report) {
