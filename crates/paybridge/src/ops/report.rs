@@ -31,7 +31,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::domain::EventStatus;
+pub use crate::domain::Latency;
+use crate::domain::latency::percentile;
+use crate::domain::{EventStatus, time};
+use crate::store::EventRow;
 use crate::store::{Store, StoreError};
 use crate::stripe::normalise;
 
@@ -81,20 +84,6 @@ pub async fn build(
 /// How far before the window a failed invoice is looked for when deciding whether a
 /// cancellation in the window was involuntary (Stripe's retry schedules are at most ~2 months).
 pub const LOOKBACK_SECS: i64 = 60 * 86_400;
-
-/// One event of the window as the report sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRow {
-    pub kind: String,
-    pub source: String,
-    pub status: EventStatus,
-    /// event.created, unix seconds
-    pub created: i64,
-    /// unix ms
-    pub finished_at: Option<i64>,
-    /// At least one of its steps is done.
-    pub acted: bool,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentKind {
@@ -177,15 +166,6 @@ pub struct EventCounts {
     pub by_source: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Latency {
-    pub count: u64,
-    pub p50_ms: Option<i64>,
-    pub p95_ms: Option<i64>,
-    pub p99_ms: Option<i64>,
-    pub max_ms: Option<i64>,
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Payments {
     pub failed: u64,
@@ -223,23 +203,8 @@ pub struct HubspotUsage {
     pub rate_limited: u64,
 }
 
-/// The nearest-rank percentile of sorted values: the smallest value with at least `p`% of
-/// the values at or below it.
-pub fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let n = sorted.len() as u64;
-    // ceil(p/100 × n), at least 1.
-    let rank = (u64::from(p) * n).div_ceil(100).max(1);
-    let index = usize::try_from(rank - 1).unwrap_or(usize::MAX);
-    sorted.get(index.min(sorted.len() - 1)).copied()
-}
-
 fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| ms.to_string())
+    time::rfc3339(ms).unwrap_or_else(|| ms.to_string())
 }
 
 pub fn compute(h: &History, minutes_per_action: &BTreeMap<String, f64>) -> Report {
@@ -267,14 +232,7 @@ pub fn compute(h: &History, minutes_per_action: &BTreeMap<String, f64>) -> Repor
             _ => {}
         }
     }
-    latencies.sort_unstable();
-    let payment_to_crm = Latency {
-        count: latencies.len() as u64,
-        p50_ms: percentile(&latencies, 50),
-        p95_ms: percentile(&latencies, 95),
-        p99_ms: percentile(&latencies, 99),
-        max_ms: latencies.last().copied(),
-    };
+    let payment_to_crm = Latency::of(latencies);
 
     // Invoices: first failure in the window, and every payment time.
     let mut first_failure: BTreeMap<&str, i64> = BTreeMap::new();
@@ -443,18 +401,6 @@ mod tests {
             subscription: sub.map(str::to_owned),
             reason: None,
         }
-    }
-
-    #[test]
-    fn nearest_rank_percentiles_are_measured_values() {
-        let v: Vec<i64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 50), Some(50));
-        assert_eq!(percentile(&v, 95), Some(95));
-        assert_eq!(percentile(&v, 99), Some(99));
-        assert_eq!(percentile(&[7], 99), Some(7));
-        assert_eq!(percentile(&[1, 2, 3, 4], 50), Some(2));
-        assert_eq!(percentile(&[1, 2, 3, 4], 51), Some(3));
-        assert_eq!(percentile(&[], 50), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::execute::execute;
 use super::resolve::resolve;
 use super::{Log, Pipeline, WorkError};
 use crate::config::WorkerMode;
-use crate::domain::{CustomerProfile, Money, PaymentFact};
+use crate::domain::{CustomerProfile, Money, PaymentFact, time};
 use crate::hubspot::HubspotError;
 use crate::rules::{self, Extras, Step};
 use crate::store::{ClaimedJob, JobOutcome, NextStep, StepStart};
@@ -205,7 +205,7 @@ pub(crate) async fn process_sequence_step(
         Some(n) => log.say(format!(
             "sequence {name}: step {} scheduled for {}",
             n.step_index,
-            crate::commands::events::format_ms(n.run_at)
+            time::precise(n.run_at)
         )),
         None => log.say(format!("sequence {name}: last step done")),
     }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::process::start_of;
 use super::{Log, Pipeline, WorkError};
-use crate::domain::PaymentFact;
+use crate::domain::{PaymentFact, time};
 use crate::rules::Step;
 
 pub(crate) async fn execute(
@@ -90,7 +90,7 @@ pub(crate) async fn execute(
     if started {
         log.say(format!(
             "sequence {name} started; step 0 due {}",
-            crate::commands::events::format_ms(first)
+            time::precise(first)
         ));
     } else {
         log.say(format!(

@@ -9,11 +9,12 @@ use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{CsrfForm, Principal, encode_component, same_origin};
-use super::chart::{Chart, Kind, Series, count_ticks, duration_ticks, fmt_count, fmt_duration_ms};
+use super::chart::{Chart, Kind, Series, count_ticks, duration_ticks, fmt_count};
 use super::health::{self, INTAKE_WINDOW_MS, Tile};
 use super::{DashboardState, secure};
-use crate::domain::{EventId, EventStatus};
-use crate::store::{FailedInvoice, Latency, LogFilter, LogRow, OutcomeCount, StoreError};
+use crate::domain::latency::percentile;
+use crate::domain::{EventId, EventStatus, Latency, time};
+use crate::store::{DoneEvent, FailedInvoice, LogFilter, LogRow, OutcomeCount, StoreError};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
@@ -34,18 +35,6 @@ pub fn status_label(s: EventStatus) -> &'static str {
         EventStatus::NeedsAttention => "needs attention",
         other => other.as_str(),
     }
-}
-
-pub fn fmt_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| ms.to_string())
-}
-
-fn fmt_with(ms: i64, pattern: &str) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format(pattern).to_string())
-        .unwrap_or_default()
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -82,10 +71,10 @@ async fn health_view(state: &DashboardState) -> Result<HealthView, StoreError> {
     Ok(HealthView {
         attention: tiles.iter().any(|t| t.state == health::State::Alert),
         tiles,
-        at: fmt_with(now, "%H:%M:%S UTC"),
+        at: time::pattern(now, "%H:%M:%S UTC"),
         source: format!(
             "HubSpot budget and 429s: this process's own counters (its Prometheus recorder, /metrics), kept since it started {} ago; queue and events: the store.",
-            fmt_duration_ms(uptime)
+            time::duration_ms(uptime)
         ),
     })
 }
@@ -145,7 +134,7 @@ fn log_row(r: &LogRow) -> LogRowView {
         status_label: status_label(r.status),
         customer: r.customer.clone().unwrap_or_default(),
         email: r.email.clone().unwrap_or_default(),
-        received: fmt_time(r.received_at),
+        received: time::readable(r.received_at),
         attempts: r.attempts,
         error,
     }
@@ -313,7 +302,7 @@ fn plural(n: u64) -> &'static str {
 
 fn impact_view(r: &crate::ops::report::Report, now: i64) -> Value {
     let ms = |v: Option<i64>| {
-        v.map(|v| fmt_duration_ms(v as f64))
+        v.map(|v| time::duration_ms(v as f64))
             .unwrap_or_else(|| "–".into())
     };
     let secs = |v: Option<i64>| v.map(|v| v * 1000);
@@ -407,7 +396,7 @@ fn impact_view(r: &crate::ops::report::Report, now: i64) -> Value {
         items => items,
         note => format!(
             "The numbers of paybridge report --since {REPORT_DAYS}d, computed at {} (at most once a minute). Its HubSpot calls and 429s are what every worker process flushed to the store; the health strip's are this process's own.",
-            fmt_with(now, "%H:%M UTC")
+            time::pattern(now, "%H:%M UTC")
         ),
     }
 }
@@ -473,15 +462,15 @@ pub fn outcomes_chart(rows: &[OutcomeCount], since: i64) -> Chart {
                 let start = since + i as i64 * bucket;
                 format!(
                     "{}–{} UTC (per minute)",
-                    fmt_with(start, "%H:%M"),
-                    fmt_with(start + bucket, "%H:%M")
+                    time::pattern(start, "%H:%M"),
+                    time::pattern(start + bucket, "%H:%M")
                 )
             })
             .collect(),
         // A label every 2 hours, on the hour.
         x_ticks: (0..N)
             .filter(|i| (since + *i as i64 * bucket).rem_euclid(2 * HOUR) == 0)
-            .map(|i| (i, fmt_with(since + i as i64 * bucket, "%H:%M")))
+            .map(|i| (i, time::pattern(since + i as i64 * bucket, "%H:%M")))
             .collect(),
         series,
         format: fmt_count,
@@ -492,7 +481,7 @@ pub fn outcomes_chart(rows: &[OutcomeCount], since: i64) -> Chart {
 }
 
 /// p50 and p95 of payment → CRM time per hour (nearest rank), over 24 hours.
-pub fn latency_chart(rows: &[Latency], since: i64) -> Chart {
+pub fn latency_chart(rows: &[DoneEvent], since: i64) -> Chart {
     const N: usize = 24;
     let mut per_hour: Vec<Vec<i64>> = vec![Vec::new(); N];
     for r in rows {
@@ -507,20 +496,19 @@ pub fn latency_chart(rows: &[Latency], since: i64) -> Chart {
     let pick = |p: u32| -> Vec<Option<f64>> {
         per_hour
             .iter()
-            .map(|v| nearest_rank(v, p).map(|ms| ms as f64))
+            .map(|v| percentile(v, p).map(|ms| ms as f64))
             .collect()
     };
-    let mut all: Vec<i64> = rows.iter().map(|r| r.ms).collect();
-    all.sort_unstable();
+    let all = Latency::of(rows.iter().map(|r| r.ms).collect());
     Chart {
         id: "chart-latency".into(),
         title: "Payment to CRM time, last 24 hours".into(),
-        description: match (nearest_rank(&all, 50), nearest_rank(&all, 95)) {
+        description: match (all.p50_ms, all.p95_ms) {
             (Some(p50), Some(p95)) => format!(
                 "{} events done in the last 24 hours: median {}, 95th percentile {}.",
-                all.len(),
-                fmt_duration_ms(p50 as f64),
-                fmt_duration_ms(p95 as f64)
+                all.count,
+                time::duration_ms(p50 as f64),
+                time::duration_ms(p95 as f64)
             ),
             _ => "No payment reached the CRM in the last 24 hours.".into(),
         },
@@ -530,8 +518,8 @@ pub fn latency_chart(rows: &[Latency], since: i64) -> Chart {
                 let start = since + i as i64 * HOUR;
                 format!(
                     "{}–{} UTC ({} events)",
-                    fmt_with(start, "%H:%M"),
-                    fmt_with(start + HOUR, "%H:%M"),
+                    time::pattern(start, "%H:%M"),
+                    time::pattern(start + HOUR, "%H:%M"),
                     per_hour[i].len()
                 )
             })
@@ -539,7 +527,7 @@ pub fn latency_chart(rows: &[Latency], since: i64) -> Chart {
         // A label every 4 hours (00:00, 04:00…).
         x_ticks: (0..N)
             .filter(|i| (since + *i as i64 * HOUR).rem_euclid(4 * HOUR) == 0)
-            .map(|i| (i, fmt_with(since + i as i64 * HOUR, "%H:%M")))
+            .map(|i| (i, time::pattern(since + i as i64 * HOUR, "%H:%M")))
             .collect(),
         series: vec![
             Series {
@@ -553,7 +541,7 @@ pub fn latency_chart(rows: &[Latency], since: i64) -> Chart {
                 values: pick(95),
             },
         ],
-        format: fmt_duration_ms,
+        format: time::duration_ms,
         ticks: duration_ticks,
         width: 540.0,
         empty_message: "No payment reached the CRM in the last 24 hours".into(),
@@ -561,14 +549,6 @@ pub fn latency_chart(rows: &[Latency], since: i64) -> Chart {
 }
 
 /// The smallest value with at least p% of the values at or below it.
-fn nearest_rank(sorted: &[i64], p: u32) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (sorted.len() * p as usize).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied()
-}
-
 /// Invoices that failed (on the day of their first failure) and those recovered (on the
 /// day they were paid), per day over 30 days.
 pub fn payments_chart(rows: &[FailedInvoice], since: i64) -> Chart {
@@ -600,11 +580,11 @@ pub fn payments_chart(rows: &[FailedInvoice], since: i64) -> Chart {
         ),
         kind: Kind::GroupedBars,
         buckets: (0..N)
-            .map(|i| fmt_with(since + i as i64 * DAY, "%a %b %-d"))
+            .map(|i| time::pattern(since + i as i64 * DAY, "%a %b %-d"))
             .collect(),
         x_ticks: (0..N)
             .step_by(6)
-            .map(|i| (i, fmt_with(since + i as i64 * DAY, "%b %-d")))
+            .map(|i| (i, time::pattern(since + i as i64 * DAY, "%b %-d")))
             .collect(),
         series: vec![
             Series {
@@ -767,13 +747,13 @@ async fn event_page(
             call: readable(s.detail.as_ref(), 400),
             result: readable(s.result.as_ref(), 300),
             error: s.error.clone().unwrap_or_default(),
-            started: fmt_with(s.started_at, "%H:%M:%S%.3f"),
+            started: time::pattern(s.started_at, "%H:%M:%S%.3f"),
             // A step recorded only when it finished has no duration of its own (the
             // timeline's times tell how long its attempt took).
             took: s
                 .finished_at
                 .filter(|f| *f > s.started_at)
-                .map(|f| fmt_duration_ms((f - s.started_at) as f64))
+                .map(|f| time::duration_ms((f - s.started_at) as f64))
                 .unwrap_or_else(|| "–".into()),
         })
         .collect();
@@ -781,7 +761,7 @@ async fn event_page(
         .iter()
         .map(|t| {
             context! {
-                at => fmt_with(t.at, "%Y-%m-%d %H:%M:%S%.3f"),
+                at => time::pattern(t.at, "%Y-%m-%d %H:%M:%S%.3f"),
                 attempt => t.attempt,
                 message => t.message,
             }
@@ -820,10 +800,10 @@ async fn event_page(
                 contact_id => contact_id,
                 contact_url => contact_url,
                 portal_configured => state.inner.portal_id.is_some(),
-                created => fmt_time(e.created * 1000),
-                received => fmt_time(e.received_at),
-                finished => e.finished_at.map(fmt_time),
-                to_crm => e.finished_at.filter(|_| e.status == EventStatus::Done).map(|f| fmt_duration_ms((f - e.created * 1000).max(0) as f64)),
+                created => time::readable(e.created * 1000),
+                received => time::readable(e.received_at),
+                finished => e.finished_at.map(time::readable),
+                to_crm => e.finished_at.filter(|_| e.status == EventStatus::Done).map(|f| time::duration_ms((f - e.created * 1000).max(0) as f64)),
                 attempts => e.attempts,
                 last_error => e.last_error,
                 source => e.source,
@@ -876,16 +856,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nearest_rank_percentiles_are_measured_values() {
-        assert_eq!(nearest_rank(&[], 50), None);
-        assert_eq!(nearest_rank(&[7], 95), Some(7));
-        let v: Vec<i64> = (1..=100).collect();
-        assert_eq!(nearest_rank(&v, 50), Some(50));
-        assert_eq!(nearest_rank(&v, 95), Some(95));
-        assert_eq!(nearest_rank(&[1, 2, 3], 50), Some(2));
-    }
-
-    #[test]
     fn outcome_buckets_become_rates_per_minute() {
         let rows = vec![
             OutcomeCount {
@@ -921,15 +891,15 @@ mod tests {
     #[test]
     fn latency_and_payments_land_in_their_buckets() {
         let rows = vec![
-            Latency {
+            DoneEvent {
                 finished_at: 10,
                 ms: 100,
             },
-            Latency {
+            DoneEvent {
                 finished_at: 20,
                 ms: 300,
             },
-            Latency {
+            DoneEvent {
                 finished_at: HOUR + 1,
                 ms: 5_000,
             },
