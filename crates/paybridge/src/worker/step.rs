@@ -1,6 +1,12 @@
 //! Acting on a plan: the contact is resolved (when a step needs one) and its watermarks
-//! read, then each step runs through one [`StepContext`]: what the run knows, the step,
-//! and the step's record from an earlier attempt. Shadow mode records the plan instead.
+//! read once, then each step runs through one [`StepContext`]: what the run knows, the
+//! step, and the step's record from an earlier attempt. A step already `done` is skipped;
+//! a non-idempotent effect records `started` first (`create` says how an interrupted one
+//! is found again). Shadow mode records the plan instead.
+//!
+//! Reading the watermarks once is exact: a customer's jobs never run at once, and a write
+//! of this run raises a watermark only to this event's own `created`, which never makes a
+//! later property of the same event stale.
 
 use std::collections::BTreeMap;
 
