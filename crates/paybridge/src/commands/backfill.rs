@@ -19,9 +19,10 @@ use crate::catchup::backfill::{
     BackfillError, BackfillOptions, BackfillProgress, Backfiller, Drive, eta,
 };
 use crate::cli::BackfillArgs;
-use crate::commands::progress::{Progress, human_duration};
+use crate::commands::progress::Progress;
 use crate::config::Settings;
 use crate::domain::Clock;
+use crate::domain::time;
 use crate::intake::Intake;
 use crate::store::Store;
 
@@ -180,7 +181,7 @@ fn line(p: &BackfillProgress, finished_at_start: u64, elapsed: Duration) -> Stri
         .map(|t| format!("/{t}"))
         .unwrap_or_default();
     let eta = match eta(p, finished_at_start, elapsed) {
-        Some(left) => format!(" · ETA {}", human_duration(left)),
+        Some(left) => format!(" · ETA {}", time::clock_duration(left)),
         None if p.total_customers.is_none() => " · counting customers".to_owned(),
         None => String::new(),
     };
@@ -200,7 +201,7 @@ fn summary(p: &BackfillProgress, elapsed: Duration) -> anyhow::Result<()> {
         out,
         "backfill {verb} (run {}) in {}: {} customers ({} in earlier runs), {} current subscriptions",
         p.run,
-        human_duration(elapsed),
+        time::clock_duration(elapsed),
         p.customers,
         p.customers_before,
         p.subscriptions,

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 
 use crate::cli::{EventsCommand, ListArgs};
 use crate::config::Settings;
-use crate::domain::{Clock, EventId, EventStatus};
+use crate::domain::{Clock, EventId, EventStatus, time};
 use crate::store::{EventFilter, Store};
 
 pub async fn run(command: EventsCommand, settings: Settings) -> anyhow::Result<()> {
@@ -56,7 +56,7 @@ async fn list(store: &Store, args: ListArgs) -> anyhow::Result<()> {
             e.status.to_string(),
             e.customer.as_deref().unwrap_or("-"),
             e.attempts,
-            format_ms(e.received_at),
+            time::precise(e.received_at),
             e.last_error
                 .map(|err| format!("  last error: {err}"))
                 .unwrap_or_default()
@@ -119,11 +119,11 @@ async fn show(store: &Store, id: &str, json: bool) -> anyhow::Result<()> {
     writeln!(out, "status     {}", e.status)?;
     writeln!(out, "customer   {}", e.customer.as_deref().unwrap_or("-"))?;
     writeln!(out, "contact    {}", e.contact_id.as_deref().unwrap_or("-"))?;
-    writeln!(out, "created    {}", format_ms(e.created * 1000))?;
+    writeln!(out, "created    {}", time::precise(e.created * 1000))?;
     writeln!(
         out,
         "received   {} (via {})",
-        format_ms(e.received_at),
+        time::precise(e.received_at),
         e.source
     )?;
     writeln!(out, "attempts   {}", e.attempts)?;
@@ -168,16 +168,10 @@ async fn show(store: &Store, id: &str, json: bool) -> anyhow::Result<()> {
         writeln!(
             out,
             "  {} [attempt {}] {}",
-            format_ms(t.at),
+            time::precise(t.at),
             t.attempt,
             t.message
         )?;
     }
     Ok(())
-}
-
-pub fn format_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
 }

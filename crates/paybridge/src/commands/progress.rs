@@ -81,26 +81,3 @@ fn style(template: &str) -> ProgressStyle {
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
         .progress_chars("=> ")
 }
-
-/// `1h 02m`, `3m 05s`, `42s`.
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3_599 => format!("{}m {:02}s", s / 60, s % 60),
-        _ => format!("{}h {:02}m", s / 3_600, (s % 3_600) / 60),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations_read_like_a_clock() {
-        assert_eq!(human_duration(Duration::from_secs(42)), "42s");
-        assert_eq!(human_duration(Duration::from_secs(185)), "3m 05s");
-        assert_eq!(human_duration(Duration::from_secs(3_720)), "1h 02m");
-    }
-}

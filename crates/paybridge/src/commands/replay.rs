@@ -11,7 +11,7 @@ use crate::catchup::replay::{ReplayCounts, ReplayRequest, Replayer, WINDOW_SECS,
 use crate::cli::ReplayArgs;
 use crate::commands::progress::Progress;
 use crate::config::Settings;
-use crate::domain::Clock;
+use crate::domain::{Clock, time};
 use crate::store::Store;
 
 pub async fn run(args: ReplayArgs, settings: Settings) -> anyhow::Result<()> {
@@ -23,7 +23,7 @@ pub async fn run(args: ReplayArgs, settings: Settings) -> anyhow::Result<()> {
     if since < now - WINDOW_SECS {
         eprintln!(
             "note: Stripe keeps events for 30 days; replaying from {} instead",
-            format_secs(now - WINDOW_SECS)
+            time::seconds(now - WINDOW_SECS)
         );
     }
     let store = Store::open(&settings.store.url, clock).await?;
@@ -56,7 +56,7 @@ pub async fn run(args: ReplayArgs, settings: Settings) -> anyhow::Result<()> {
     writeln!(
         out,
         "replayed Stripe events since {}: {} listed",
-        format_secs(counts.since),
+        time::seconds(counts.since),
         counts.fetched
     )?;
     writeln!(
@@ -89,10 +89,4 @@ fn line(c: &ReplayCounts) -> String {
         "replay: page {} · {} listed · {} new · {} ignored · {} known",
         c.pages, c.fetched, c.new, c.ignored, c.known
     )
-}
-
-pub fn format_secs(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
-        .unwrap_or_else(|| secs.to_string())
 }

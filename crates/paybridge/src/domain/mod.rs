@@ -1,18 +1,22 @@
-//! The vocabulary of paybridge: ids, the clock, money and the normalised payment fact.
+//! The vocabulary of paybridge: ids, the clock, money, the normalised payment fact, and
+//! how times and latencies are written.
 //! Knows no database and no HTTP client.
 
 pub mod clock;
 pub mod fact;
 pub mod ids;
+pub mod latency;
 pub mod money;
 pub mod source;
 pub mod status;
+pub mod time;
 
 pub use clock::Clock;
 pub use fact::{
     ChargeFacts, CustomerProfile, InvoiceFacts, Outcome, PaymentFact, ProductRef, SubscriptionFacts,
 };
 pub use ids::{CustomerId, EventId, random_hex};
+pub use latency::Latency;
 pub use money::Money;
 pub use source::EventSource;
 pub use status::EventStatus;

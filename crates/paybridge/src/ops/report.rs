@@ -31,7 +31,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::domain::EventStatus;
+pub use crate::domain::Latency;
+use crate::domain::latency::percentile;
+use crate::domain::{EventStatus, time};
+use crate::store::EventRow;
 use crate::store::{Store, StoreError};
 use crate::stripe::normalise;
 
@@ -81,20 +84,6 @@ pub async fn build(
 /// How far before the window a failed invoice is looked for when deciding whether a
 /// cancellation in the window was involuntary (Stripe's retry schedules are at most ~2 months).
 pub const LOOKBACK_SECS: i64 = 60 * 86_400;
-
-/// One event of the window as the report sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRow {
-    pub kind: String,
-    pub source: String,
-    pub status: EventStatus,
-    /// event.created, unix seconds
-    pub created: i64,
-    /// unix ms
-    pub finished_at: Option<i64>,
-    /// At least one of its steps is done.
-    pub acted: bool,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentKind {
@@ -177,15 +166,6 @@ pub struct EventCounts {
     pub by_source: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Latency {
-    pub count: u64,
-    pub p50_ms: Option<i64>,
-    pub p95_ms: Option<i64>,
-    pub p99_ms: Option<i64>,
-    pub max_ms: Option<i64>,
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Payments {
     pub failed: u64,
@@ -223,152 +203,197 @@ pub struct HubspotUsage {
     pub rate_limited: u64,
 }
 
-/// The nearest-rank percentile of sorted values: the smallest value with at least `p`% of
-/// the values at or below it.
-pub fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let n = sorted.len() as u64;
-    // ceil(p/100 × n), at least 1.
-    let rank = (u64::from(p) * n).div_ceil(100).max(1);
-    let index = usize::try_from(rank - 1).unwrap_or(usize::MAX);
-    sorted.get(index.min(sorted.len() - 1)).copied()
-}
-
 fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| ms.to_string())
+    time::rfc3339(ms).unwrap_or_else(|| ms.to_string())
 }
 
 pub fn compute(h: &History, minutes_per_action: &BTreeMap<String, f64>) -> Report {
     let since_secs = h.since_ms.div_euclid(1000);
-    let in_window = |created: i64| created >= since_secs;
+    let window = EventsOfWindow::count(&h.events, since_secs);
+    let invoices = Invoices::read(&h.payments, since_secs);
+    let (actions, minutes_saved) = actions(&h.actions, minutes_per_action);
+    let counter =
+        |name: &str| u64::try_from(h.counters.get(name).copied().unwrap_or(0)).unwrap_or(0);
+    Report {
+        since: iso(h.since_ms),
+        until: iso(h.until_ms),
+        events: window.events,
+        payment_to_crm: window.payment_to_crm,
+        payments: invoices.payments(),
+        churn: invoices.churn(&h.payments, since_secs),
+        actions,
+        minutes_saved,
+        hubspot: HubspotUsage {
+            calls: counter("hubspot_calls"),
+            rate_limited: counter("hubspot_429"),
+        },
+        retries: h.retries,
+        dead_letters: window.dead,
+        needs_attention: window.attention,
+        unlinkable_payment_events: h.purged_payloads,
+    }
+}
 
-    let mut events = EventCounts::default();
-    let mut latencies = Vec::new();
-    let (mut dead, mut attention) = (0, 0);
-    for e in h.events.iter().filter(|e| in_window(e.created)) {
-        events.total += 1;
-        *events
-            .by_status
-            .entry(e.status.as_str().to_owned())
-            .or_default() += 1;
-        *events.by_source.entry(e.source.clone()).or_default() += 1;
-        match e.status {
-            EventStatus::Dead => dead += 1,
-            EventStatus::NeedsAttention => attention += 1,
-            EventStatus::Done if e.acted && e.source != "backfill" => {
-                if let Some(finished) = e.finished_at {
-                    latencies.push((finished - e.created * 1000).max(0));
+/// The events created in the window: counts, payment → CRM time, failures.
+struct EventsOfWindow {
+    events: EventCounts,
+    payment_to_crm: Latency,
+    dead: u64,
+    attention: u64,
+}
+
+impl EventsOfWindow {
+    fn count(rows: &[EventRow], since_secs: i64) -> Self {
+        let mut events = EventCounts::default();
+        let mut latencies = Vec::new();
+        let (mut dead, mut attention) = (0, 0);
+        for e in rows.iter().filter(|e| e.created >= since_secs) {
+            events.total += 1;
+            *events
+                .by_status
+                .entry(e.status.as_str().to_owned())
+                .or_default() += 1;
+            *events.by_source.entry(e.source.clone()).or_default() += 1;
+            match e.status {
+                EventStatus::Dead => dead += 1,
+                EventStatus::NeedsAttention => attention += 1,
+                EventStatus::Done if e.acted && e.source != "backfill" => {
+                    if let Some(finished) = e.finished_at {
+                        latencies.push((finished - e.created * 1000).max(0));
+                    }
                 }
+                _ => {}
             }
-            _ => {}
+        }
+        Self {
+            events,
+            payment_to_crm: Latency::of(latencies),
+            dead,
+            attention,
         }
     }
-    latencies.sort_unstable();
-    let payment_to_crm = Latency {
-        count: latencies.len() as u64,
-        p50_ms: percentile(&latencies, 50),
-        p95_ms: percentile(&latencies, 95),
-        p99_ms: percentile(&latencies, 99),
-        max_ms: latencies.last().copied(),
-    };
+}
 
-    // Invoices: first failure in the window, and every payment time.
-    let mut first_failure: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut failed_events = 0;
-    let mut paid_at: HashMap<&str, Vec<i64>> = HashMap::new();
-    // Every failure of a subscription's invoices (lookback included), for churn.
-    let mut sub_failures: HashMap<&str, Vec<(&str, i64)>> = HashMap::new();
-    for p in &h.payments {
-        match (p.kind, p.invoice.as_deref()) {
-            (PaymentKind::Failed, Some(invoice)) => {
-                if let Some(sub) = p.subscription.as_deref() {
-                    sub_failures
-                        .entry(sub)
-                        .or_default()
-                        .push((invoice, p.created));
+/// Invoices: the first failure of each in the window, and every payment time.
+struct Invoices<'a> {
+    first_failure: BTreeMap<&'a str, i64>,
+    failed_events: u64,
+    paid_at: HashMap<&'a str, Vec<i64>>,
+    /// Every failure of a subscription's invoices (lookback included), for churn.
+    sub_failures: HashMap<&'a str, Vec<(&'a str, i64)>>,
+}
+
+impl<'a> Invoices<'a> {
+    fn read(payments: &'a [PaymentRow], since_secs: i64) -> Self {
+        let mut invoices = Self {
+            first_failure: BTreeMap::new(),
+            failed_events: 0,
+            paid_at: HashMap::new(),
+            sub_failures: HashMap::new(),
+        };
+        for p in payments {
+            match (p.kind, p.invoice.as_deref()) {
+                (PaymentKind::Failed, Some(invoice)) => {
+                    if let Some(sub) = p.subscription.as_deref() {
+                        invoices
+                            .sub_failures
+                            .entry(sub)
+                            .or_default()
+                            .push((invoice, p.created));
+                    }
+                    if p.created >= since_secs {
+                        invoices.failed_events += 1;
+                        let first = invoices.first_failure.entry(invoice).or_insert(p.created);
+                        *first = (*first).min(p.created);
+                    }
                 }
-                if in_window(p.created) {
-                    failed_events += 1;
-                    let first = first_failure.entry(invoice).or_insert(p.created);
-                    *first = (*first).min(p.created);
+                (PaymentKind::Paid, Some(invoice)) => {
+                    invoices.paid_at.entry(invoice).or_default().push(p.created)
                 }
+                _ => {}
             }
-            (PaymentKind::Paid, Some(invoice)) => {
-                paid_at.entry(invoice).or_default().push(p.created)
-            }
-            _ => {}
         }
+        invoices
     }
-    let paid_between = |invoice: &str, from: i64, to: i64| {
-        paid_at
+
+    /// The first payment of `invoice` in `[from, to]`.
+    fn paid_between(&self, invoice: &str, from: i64, to: i64) -> Option<i64> {
+        self.paid_at
             .get(invoice)
             .into_iter()
             .flatten()
             .filter(|t| **t >= from && **t <= to)
             .min()
             .copied()
-    };
-    let mut recover_times = Vec::new();
-    for (invoice, failed) in &first_failure {
-        if let Some(paid) = paid_between(invoice, *failed, i64::MAX) {
-            recover_times.push(paid - failed);
-        }
     }
-    recover_times.sort_unstable();
-    let failed = first_failure.len() as u64;
-    let recovered = recover_times.len() as u64;
-    let payments = Payments {
-        failed,
-        failed_events,
-        recovered,
-        recovery_rate: (failed > 0).then(|| recovered as f64 / failed as f64),
-        time_to_recover: Durations {
-            count: recovered,
-            p50_secs: percentile(&recover_times, 50),
-            p95_secs: percentile(&recover_times, 95),
-            max_secs: recover_times.last().copied(),
-        },
-    };
 
-    // Cancellations in the window, one per subscription (its earliest).
-    let mut cancelled: BTreeMap<&str, (i64, bool)> = BTreeMap::new();
-    for p in &h.payments {
-        if p.kind != PaymentKind::Cancelled || !in_window(p.created) {
-            continue;
+    fn payments(&self) -> Payments {
+        let mut recover_times = Vec::new();
+        for (invoice, failed) in &self.first_failure {
+            if let Some(paid) = self.paid_between(invoice, *failed, i64::MAX) {
+                recover_times.push(paid - failed);
+            }
         }
-        let Some(sub) = p.subscription.as_deref() else {
-            continue;
-        };
-        let by_stripe = p.reason.as_deref() == Some("payment_failed");
-        let entry = cancelled.entry(sub).or_insert((p.created, by_stripe));
-        if p.created < entry.0 {
-            *entry = (p.created, by_stripe);
-        }
-    }
-    let mut churn = Churn::default();
-    for (sub, (at, by_stripe)) in &cancelled {
-        churn.cancelled += 1;
-        let unpaid_failure =
-            sub_failures
-                .get(sub)
-                .into_iter()
-                .flatten()
-                .any(|(invoice, failed)| {
-                    *failed <= *at && paid_between(invoice, *failed, *at).is_none()
-                });
-        if *by_stripe || unpaid_failure {
-            churn.involuntary += 1;
-        } else {
-            churn.voluntary += 1;
+        recover_times.sort_unstable();
+        let failed = self.first_failure.len() as u64;
+        let recovered = recover_times.len() as u64;
+        Payments {
+            failed,
+            failed_events: self.failed_events,
+            recovered,
+            recovery_rate: (failed > 0).then(|| recovered as f64 / failed as f64),
+            time_to_recover: Durations {
+                count: recovered,
+                p50_secs: percentile(&recover_times, 50),
+                p95_secs: percentile(&recover_times, 95),
+                max_secs: recover_times.last().copied(),
+            },
         }
     }
 
-    let by_kind: BTreeMap<String, u64> = h
-        .actions
+    /// Cancellations in the window, one per subscription (its earliest).
+    fn churn(&self, payments: &[PaymentRow], since_secs: i64) -> Churn {
+        let mut cancelled: BTreeMap<&str, (i64, bool)> = BTreeMap::new();
+        for p in payments {
+            if p.kind != PaymentKind::Cancelled || p.created < since_secs {
+                continue;
+            }
+            let Some(sub) = p.subscription.as_deref() else {
+                continue;
+            };
+            let by_stripe = p.reason.as_deref() == Some("payment_failed");
+            let entry = cancelled.entry(sub).or_insert((p.created, by_stripe));
+            if p.created < entry.0 {
+                *entry = (p.created, by_stripe);
+            }
+        }
+        let mut churn = Churn::default();
+        for (sub, (at, by_stripe)) in &cancelled {
+            churn.cancelled += 1;
+            let unpaid_failure =
+                self.sub_failures
+                    .get(sub)
+                    .into_iter()
+                    .flatten()
+                    .any(|(invoice, failed)| {
+                        *failed <= *at && self.paid_between(invoice, *failed, *at).is_none()
+                    });
+            if *by_stripe || unpaid_failure {
+                churn.involuntary += 1;
+            } else {
+                churn.voluntary += 1;
+            }
+        }
+        churn
+    }
+}
+
+/// Actions by kind, and the minutes they saved.
+fn actions(
+    done: &BTreeMap<String, u64>,
+    minutes_per_action: &BTreeMap<String, f64>,
+) -> (Actions, f64) {
+    let by_kind: BTreeMap<String, u64> = done
         .iter()
         .filter(|(_, n)| **n > 0)
         .map(|(k, n)| (k.clone(), *n))
@@ -384,29 +409,11 @@ pub fn compute(h: &History, minutes_per_action: &BTreeMap<String, f64>) -> Repor
                     .unwrap_or(default_minutes)
         })
         .sum();
-    let counter =
-        |name: &str| u64::try_from(h.counters.get(name).copied().unwrap_or(0)).unwrap_or(0);
-    Report {
-        since: iso(h.since_ms),
-        until: iso(h.until_ms),
-        events,
-        payment_to_crm,
-        payments,
-        churn,
-        actions: Actions {
-            total: by_kind.values().sum(),
-            by_kind,
-        },
-        minutes_saved,
-        hubspot: HubspotUsage {
-            calls: counter("hubspot_calls"),
-            rate_limited: counter("hubspot_429"),
-        },
-        retries: h.retries,
-        dead_letters: dead,
-        needs_attention: attention,
-        unlinkable_payment_events: h.purged_payloads,
-    }
+    let actions = Actions {
+        total: by_kind.values().sum(),
+        by_kind,
+    };
+    (actions, minutes_saved)
 }
 
 #[cfg(test)]
@@ -443,18 +450,6 @@ mod tests {
             subscription: sub.map(str::to_owned),
             reason: None,
         }
-    }
-
-    #[test]
-    fn nearest_rank_percentiles_are_measured_values() {
-        let v: Vec<i64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 50), Some(50));
-        assert_eq!(percentile(&v, 95), Some(95));
-        assert_eq!(percentile(&v, 99), Some(99));
-        assert_eq!(percentile(&[7], 99), Some(7));
-        assert_eq!(percentile(&[1, 2, 3, 4], 50), Some(2));
-        assert_eq!(percentile(&[1, 2, 3, 4], 51), Some(3));
-        assert_eq!(percentile(&[], 50), None);
     }
 
     #[test]

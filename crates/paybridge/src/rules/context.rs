@@ -22,10 +22,9 @@
 //! Every top-level key is always present (null when the event has no such object), so
 //! `invoice.billing_reason` is simply empty for a charge event instead of an error.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::domain::{CustomerProfile, Money, PaymentFact};
+use crate::domain::{CustomerProfile, Money, PaymentFact, time};
 
 pub fn context(fact: &PaymentFact, profile: &CustomerProfile) -> Value {
     let mut metadata = fact.customer_metadata.clone();
@@ -43,8 +42,7 @@ pub fn context(fact: &PaymentFact, profile: &CustomerProfile) -> Value {
         "id": fact.event_id.as_str(),
         "type": fact.event_type,
         "created": fact.occurred_at,
-        "created_iso": DateTime::<Utc>::from_timestamp(fact.occurred_at, 0)
-            .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "created_iso": time::rfc3339(fact.occurred_at.saturating_mul(1000)),
         "livemode": fact.livemode,
     });
     let products: Vec<Value> = fact

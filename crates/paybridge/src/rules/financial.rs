@@ -2,9 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-
 use super::plan::{Action, Step, step_key};
+pub use crate::domain::time::{hubspot_date, iso_date};
 use crate::domain::{Money, Outcome, PaymentFact};
 
 pub const RULE: &str = "financial";
@@ -14,18 +13,6 @@ pub const RULE: &str = "financial";
 pub struct Extras {
     /// The customer's lifetime value after this event (paid minus refunded, per charge).
     pub lifetime_value: Option<Money>,
-}
-
-/// Midnight UTC of a unix time, in epoch ms: HubSpot's format for date properties.
-pub fn hubspot_date(unix_secs: i64) -> String {
-    let day = unix_secs.div_euclid(86_400) * 86_400;
-    (day * 1000).to_string()
-}
-
-pub fn iso_date(unix_secs: i64) -> String {
-    DateTime::<Utc>::from_timestamp(unix_secs, 0)
-        .map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
 }
 
 pub fn plan(fact: &PaymentFact, extras: &Extras) -> Option<Step> {

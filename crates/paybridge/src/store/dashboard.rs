@@ -32,9 +32,10 @@ pub struct OutcomeCount {
     pub count: i64,
 }
 
-/// A done event: when it finished, and how long after the payment (event.created).
+/// One done event: when it finished, and how long after the payment (event.created).
+/// Summaries of many are `domain::Latency`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Latency {
+pub struct DoneEvent {
     pub finished_at: i64,
     pub ms: i64,
 }
@@ -135,7 +136,7 @@ impl Store {
     /// event's `created` (when Stripe saw it happen) to `finished_at`. Replayed and
     /// backfilled events are left out (their `created` is when they happened, not when
     /// paybridge could act).
-    pub async fn latencies_since(&self, since: i64) -> Result<Vec<Latency>, StoreError> {
+    pub async fn latencies_since(&self, since: i64) -> Result<Vec<DoneEvent>, StoreError> {
         // The received_at bound (a week before) keeps the scan on the index.
         let rows = sqlx::query(
             "SELECT finished_at, finished_at - created * 1000 AS ms FROM events
@@ -149,7 +150,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(Latency {
+                Ok(DoneEvent {
                     finished_at: r.try_get("finished_at")?,
                     ms: r.try_get::<i64, _>("ms")?.max(0),
                 })

@@ -30,11 +30,11 @@ use sqlx::sqlite::{
 use crate::domain::{Clock, CustomerId, EventId, EventStatus};
 
 pub use admin::{RunProgress, hour_of};
-pub use dashboard::{FailedInvoice, HealthCounts, Latency, LogFilter, LogRow, OutcomeCount};
+pub use dashboard::{DoneEvent, FailedInvoice, HealthCounts, LogFilter, LogRow, OutcomeCount};
 pub use events::{EventFilter, EventRecord, EventSummary};
 pub use intake::{IntakeOutcome, NewEvent};
 pub use queue::{ClaimedJob, JobOutcome, NextStep};
-pub use report::{PAYMENT_TYPES, PaymentPayload};
+pub use report::{EventRow, PAYMENT_TYPES, PaymentPayload};
 pub use steps::{StepRecord, StepStart, TimelineEntry};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,13 +1,27 @@
 //! The reads behind `paybridge report`: the events of a window, the payloads of the
 //! payment events (failed → recovered, cancellations), actions by kind, job retries.
-//! Everything is computed from the store's own records (see `crate::ops::report`).
+//! The report itself is computed above the store, from these rows.
 
 use std::collections::BTreeMap;
 
 use sqlx::Row;
 
 use super::{Store, StoreError, status_from_db};
-use crate::ops::report::EventRow;
+use crate::domain::EventStatus;
+
+/// One event of a report's window: how it ended and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub kind: String,
+    pub source: String,
+    pub status: EventStatus,
+    /// event.created, unix seconds
+    pub created: i64,
+    /// unix ms
+    pub finished_at: Option<i64>,
+    /// At least one of its steps is done.
+    pub acted: bool,
+}
 
 /// One payment-related event with its raw payload (None once purged by retention).
 #[derive(Debug, Clone)]

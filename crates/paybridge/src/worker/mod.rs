@@ -1,13 +1,22 @@
 //! Workers: claim jobs (leases, per-customer lanes), run an event's plan through HubSpot,
 //! record every step, retry with backoff, dead-letter with an alert.
+//!
+//! A run (`job`) reads, then plans, then acts (`process`): it reads the fact, the
+//! customer's profile and lifetime value (`read`); the rules plan keyed steps; the contact
+//! is resolved (`resolve`) and each step executed exactly once through its step context
+//! (`step`, `execute`, `create`, `sequences`).
 
 mod alert;
+mod create;
 mod execute;
+mod job;
 mod pool;
 mod process;
+mod read;
 mod resolve;
 mod retry;
 mod sequences;
+mod step;
 
 use std::sync::Arc;
 use std::time::Duration;

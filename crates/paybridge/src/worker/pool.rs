@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::Pipeline;
-use super::process::run_job;
+use super::job::run_job;
 
 /// How long shutdown waits for in-flight jobs before leaving them to lease expiry.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);

@@ -99,12 +99,27 @@ pub(crate) async fn resolve(
         log.say("no contact found and contacts.create_missing = false; nothing to act on");
         return Ok(None);
     }
+    create(p, customer, email.as_deref(), name.as_deref(), log)
+        .await
+        .map(Some)
+}
+
+/// Creates the customer's contact with what is known; a conflict (someone created it since
+/// our read) reads it again.
+async fn create(
+    p: &Pipeline,
+    customer: &str,
+    email: Option<&str>,
+    name: Option<&str>,
+    log: &mut Log,
+) -> Result<Resolved, WorkError> {
+    let i = &p.inner;
     let mut properties = Properties::new();
     properties.insert(i.id_property.clone(), customer.to_owned());
-    if let Some(email) = &email {
-        properties.insert("email".into(), email.clone());
+    if let Some(email) = email {
+        properties.insert("email".into(), email.to_owned());
     }
-    if let Some(name) = &name {
+    if let Some(name) = name {
         let (first, last) = split_name(name);
         properties.insert("firstname".into(), first);
         if !last.is_empty() {
@@ -113,20 +128,20 @@ pub(crate) async fn resolve(
     }
     match i.hubspot.create_contact(properties).await {
         Ok(c) => {
-            log.say(match &email {
+            log.say(match email {
                 Some(e) => format!("contact created: {} ({e}, {customer})", c.id),
                 None => format!(
                     "contact created: {} keyed by {customer} alone (no email known yet)",
                     c.id
                 ),
             });
-            remember(p, customer, &c).await.map(Some)
+            remember(p, customer, &c).await
         }
         // Someone (another tool, or a person) created it since our read: read again.
         Err(HubspotError::Terminal { category, .. }) if category == "CONFLICT" => {
             let again = match i.hubspot.contact_by(&i.id_property, customer).await? {
                 Some(c) => Some(c),
-                None => match &email {
+                None => match email {
                     Some(e) => i.hubspot.contact_by("email", e).await?,
                     None => None,
                 },
@@ -134,7 +149,7 @@ pub(crate) async fn resolve(
             match again {
                 Some(c) => {
                     log.say(format!("contact found: {} after a create conflict", c.id));
-                    remember(p, customer, &c).await.map(Some)
+                    remember(p, customer, &c).await
                 }
                 None => Err(WorkError::Again(
                     "contact create conflicted but no contact is readable yet".into(),

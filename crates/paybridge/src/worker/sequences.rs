@@ -3,31 +3,22 @@
 
 use serde_json::json;
 
-use super::process::start_of;
-use super::{Log, Pipeline, WorkError};
-use crate::domain::PaymentFact;
-use crate::rules::Step;
+use super::WorkError;
+use super::step::StepContext;
+use crate::domain::time;
 
+/// Starts (`start`) or stops the sequence `name` for the step's customer.
 pub(crate) async fn execute(
-    p: &Pipeline,
-    fact: &PaymentFact,
-    step: &Step,
+    cx: &mut StepContext<'_>,
     name: &str,
     start: bool,
-    log: &mut Log,
 ) -> Result<(), WorkError> {
+    let (p, fact, step) = (cx.p, cx.fact, cx.step);
     let i = &p.inner;
-    let detail = json!(step.action);
     let Some(customer) = &fact.customer else {
-        i.store
-            .step_finished(
-                start_of(fact, step, &detail),
-                "skipped",
-                Some(&json!({"reason": "no customer"})),
-                None,
-            )
+        cx.finished("skipped", Some(&json!({"reason": "no customer"})))
             .await?;
-        log.say(format!("sequence {name} needs a customer; skipped"));
+        cx.say(format!("sequence {name} needs a customer; skipped"));
         return Ok(());
     };
     let Some(sequence) = i.ruleset.sequence(name) else {
@@ -44,15 +35,8 @@ pub(crate) async fn execute(
                 &format!("stopped by {}", step.key),
             )
             .await?;
-        i.store
-            .step_finished(
-                start_of(fact, step, &detail),
-                "done",
-                Some(&json!({"cancelled": n})),
-                None,
-            )
-            .await?;
-        log.say(format!(
+        cx.finished("done", Some(&json!({"cancelled": n}))).await?;
+        cx.say(format!(
             "sequence {name} stopped ({n} pending step(s) cancelled)"
         ));
         return Ok(());
@@ -64,15 +48,12 @@ pub(crate) async fn execute(
         .applied_event_types_after(customer.as_str(), fact.occurred_at)
         .await?;
     if let Some(cancelling) = later.iter().find(|t| sequence.cancel_on.matches(t)) {
-        i.store
-            .step_finished(
-                start_of(fact, step, &detail),
-                "skipped",
-                Some(&json!({"reason": format!("a newer {cancelling} was already applied")})),
-                None,
-            )
-            .await?;
-        log.say(format!(
+        cx.finished(
+            "skipped",
+            Some(&json!({"reason": format!("a newer {cancelling} was already applied")})),
+        )
+        .await?;
+        cx.say(format!(
             "sequence {name} not started: a newer {cancelling} was already applied"
         ));
         return Ok(());
@@ -80,20 +61,15 @@ pub(crate) async fn execute(
     let first = i.clock.now_ms() + sequence.first_after().as_millis() as i64;
     let started = i
         .store
-        .start_sequence(
-            start_of(fact, step, &detail),
-            customer.as_str(),
-            name,
-            first,
-        )
+        .start_sequence(cx.start(), customer.as_str(), name, first)
         .await?;
     if started {
-        log.say(format!(
+        cx.say(format!(
             "sequence {name} started; step 0 due {}",
-            crate::commands::events::format_ms(first)
+            time::precise(first)
         ));
     } else {
-        log.say(format!(
+        cx.say(format!(
             "sequence {name} is already running for {customer}; not started twice"
         ));
     }

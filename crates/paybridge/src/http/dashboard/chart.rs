@@ -106,29 +106,6 @@ pub fn fmt_count(v: f64) -> String {
     }
 }
 
-/// A duration given in milliseconds: `250 ms`, `1.5 s`, `4 min`, `2.5 h`, `3 d`.
-pub fn fmt_duration_ms(ms: f64) -> String {
-    let one = |v: f64, unit: &str| {
-        let s = format!("{v:.1}");
-        let s = s.strip_suffix(".0").unwrap_or(&s).to_owned();
-        format!("{s} {unit}")
-    };
-    let a = ms.abs();
-    if a == 0.0 {
-        "0".into()
-    } else if a < 1_000.0 {
-        format!("{ms:.0} ms")
-    } else if a < 60_000.0 {
-        one(ms / 1_000.0, "s")
-    } else if a < 3_600_000.0 {
-        one(ms / 60_000.0, "min")
-    } else if a < 86_400_000.0 {
-        one(ms / 3_600_000.0, "h")
-    } else {
-        one(ms / 86_400_000.0, "d")
-    }
-}
-
 /// Text for SVG/HTML content and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -420,6 +397,7 @@ impl Chart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::time;
 
     fn chart(kind: Kind, series: Vec<Series>, n: usize) -> Chart {
         Chart {
@@ -492,7 +470,7 @@ mod tests {
         assert!(
             minutes
                 .iter()
-                .all(|t| fmt_duration_ms(*t).ends_with("min") || *t == 0.0)
+                .all(|t| time::duration_ms(*t).ends_with("min") || *t == 0.0)
         );
         let days = duration_ticks(40.0 * 86_400_000.0);
         assert!(
@@ -503,7 +481,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_and_durations_read_well() {
+    fn numbers_read_well() {
         assert_eq!(fmt_count(0.0), "0");
         assert_eq!(fmt_count(-0.0), "0");
         assert_eq!(fmt_count(2.5), "2.5");
@@ -512,13 +490,6 @@ mod tests {
         assert_eq!(fmt_count(1_200.0), "1.2k");
         assert_eq!(fmt_count(2_000.0), "2k");
         assert_eq!(fmt_count(3_400_000.0), "3.4M");
-        assert_eq!(fmt_duration_ms(0.0), "0");
-        assert_eq!(fmt_duration_ms(250.0), "250 ms");
-        assert_eq!(fmt_duration_ms(1_500.0), "1.5 s");
-        assert_eq!(fmt_duration_ms(2_000.0), "2 s");
-        assert_eq!(fmt_duration_ms(240_000.0), "4 min");
-        assert_eq!(fmt_duration_ms(9_000_000.0), "2.5 h");
-        assert_eq!(fmt_duration_ms(3.0 * 86_400_000.0), "3 d");
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use super::chart::{fmt_count, fmt_duration_ms};
+use super::chart::fmt_count;
+use crate::domain::time;
 use crate::store::HealthCounts;
 
 /// How far back the intake rate looks.
@@ -205,7 +206,7 @@ pub fn tiles(
             tile(
                 "oldest",
                 "Oldest pending",
-                fmt_duration_ms(age as f64),
+                time::duration_ms(age as f64),
                 "waiting or retrying".into(),
                 state,
             )
@@ -248,7 +249,7 @@ pub fn tiles(
     } else {
         format!(
             "in the last {}",
-            fmt_duration_ms(usage.span_ms.max(1_000) as f64)
+            time::duration_ms(usage.span_ms.max(1_000) as f64)
         )
     };
     let throttled = tile(

@@ -1,0 +1,154 @@
+//! Acting on a plan: the contact is resolved (when a step needs one) and its watermarks
+//! read once, then each step runs through one [`StepContext`]: what the run knows, the
+//! step, and the step's record from an earlier attempt. A step already `done` is skipped;
+//! a non-idempotent effect records `started` first (`create` says how an interrupted one
+//! is found again). Shadow mode records the plan instead.
+//!
+//! Reading the watermarks once is exact: a customer's jobs never run at once, and a write
+//! of this run raises a watermark only to this event's own `created`, which never makes a
+//! later property of the same event stale.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::execute::execute;
+use super::resolve::{Resolved, resolve};
+use super::{Log, Pipeline, WorkError};
+use crate::config::WorkerMode;
+use crate::domain::PaymentFact;
+use crate::rules::{Action, Step};
+use crate::store::{StepRecord, StepStart};
+
+/// Everything one step acts with.
+pub(crate) struct StepContext<'a> {
+    pub p: &'a Pipeline,
+    pub fact: &'a PaymentFact,
+    /// The contact of this run, when one was resolved.
+    pub contact: Option<&'a Resolved>,
+    /// The stale guard: property → `created` of the event that last wrote it on the contact.
+    pub watermarks: &'a BTreeMap<String, i64>,
+    pub step: &'a Step,
+    /// This step's row from an earlier attempt, if any.
+    pub existing: Option<StepRecord>,
+    /// The action as recorded in the steps ledger.
+    pub detail: Value,
+    pub log: &'a mut Log,
+}
+
+impl StepContext<'_> {
+    /// The step as the steps ledger keys and describes it.
+    pub fn start(&self) -> StepStart<'_> {
+        StepStart {
+            key: &self.step.key,
+            event_id: self.fact.event_id.as_str(),
+            rule: &self.step.rule,
+            action_index: self.step.index as i64,
+            kind: self.step.action.kind(),
+            detail: &self.detail,
+        }
+    }
+
+    /// Records `started` (durably) before a non-idempotent effect.
+    pub async fn started(&self) -> Result<(), WorkError> {
+        self.p.inner.store.step_started(self.start()).await?;
+        Ok(())
+    }
+
+    /// Records the step's end: `done`, `skipped` or `planned`, with its result.
+    pub async fn finished(&self, status: &str, result: Option<&Value>) -> Result<(), WorkError> {
+        self.p
+            .inner
+            .store
+            .step_finished(self.start(), status, result, None)
+            .await?;
+        Ok(())
+    }
+
+    /// An earlier attempt recorded `started` and no result: the effect may have happened.
+    pub fn interrupted(&self) -> bool {
+        self.existing
+            .as_ref()
+            .is_some_and(|s| s.status == "started")
+    }
+
+    pub fn say(&mut self, message: impl Into<String>) {
+        self.log.say(message);
+    }
+}
+
+/// Runs planned steps in order. Returns the contact acted on.
+pub(crate) async fn act(
+    p: &Pipeline,
+    fact: &PaymentFact,
+    steps: &[Step],
+    log: &mut Log,
+) -> Result<Option<String>, WorkError> {
+    let i = &p.inner;
+    if steps.is_empty() {
+        log.say(format!("no rule acts on {}", fact.event_type));
+        return Ok(None);
+    }
+    log.say(format!(
+        "planned {} step(s): {}",
+        steps.len(),
+        steps
+            .iter()
+            .map(|s| s.key.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let no_watermarks = BTreeMap::new();
+    if i.mode == WorkerMode::Shadow {
+        for step in steps {
+            let cx = StepContext {
+                p,
+                fact,
+                contact: None,
+                watermarks: &no_watermarks,
+                step,
+                existing: None,
+                detail: json!(step.action),
+                log: &mut *log,
+            };
+            cx.finished("planned", None).await?;
+            log.say(format!(
+                "shadow mode: would run {} ({}); nothing was written",
+                step.key,
+                step.action.kind()
+            ));
+        }
+        return Ok(None);
+    }
+    let contact = if steps.iter().any(|s| s.action.needs_contact()) {
+        resolve(p, fact, log).await?
+    } else {
+        None
+    };
+    let writes_properties = steps
+        .iter()
+        .any(|s| matches!(s.action, Action::UpdateContact { .. }));
+    let watermarks = match &contact {
+        Some(c) if writes_properties => i.store.watermarks(&c.id).await?,
+        _ => no_watermarks,
+    };
+    for step in steps {
+        let existing = i.store.step(&step.key).await?;
+        if existing.as_ref().is_some_and(|s| s.status == "done") {
+            log.say(format!("step {} already done; skipped", step.key));
+            continue;
+        }
+        let mut cx = StepContext {
+            p,
+            fact,
+            contact: contact.as_ref(),
+            watermarks: &watermarks,
+            step,
+            existing,
+            detail: json!(step.action),
+            log: &mut *log,
+        };
+        execute(&mut cx).await?;
+    }
+    Ok(contact.map(|c| c.id))
+}
