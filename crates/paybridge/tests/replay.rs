@@ -38,11 +38,10 @@ fn replayer(app: &TestApp, sandbox: &Sandbox) -> Replayer {
     let api =
         paybridge::stripe::api::StripeApi::new(&sandbox.url(), Secret::new(STRIPE_KEY.into()))
             .expect("client");
-    let settings = paybridge::config::Settings::defaults();
     Replayer::new(
         api,
         app.store.clone(),
-        std::sync::Arc::new(paybridge::app::handled_types(&settings)),
+        std::sync::Arc::new(paybridge::rules::RuleSet::default().handled_types()),
     )
 }
 

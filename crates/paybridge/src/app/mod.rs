@@ -3,6 +3,8 @@
 //! `run_until_stopped` serves and works until the token is cancelled, then finishes
 //! in-flight requests and jobs and commits everything acknowledged.
 
+pub mod load;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -19,10 +21,12 @@ use crate::http::{
     AdminState, DashboardState, PublicState, admin_router, dashboard_router, public_router,
 };
 use crate::hubspot::HubSpot;
-use crate::rules::{FINANCIAL_TYPES, TypePatterns};
+use crate::rules::RuleSet;
 use crate::store::Store;
 use crate::stripe::api::StripeApi;
 use crate::worker::{Pipeline, Pool};
+
+pub use load::Loaded;
 
 /// Choices tests make; `serve` uses the defaults.
 #[derive(Debug, Clone)]
@@ -39,6 +43,7 @@ impl Default for Options {
 
 pub struct Application {
     settings: Settings,
+    rules: Arc<RuleSet>,
     store: Store,
     pipeline: Pipeline,
     public: TcpListener,
@@ -56,15 +61,19 @@ pub struct Application {
 const SANDBOX_SECRET_KEY: &str = "sandbox_webhook_secret";
 
 impl Application {
-    pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
-        Self::build_with(settings, clock, Options::default()).await
+    pub async fn build(config: Loaded, clock: Clock) -> anyhow::Result<Self> {
+        Self::build_with(config, clock, Options::default()).await
     }
 
     pub async fn build_with(
-        mut settings: Settings,
+        config: Loaded,
         clock: Clock,
         options: Options,
     ) -> anyhow::Result<Self> {
+        let Loaded {
+            mut settings,
+            rules,
+        } = config;
         // Installed before any work, so nothing counted before the first scrape is lost.
         crate::telemetry::metrics();
         let store = Store::open(&settings.store.url, clock.clone()).await?;
@@ -100,12 +109,18 @@ impl Application {
             &settings.contacts.id_property,
         )?;
         if sandbox.is_some() {
-            let defs = crate::ops::setup::definitions(&settings);
+            let defs = crate::ops::setup::definitions(&settings, &rules);
             crate::ops::setup::ensure(&hubspot, &defs, false)
                 .await
                 .context("cannot create paybridge's properties in the embedded sandbox")?;
         }
-        let pipeline = Pipeline::new(&settings, store.clone(), hubspot, clock.clone())?;
+        let pipeline = Pipeline::new(
+            &settings,
+            rules.clone(),
+            store.clone(),
+            hubspot,
+            clock.clone(),
+        )?;
         let tls = match (&settings.server.tls_cert, &settings.server.tls_key) {
             (Some(cert), Some(key)) => Some(crate::http::tls::acceptor(cert, key)?),
             _ => None,
@@ -125,6 +140,7 @@ impl Application {
             })?;
         Ok(Self {
             settings,
+            rules,
             store,
             pipeline,
             public,
@@ -168,7 +184,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self, cancel: CancellationToken) -> anyhow::Result<()> {
-        let handled = Arc::new(handled_types(&self.settings));
+        let handled = Arc::new(self.rules.handled_types());
         let public_state = PublicState {
             store: self.store.clone(),
             secrets: self.webhook_secrets.clone(),
@@ -255,14 +271,6 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// The event types some rule handles (the financial tagging's and the configured rules'
-/// `on` and sequences' `cancel_on`): anything else is stored as `ignored`.
-pub fn handled_types(settings: &Settings) -> TypePatterns {
-    let mut handled = TypePatterns::new(FINANCIAL_TYPES.iter().copied());
-    handled.extend(&settings.ruleset.handled_types());
-    handled
 }
 
 /// Where sandbox mode puts its embedded sandbox: a fixed, known address, so that the

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::Loaded;
 use crate::catchup::backfill::{
     BackfillError, BackfillOptions, BackfillProgress, Backfiller, Drive, eta,
 };
@@ -30,7 +31,8 @@ use crate::worker::{Pipeline, Pool};
 /// two pages, so a live webhook queues behind at most that.
 const WINDOW: u64 = 200;
 
-pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
+pub async fn run(args: BackfillArgs, config: Loaded) -> anyhow::Result<()> {
+    let Loaded { settings, rules } = config;
     let api = super::replay::stripe_api(&settings, "backfill")?;
     let clock = Clock::system();
     let server = if args.here {
@@ -75,7 +77,7 @@ pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
                 &settings.contacts.id_property,
             )?;
             let counts = hubspot.call_counts();
-            let pipeline = Pipeline::new(&settings, store.clone(), hubspot, clock.clone())?;
+            let pipeline = Pipeline::new(&settings, rules, store.clone(), hubspot, clock.clone())?;
             let stop = CancellationToken::new();
             let pool = tokio::spawn(Pool::new(pipeline).run(stop.clone()));
             let flusher = tokio::spawn(crate::ops::usage::run(

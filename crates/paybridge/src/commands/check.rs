@@ -5,13 +5,12 @@
 use std::collections::BTreeSet;
 use std::fmt::Display;
 
+use crate::app::Loaded;
 use crate::config::Settings;
 use crate::hubspot::HubSpot;
+use crate::hubspot::properties::PropertyDef;
 use crate::ops::setup::{Outcome, definitions, ensure, scopes_needed};
 use crate::stripe::api::StripeApi;
-
-/// Scopes every configuration needs: contacts are read and written for every event.
-const BASE_SCOPES: &[&str] = &["crm.objects.contacts.read", "crm.objects.contacts.write"];
 
 struct Report {
     failures: Vec<String>,
@@ -44,7 +43,8 @@ impl Status {
     }
 }
 
-pub async fn run(settings: Settings) -> anyhow::Result<()> {
+pub async fn run(config: Loaded) -> anyhow::Result<()> {
+    let Loaded { settings, rules } = config;
     let mut report = Report {
         failures: Vec::new(),
     };
@@ -57,13 +57,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Status::Ok,
         format!(
             "{source}: valid, {} rule(s), {} sequence(s)",
-            settings.ruleset.rules.len(),
-            settings.ruleset.sequences.len()
+            rules.rules.len(),
+            rules.sequences.len()
         ),
     );
-    let defs = definitions(&settings);
-    let mut needed: BTreeSet<&str> = settings.ruleset.scopes_needed();
-    needed.extend(BASE_SCOPES);
+    let defs = definitions(&settings, &rules);
+    // Contacts read and write among them: every event needs those.
+    let needed: BTreeSet<&str> = rules.scopes_needed();
     let for_setup: BTreeSet<&str> = scopes_needed(&defs)
         .into_iter()
         .filter(|s| !needed.contains(s))
@@ -78,7 +78,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             println!("scopes a token will need: {}", list(&needed));
             println!("needed only by `paybridge setup`: {}", list(&for_setup));
         }
-        Some(hubspot) => check_hubspot(&settings, &hubspot, &needed, &for_setup, &mut report).await,
+        Some(hubspot) => {
+            check_hubspot(&settings, &hubspot, &defs, &needed, &for_setup, &mut report).await
+        }
     }
     check_stripe(&settings, &mut report).await;
     if report.failures.is_empty() {
@@ -97,6 +99,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 async fn check_hubspot(
     settings: &Settings,
     hubspot: &HubSpot,
+    defs: &[PropertyDef],
     needed: &BTreeSet<&str>,
     for_setup: &BTreeSet<&str>,
     report: &mut Report,
@@ -125,9 +128,8 @@ async fn check_hubspot(
     };
 
     // The cheap read: the properties paybridge writes, as `setup --dry-run` sees them.
-    let defs = definitions(settings);
     let mut object_types: Vec<&str> = Vec::new();
-    for d in &defs {
+    for d in defs {
         if !object_types.contains(&d.object_type) {
             object_types.push(d.object_type);
         }

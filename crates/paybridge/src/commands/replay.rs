@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::app::Loaded;
 use crate::catchup::replay::{ReplayCounts, ReplayRequest, Replayer, WINDOW_SECS, parse_since};
 use crate::cli::ReplayArgs;
 use crate::commands::progress::Progress;
@@ -26,7 +27,8 @@ pub fn stripe_api(settings: &Settings, command: &str) -> anyhow::Result<StripeAp
     StripeApi::new(&settings.stripe.api_base, key)
 }
 
-pub async fn run(args: ReplayArgs, settings: Settings) -> anyhow::Result<()> {
+pub async fn run(args: ReplayArgs, config: Loaded) -> anyhow::Result<()> {
+    let Loaded { settings, rules } = config;
     let api = stripe_api(&settings, "replay")?;
     let clock = Clock::system();
     let now = clock.now_secs();
@@ -39,11 +41,7 @@ pub async fn run(args: ReplayArgs, settings: Settings) -> anyhow::Result<()> {
         );
     }
     let store = Store::open(&settings.store.url, clock).await?;
-    let replayer = Replayer::new(
-        api,
-        store.clone(),
-        Arc::new(crate::app::handled_types(&settings)),
-    );
+    let replayer = Replayer::new(api, store.clone(), Arc::new(rules.handled_types()));
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {

@@ -3,11 +3,13 @@
 
 use anyhow::Context as _;
 
+use crate::app::Loaded;
 use crate::config::Settings;
 use crate::hubspot::HubSpot;
 use crate::ops::setup::{Outcome, definitions, ensure, scopes_needed};
 
-pub async fn run(dry_run: bool, settings: Settings) -> anyhow::Result<()> {
+pub async fn run(dry_run: bool, config: Loaded) -> anyhow::Result<()> {
+    let Loaded { settings, rules } = config;
     let Some(hubspot) = client(&settings)? else {
         println!(
             "sandbox mode (no hubspot.token): `paybridge serve` creates these properties in its \
@@ -15,7 +17,7 @@ pub async fn run(dry_run: bool, settings: Settings) -> anyhow::Result<()> {
         );
         return Ok(());
     };
-    let defs = definitions(&settings);
+    let defs = definitions(&settings, &rules);
     let report = match ensure(&hubspot, &defs, dry_run).await {
         Ok(report) => report,
         Err(e) => {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::config::{Settings, WorkerMode};
 use crate::domain::Clock;
 use crate::hubspot::{HubSpot, HubspotError};
+use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 use crate::stripe::api::{StripeApi, StripeApiError};
 
@@ -44,13 +45,14 @@ struct Inner {
     concurrency: usize,
     /// Outbound calls: Slack, provisioning endpoints.
     http: reqwest::Client,
-    ruleset: Arc<crate::rules::RuleSet>,
+    ruleset: Arc<RuleSet>,
     lease: Duration,
 }
 
 impl Pipeline {
     pub fn new(
         settings: &Settings,
+        rules: Arc<RuleSet>,
         store: Store,
         hubspot: HubSpot,
         clock: Clock,
@@ -81,7 +83,7 @@ impl Pipeline {
                 },
                 mode: settings.worker.mode,
                 concurrency: settings.worker.concurrency,
-                ruleset: settings.ruleset.clone(),
+                ruleset: rules,
                 lease: settings.worker.lease,
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(30))
