@@ -126,8 +126,15 @@ async fn check_hubspot(
         },
         None => None,
     };
+    check_properties(hubspot, defs, report).await;
+    match granted {
+        Some(granted) => check_scopes(&granted, needed, for_setup, report),
+        None => println!("scopes the rules need: {}", list(needed)),
+    }
+}
 
-    // The cheap read: the properties paybridge writes, as `setup --dry-run` sees them.
+/// The cheap read: the properties paybridge writes, as `setup --dry-run` sees them.
+async fn check_properties(hubspot: &HubSpot, defs: &[PropertyDef], report: &mut Report) {
     let mut object_types: Vec<&str> = Vec::new();
     for d in defs {
         if !object_types.contains(&d.object_type) {
@@ -182,11 +189,16 @@ async fn check_hubspot(
             report.line("properties", Status::Fail, format!("cannot read {e}"));
         }
     }
+}
 
-    let Some(granted) = granted else {
-        println!("scopes the rules need: {}", list(needed));
-        return;
-    };
+/// The token's scopes against the rules' (and setup's) needs: what it lacks fails the
+/// check; what it has beyond need is listed (least privilege).
+fn check_scopes(
+    granted: &BTreeSet<String>,
+    needed: &BTreeSet<&str>,
+    for_setup: &BTreeSet<&str>,
+    report: &mut Report,
+) {
     let has = |s: &&str| granted.contains(*s);
     let lacking: Vec<&str> = needed.iter().filter(|s| !has(s)).copied().collect();
     if lacking.is_empty() {

@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 use super::actions::ActionTemplate;
 use super::model::RuleSet;
 use super::plan::{Planned, Step, step_key};
-use super::template::{Text, describe};
+use super::template::{Text, describe_error};
 
 impl RuleSet {
     /// The steps of the rules that match `event_type` and whose `if` holds, in config
@@ -116,7 +116,7 @@ impl<'a> Renderer<'a> {
                 .env
                 .get_template(name)
                 .and_then(|t| t.render(&self.ctx))
-                .map_err(|e| format!("{name}: {}", describe(&e))),
+                .map_err(|e| format!("{name}: {}", describe_error(&e))),
         }
     }
 
@@ -133,10 +133,10 @@ impl<'a> Renderer<'a> {
         let expr = self
             .env
             .compile_expression_owned(condition.to_owned())
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| describe_error(&e))?;
         expr.eval(&self.ctx)
             .map(|v| v.is_true())
-            .map_err(|e| describe(&e))
+            .map_err(|e| describe_error(&e))
     }
 
     /// Renders `actions` as steps of `rule` into `out`; an action whose template fails is

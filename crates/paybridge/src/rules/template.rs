@@ -33,7 +33,7 @@ pub(crate) fn is_template(source: &str) -> bool {
 }
 
 /// A minijinja error in one line: kind, detail and (for multi-line sources) the line.
-pub(crate) fn describe(e: &minijinja::Error) -> String {
+pub(crate) fn describe_error(e: &minijinja::Error) -> String {
     let mut text = e.kind().to_string();
     if let Some(detail) = e.detail() {
         text.push_str(": ");
