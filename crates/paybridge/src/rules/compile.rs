@@ -72,6 +72,7 @@ fn valid_name(name: &str) -> bool {
 
 /// Reads rules and sequences, collecting problems; holds the templates compiled so far.
 pub(crate) struct Compiler<'a> {
+    /// The shared reader: action kinds read their plain keys through it.
     pub fields: Fields<'a>,
     env: Environment<'static>,
     sequence_names: BTreeSet<String>,
