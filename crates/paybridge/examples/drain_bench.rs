@@ -53,7 +53,10 @@ async fn main() -> anyhow::Result<()> {
     )?;
     paybridge::ops::setup::ensure(
         &setup,
-        &paybridge::rules::properties::builtin("stripe_customer_id"),
+        &paybridge::rules::properties::builtin("stripe_customer_id")
+            .iter()
+            .map(paybridge::ops::setup::definition)
+            .collect::<Vec<_>>(),
         false,
     )
     .await?;
@@ -128,7 +131,14 @@ async fn main() -> anyhow::Result<()> {
         settings.hubspot.search_per_s,
         "stripe_customer_id",
     )?;
-    let pipeline = Pipeline::new(&settings, store.clone(), hubspot, None, clock)?;
+    let pipeline = Pipeline::new(
+        &settings,
+        Default::default(),
+        store.clone(),
+        hubspot,
+        None,
+        clock,
+    )?;
     let cancel = CancellationToken::new();
     let started = Instant::now();
     let workers = tokio::spawn(Pool::new(pipeline).run(cancel.clone()));

@@ -164,7 +164,7 @@ async fn start() -> anyhow::Result<Started> {
     settings.stripe.webhook_secrets = vec![Secret::new(SECRET.into())];
     // Intake alone: the workers would compete for the same two cores (see drain_bench for them).
     let app = Application::build_with(
-        settings,
+        settings.into(),
         Clock::system(),
         paybridge::app::Options {
             run_workers: false,

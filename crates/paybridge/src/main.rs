@@ -1,9 +1,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use paybridge::app::load;
 use paybridge::basics::ConfigError;
 use paybridge::cli::{Cli, Command};
-use paybridge::config;
 use paybridge::{UsageError, commands, telemetry};
 
 fn main() -> ExitCode {
@@ -34,19 +34,21 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     // Loaded only by the commands that need settings (`sandbox` runs without any config).
-    let settings = || config::load(cli.config.as_deref());
+    // Every command that loads the config refuses a bad one, rules included.
+    let config = || load::load(cli.config.as_deref());
+    let settings = || config().map(|c| c.settings);
     match cli.command {
-        Command::Serve => commands::serve::run(settings()?).await,
+        Command::Serve => commands::serve::run(config()?).await,
         Command::Events(command) => commands::events::run(command, settings()?).await,
         Command::Init { output, force } => {
             commands::init::run(output.as_deref().or(cli.config.as_deref()), force)
         }
-        Command::Setup { dry_run } => commands::setup::run(dry_run, settings()?).await,
-        Command::Check => commands::check::run(settings()?).await,
+        Command::Setup { dry_run } => commands::setup::run(dry_run, config()?).await,
+        Command::Check => commands::check::run(config()?).await,
         Command::Simulate(args) => commands::simulate::run(args, settings()?).await,
         Command::Sandbox(args) => commands::sandbox::run(args).await,
-        Command::Replay(args) => commands::replay::run(args, settings()?).await,
-        Command::Backfill(args) => commands::backfill::run(args, settings()?).await,
+        Command::Replay(args) => commands::replay::run(args, config()?).await,
+        Command::Backfill(args) => commands::backfill::run(args, config()?).await,
         Command::Report(args) => commands::report::run(args, settings()?).await,
     }
 }

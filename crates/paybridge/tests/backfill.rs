@@ -178,8 +178,8 @@ async fn a_thousand_customers_reach_hubspot_once_across_an_interruption() {
     let api =
         paybridge::stripe::api::StripeApi::new(&sandbox.url(), Secret::new(STRIPE_KEY.into()))
             .expect("client");
-    let settings = paybridge::config::Settings::defaults();
-    let intake = paybridge::app::services::intake(&settings, app.store.clone());
+    let intake =
+        paybridge::app::services::intake(&paybridge::rules::RuleSet::default(), app.store.clone());
     let backfiller = Backfiller::new(api, intake);
     let cancel = CancellationToken::new();
 

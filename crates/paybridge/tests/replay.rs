@@ -38,10 +38,9 @@ fn replayer(app: &TestApp, sandbox: &Sandbox) -> Replayer {
     let api =
         paybridge::stripe::api::StripeApi::new(&sandbox.url(), Secret::new(STRIPE_KEY.into()))
             .expect("client");
-    let settings = paybridge::config::Settings::defaults();
     Replayer::new(
         api,
-        paybridge::app::services::intake(&settings, app.store.clone()),
+        paybridge::app::services::intake(&paybridge::rules::RuleSet::default(), app.store.clone()),
     )
 }
 

@@ -70,7 +70,7 @@ async fn webhooks_are_received_over_https() {
     let mut settings = common::test_settings(dir.path());
     settings.server.tls_cert = Some(cert);
     settings.server.tls_key = Some(key);
-    let err = paybridge::app::Application::build(settings, Clock::system())
+    let err = paybridge::app::Application::build(settings.into(), Clock::system())
         .await
         .err()
         .expect("refused");

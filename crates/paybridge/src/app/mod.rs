@@ -4,6 +4,7 @@
 //! in-flight requests and jobs and commits everything acknowledged. `backfill --here` runs
 //! the same application without listeners.
 
+pub mod load;
 pub mod services;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use crate::http::{
 };
 use crate::store::Store;
 use crate::worker::{Pipeline, Pool};
+pub use load::Loaded;
 pub use services::Services;
 
 /// Choices tests and commands make; `serve` uses the defaults.
@@ -67,15 +69,19 @@ struct Listeners {
 const SANDBOX_SECRET_KEY: &str = "sandbox_webhook_secret";
 
 impl Application {
-    pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
-        Self::build_with(settings, clock, Options::default()).await
+    pub async fn build(config: Loaded, clock: Clock) -> anyhow::Result<Self> {
+        Self::build_with(config, clock, Options::default()).await
     }
 
     pub async fn build_with(
-        mut settings: Settings,
+        config: Loaded,
         clock: Clock,
         options: Options,
     ) -> anyhow::Result<Self> {
+        let Loaded {
+            mut settings,
+            rules,
+        } = config;
         // Installed before any work, so nothing counted before the first scrape is lost.
         crate::telemetry::metrics();
         let store = Store::open(&settings.store.url, clock.clone()).await?;
@@ -97,9 +103,9 @@ impl Application {
         } else {
             None
         };
-        let services = Services::build(&settings, store, clock)?;
+        let services = Services::build(&settings, rules, store, clock)?;
         if sandbox.is_some() {
-            let defs = crate::ops::setup::definitions(&settings);
+            let defs = crate::ops::setup::definitions(&settings, &services.rules);
             crate::ops::setup::ensure(services.hubspot(), &defs, false)
                 .await
                 .context("cannot create paybridge's properties in the embedded sandbox")?;

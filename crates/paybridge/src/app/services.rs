@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::domain::Clock;
 use crate::hubspot::HubSpot;
 use crate::intake::Intake;
-use crate::rules::{FINANCIAL_TYPES, TypePatterns};
+use crate::rules::RuleSet;
 use crate::store::Store;
 use crate::stripe::api::StripeApi;
 use crate::worker::Pipeline;
@@ -23,20 +23,34 @@ pub struct Services {
     pub intake: Intake,
     pub stripe: Option<StripeApi>,
     pub pipeline: Pipeline,
+    pub rules: Arc<RuleSet>,
 }
 
 impl Services {
     /// Every service of `settings` on `store`; `hubspot.token` must be set (sandbox mode
     /// sets it to its embedded sandbox's before calling this).
-    pub fn build(settings: &Settings, store: Store, clock: Clock) -> anyhow::Result<Self> {
+    pub fn build(
+        settings: &Settings,
+        rules: Arc<RuleSet>,
+        store: Store,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let hubspot = hubspot(settings)?.context("hubspot.token is required")?;
         let stripe = stripe(settings)?;
-        let pipeline = Pipeline::new(settings, store.clone(), hubspot, stripe.clone(), clock)?;
+        let pipeline = Pipeline::new(
+            settings,
+            rules.clone(),
+            store.clone(),
+            hubspot,
+            stripe.clone(),
+            clock,
+        )?;
         Ok(Self {
-            intake: intake(settings, store.clone()),
+            intake: intake(&rules, store.clone()),
             store,
             stripe,
             pipeline,
+            rules,
         })
     }
 
@@ -85,14 +99,6 @@ pub fn require_stripe(settings: &Settings, command: &str) -> anyhow::Result<Stri
 }
 
 /// The front door on `store`, storing as `ignored` the event types no rule handles.
-pub fn intake(settings: &Settings, store: Store) -> Intake {
-    Intake::new(store, Arc::new(handled_types(settings)))
-}
-
-/// The event types some rule handles (the financial tagging's and the configured rules'
-/// `on` and sequences' `cancel_on`): anything else is stored as `ignored`.
-pub fn handled_types(settings: &Settings) -> TypePatterns {
-    let mut handled = TypePatterns::new(FINANCIAL_TYPES.iter().copied());
-    handled.extend(&settings.ruleset.handled_types());
-    handled
+pub fn intake(rules: &RuleSet, store: Store) -> Intake {
+    Intake::new(store, Arc::new(rules.handled_types()))
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{Application, Options, services};
+use crate::app::{Application, Loaded, Options, services};
 use crate::catchup::backfill::{
     BackfillError, BackfillOptions, BackfillProgress, Backfiller, Drive, eta,
 };
@@ -40,12 +40,13 @@ enum Runner {
     ),
 }
 
-pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
-    let api = services::require_stripe(&settings, "backfill")?;
+pub async fn run(args: BackfillArgs, config: Loaded) -> anyhow::Result<()> {
+    let settings = &config.settings;
+    let api = services::require_stripe(settings, "backfill")?;
     let server = if args.here {
         None
     } else {
-        running_server(&settings).await
+        running_server(settings).await
     };
     if server.is_none() && settings.hubspot.token.is_none() {
         return Err(crate::UsageError(
@@ -68,7 +69,7 @@ pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
             );
             let store = Store::open(&settings.store.url, Clock::system()).await?;
             (
-                services::intake(&settings, store.clone()),
+                services::intake(&config.rules, store.clone()),
                 Runner::Server(store),
             )
         }
@@ -77,7 +78,7 @@ pub async fn run(args: BackfillArgs, settings: Settings) -> anyhow::Result<()> {
                 run_workers: true,
                 listen: false,
             };
-            let app = Application::build_with(settings, Clock::system(), options).await?;
+            let app = Application::build_with(config.clone(), Clock::system(), options).await?;
             let intake = app.services().intake.clone();
             let stop = CancellationToken::new();
             let task = tokio::spawn(app.run_until_stopped(stop.clone()));

@@ -5,12 +5,11 @@
 use std::collections::BTreeSet;
 use std::fmt::Display;
 
+use crate::app::Loaded;
 use crate::config::Settings;
 use crate::hubspot::HubSpot;
+use crate::hubspot::properties::PropertyDef;
 use crate::ops::setup::{Outcome, definitions, ensure, scopes_needed};
-
-/// Scopes every configuration needs: contacts are read and written for every event.
-const BASE_SCOPES: &[&str] = &["crm.objects.contacts.read", "crm.objects.contacts.write"];
 
 struct Report {
     failures: Vec<String>,
@@ -43,7 +42,8 @@ impl Status {
     }
 }
 
-pub async fn run(settings: Settings) -> anyhow::Result<()> {
+pub async fn run(config: Loaded) -> anyhow::Result<()> {
+    let Loaded { settings, rules } = config;
     let mut report = Report {
         failures: Vec::new(),
     };
@@ -56,13 +56,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Status::Ok,
         format!(
             "{source}: valid, {} rule(s), {} sequence(s)",
-            settings.ruleset.rules.len(),
-            settings.ruleset.sequences.len()
+            rules.rules.len(),
+            rules.sequences.len()
         ),
     );
-    let defs = definitions(&settings);
-    let mut needed: BTreeSet<&str> = settings.ruleset.scopes_needed();
-    needed.extend(BASE_SCOPES);
+    let defs = definitions(&settings, &rules);
+    // Contacts read and write among them: every event needs those.
+    let needed: BTreeSet<&str> = rules.scopes_needed();
     let for_setup: BTreeSet<&str> = scopes_needed(&defs)
         .into_iter()
         .filter(|s| !needed.contains(s))
@@ -77,7 +77,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             println!("scopes a token will need: {}", list(&needed));
             println!("needed only by `paybridge setup`: {}", list(&for_setup));
         }
-        Some(hubspot) => check_hubspot(&settings, &hubspot, &needed, &for_setup, &mut report).await,
+        Some(hubspot) => {
+            check_hubspot(&settings, &hubspot, &defs, &needed, &for_setup, &mut report).await
+        }
     }
     check_stripe(&settings, &mut report).await;
     if report.failures.is_empty() {
@@ -96,6 +98,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 async fn check_hubspot(
     settings: &Settings,
     hubspot: &HubSpot,
+    defs: &[PropertyDef],
     needed: &BTreeSet<&str>,
     for_setup: &BTreeSet<&str>,
     report: &mut Report,
@@ -122,66 +125,17 @@ async fn check_hubspot(
         },
         None => None,
     };
-
-    check_properties(settings, hubspot, report).await;
-
-    let Some(granted) = granted else {
-        println!("scopes the rules need: {}", list(needed));
-        return;
-    };
-    let has = |s: &&str| granted.contains(*s);
-    let lacking: Vec<&str> = needed.iter().filter(|s| !has(s)).copied().collect();
-    if lacking.is_empty() {
-        report.line(
-            "scopes",
-            Status::Ok,
-            "the token has every scope the configured rules need",
-        );
-    } else {
-        report.line(
-            "scopes",
-            Status::Fail,
-            format!(
-                "the token lacks {} (add them to the private app or service key)",
-                lacking.join(", ")
-            ),
-        );
+    check_properties(hubspot, defs, report).await;
+    match granted {
+        Some(granted) => check_scopes(&granted, needed, for_setup, report),
+        None => println!("scopes the rules need: {}", list(needed)),
     }
-    println!("scopes the rules need: {}", list(needed));
-    println!("missing scopes: {}", join_or_none(&lacking));
-    let setup_state: Vec<String> = for_setup
-        .iter()
-        .map(|s| format!("{s} ({})", if has(s) { "granted" } else { "not granted" }))
-        .collect();
-    println!(
-        "needed only by `paybridge setup`: {}",
-        if setup_state.is_empty() {
-            "none".to_owned()
-        } else {
-            setup_state.join(", ")
-        }
-    );
-    let beyond: Vec<&str> = granted
-        .iter()
-        .map(String::as_str)
-        .filter(|s| !needed.contains(s) && !for_setup.contains(s))
-        .collect();
-    println!(
-        "granted beyond need: {}{}",
-        join_or_none(&beyond),
-        if beyond.is_empty() {
-            ""
-        } else {
-            " (this config never uses them: remove them for least privilege)"
-        }
-    );
 }
 
 /// The cheap read: the properties paybridge writes, as `setup --dry-run` sees them.
-async fn check_properties(settings: &Settings, hubspot: &HubSpot, report: &mut Report) {
-    let defs = definitions(settings);
+async fn check_properties(hubspot: &HubSpot, defs: &[PropertyDef], report: &mut Report) {
     let mut object_types: Vec<&str> = Vec::new();
-    for d in &defs {
+    for d in defs {
         if !object_types.contains(&d.object_type) {
             object_types.push(d.object_type);
         }
@@ -234,6 +188,62 @@ async fn check_properties(settings: &Settings, hubspot: &HubSpot, report: &mut R
             report.line("properties", Status::Fail, format!("cannot read {e}"));
         }
     }
+}
+
+/// The token's scopes against the rules' (and setup's) needs: what it lacks fails the
+/// check; what it has beyond need is listed (least privilege).
+fn check_scopes(
+    granted: &BTreeSet<String>,
+    needed: &BTreeSet<&str>,
+    for_setup: &BTreeSet<&str>,
+    report: &mut Report,
+) {
+    let has = |s: &&str| granted.contains(*s);
+    let lacking: Vec<&str> = needed.iter().filter(|s| !has(s)).copied().collect();
+    if lacking.is_empty() {
+        report.line(
+            "scopes",
+            Status::Ok,
+            "the token has every scope the configured rules need",
+        );
+    } else {
+        report.line(
+            "scopes",
+            Status::Fail,
+            format!(
+                "the token lacks {} (add them to the private app or service key)",
+                lacking.join(", ")
+            ),
+        );
+    }
+    println!("scopes the rules need: {}", list(needed));
+    println!("missing scopes: {}", join_or_none(&lacking));
+    let setup_state: Vec<String> = for_setup
+        .iter()
+        .map(|s| format!("{s} ({})", if has(s) { "granted" } else { "not granted" }))
+        .collect();
+    println!(
+        "needed only by `paybridge setup`: {}",
+        if setup_state.is_empty() {
+            "none".to_owned()
+        } else {
+            setup_state.join(", ")
+        }
+    );
+    let beyond: Vec<&str> = granted
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !needed.contains(s) && !for_setup.contains(s))
+        .collect();
+    println!(
+        "granted beyond need: {}{}",
+        join_or_none(&beyond),
+        if beyond.is_empty() {
+            ""
+        } else {
+            " (this config never uses them: remove them for least privilege)"
+        }
+    );
 }
 
 async fn check_stripe(settings: &Settings, report: &mut Report) {

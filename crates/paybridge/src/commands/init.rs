@@ -54,7 +54,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::config::load_from_str;
+    use crate::app::load::load_from_str;
 
     #[test]
     fn writes_once_and_refuses_to_overwrite_without_force() {
@@ -75,21 +75,21 @@ mod tests {
 
     #[test]
     fn the_starter_loads_without_any_environment_and_covers_every_action() {
-        let settings = load_from_str(
+        let loaded = load_from_str(
             Some(STARTER),
             Some(PathBuf::from("paybridge.toml")),
             &HashMap::new(),
         )
         .unwrap_or_else(|e| panic!("the starter must load: {e}"));
         assert!(
-            settings.hubspot.token.is_none(),
+            loaded.settings.hubspot.token.is_none(),
             "no token: the embedded sandbox"
         );
-        assert_eq!(settings.stripe.webhook_secrets.len(), 1);
-        let ruleset = &settings.ruleset;
+        assert_eq!(loaded.settings.stripe.webhook_secrets.len(), 1);
+        let ruleset = &loaded.rules;
         assert!(ruleset.rules.len() >= 7, "{:?}", ruleset.rules.len());
         assert!(ruleset.sequences.contains_key("payment_recovery"));
-        for kind in crate::rules::compile::action_types() {
+        for kind in crate::rules::action_types() {
             assert!(
                 STARTER.contains(&format!("type = \"{kind}\"")),
                 "the starter has no {kind} action"

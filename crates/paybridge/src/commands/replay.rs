@@ -6,15 +6,15 @@ use std::io::Write;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::services;
+use crate::app::{Loaded, services};
 use crate::catchup::replay::{ReplayCounts, ReplayRequest, Replayer, WINDOW_SECS, parse_since};
 use crate::cli::ReplayArgs;
 use crate::commands::progress::Progress;
-use crate::config::Settings;
 use crate::domain::{Clock, time};
 use crate::store::Store;
 
-pub async fn run(args: ReplayArgs, settings: Settings) -> anyhow::Result<()> {
+pub async fn run(args: ReplayArgs, config: Loaded) -> anyhow::Result<()> {
+    let Loaded { settings, rules } = config;
     let api = services::require_stripe(&settings, "replay")?;
     let clock = Clock::system();
     let now = clock.now_secs();
@@ -27,7 +27,7 @@ pub async fn run(args: ReplayArgs, settings: Settings) -> anyhow::Result<()> {
         );
     }
     let store = Store::open(&settings.store.url, clock).await?;
-    let replayer = Replayer::new(api, services::intake(&settings, store.clone()));
+    let replayer = Replayer::new(api, services::intake(&rules, store.clone()));
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {

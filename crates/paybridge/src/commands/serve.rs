@@ -2,18 +2,18 @@
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::Application;
-use crate::config::Settings;
+use crate::app::{Application, Loaded};
 use crate::domain::Clock;
 
-pub async fn run(settings: Settings) -> anyhow::Result<()> {
+pub async fn run(config: Loaded) -> anyhow::Result<()> {
+    let settings = &config.settings;
     let sandbox_mode = settings.sandbox_mode;
     let scheme = if settings.server.tls_cert.is_some() {
         "https"
     } else {
         "http"
     };
-    let app = Application::build(settings, Clock::system()).await?;
+    let app = Application::build(config, Clock::system()).await?;
     let public = app.public_addr();
     let admin = app.admin_addr();
     let host = if public.ip().is_unspecified() {

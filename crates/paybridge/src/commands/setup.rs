@@ -1,11 +1,11 @@
 //! `paybridge setup [--dry-run]`: create the `stripe` property group and every custom
 //! property the config writes, with HubSpot types; idempotent, reporting each property.
 
-use crate::app::services;
-use crate::config::Settings;
+use crate::app::{Loaded, services};
 use crate::ops::setup::{Outcome, definitions, ensure, scopes_needed};
 
-pub async fn run(dry_run: bool, settings: Settings) -> anyhow::Result<()> {
+pub async fn run(dry_run: bool, config: Loaded) -> anyhow::Result<()> {
+    let Loaded { settings, rules } = config;
     let Some(hubspot) = services::hubspot(&settings)? else {
         println!(
             "sandbox mode (no hubspot.token): `paybridge serve` creates these properties in its \
@@ -13,7 +13,7 @@ pub async fn run(dry_run: bool, settings: Settings) -> anyhow::Result<()> {
         );
         return Ok(());
     };
-    let defs = definitions(&settings);
+    let defs = definitions(&settings, &rules);
     let report = match ensure(&hubspot, &defs, dry_run).await {
         Ok(report) => report,
         Err(e) => {

@@ -1,15 +1,15 @@
 //! Settings: defaults → TOML file → `PAYBRIDGE_<SECTION>__<KEY>` environment overrides,
-//! secrets resolved, every problem reported at once with its path and a hint.
+//! secrets resolved, every problem reported at once with its path and a hint. Knows
+//! nothing of rules: it hands `[[rules]]` and `[sequences]` on as written.
 
 mod load;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-pub use load::{Source, load, load_from_str};
+pub use load::{Read, locate, read};
 
 use crate::basics::Secret;
 use crate::hubspot::ApiVersion;
@@ -27,12 +27,6 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub alerts: AlertSettings,
     pub report: ReportSettings,
-    /// `[[rules]]` as written; compiled and validated by `crate::rules`.
-    pub rules: Vec<toml::Value>,
-    /// `[sequences.NAME]` as written; compiled and validated by `crate::rules`.
-    pub sequences: BTreeMap<String, toml::Value>,
-    /// `rules` and `sequences`, compiled (empty by default).
-    pub ruleset: Arc<crate::rules::RuleSet>,
     /// No config file was found: embedded HubSpot sandbox, generated webhook secret.
     pub sandbox_mode: bool,
     /// The file the settings came from, if any.
@@ -166,9 +160,6 @@ impl Settings {
             report: ReportSettings {
                 minutes_per_action: BTreeMap::from([("default".to_owned(), 3.0)]),
             },
-            rules: Vec::new(),
-            sequences: BTreeMap::new(),
-            ruleset: Arc::default(),
             sandbox_mode: false,
             file: None,
         }

@@ -7,34 +7,36 @@ use crate::config::Settings;
 use crate::hubspot::properties::{Ensured, ExistingProperty, PropertyDef};
 use crate::hubspot::{HubSpot, HubspotError};
 use crate::rules::properties::{GROUP, GROUP_LABEL};
+use crate::rules::{PropertyKind, PropertyNeed, RuleSet};
 
-/// Every property the configuration writes: the built-in contact properties, the
-/// `paybridge_key` of tickets and deals when the rules create them, then the rules' own
-/// contact properties (created as text; HubSpot's default properties are left alone).
-pub fn definitions(settings: &Settings) -> Vec<PropertyDef> {
-    let created = settings.ruleset.created_object_types();
-    let mut defs: Vec<PropertyDef> =
-        crate::rules::properties::builtin(&settings.contacts.id_property)
-            .into_iter()
-            .filter(|d| d.object_type == "contacts" || created.contains(d.object_type))
-            .collect();
-    for (object_type, name) in settings.ruleset.custom_properties() {
-        if !defs
-            .iter()
-            .any(|d| d.object_type == object_type && d.name == name)
-        {
-            defs.push(PropertyDef {
-                object_type,
-                label: name.replace('_', " "),
-                name,
-                kind: "string",
-                field_type: "text",
-                unique: false,
-                options: Vec::new(),
-            });
-        }
+/// Every property the configuration writes (see [`RuleSet::properties_needed`]), as HubSpot
+/// property definitions.
+pub fn definitions(settings: &Settings, rules: &RuleSet) -> Vec<PropertyDef> {
+    rules
+        .properties_needed(&settings.contacts.id_property)
+        .iter()
+        .map(definition)
+        .collect()
+}
+
+/// A property paybridge writes, with HubSpot's type and field type for it.
+pub fn definition(need: &PropertyNeed) -> PropertyDef {
+    let (kind, field_type, options) = match &need.kind {
+        PropertyKind::Text => ("string", "text", Vec::new()),
+        PropertyKind::Number => ("number", "number", Vec::new()),
+        PropertyKind::Date => ("date", "date", Vec::new()),
+        PropertyKind::Checkbox => ("bool", "booleancheckbox", Vec::new()),
+        PropertyKind::Select(options) => ("enumeration", "select", options.clone()),
+    };
+    PropertyDef {
+        object_type: need.object_type,
+        name: need.name.clone(),
+        label: need.label.clone(),
+        kind,
+        field_type,
+        unique: need.unique,
+        options,
     }
-    defs
 }
 
 /// The scopes [`ensure`] needs for these definitions, beyond what running needs: creating
@@ -203,7 +205,10 @@ mod tests {
 
     #[test]
     fn differences_name_type_uniqueness_and_missing_options() {
-        let defs = crate::rules::properties::builtin("stripe_customer_id");
+        let defs: Vec<PropertyDef> = crate::rules::properties::builtin("stripe_customer_id")
+            .iter()
+            .map(definition)
+            .collect();
         let id = &defs[0];
         let status = &defs[1];
         assert!(differences(id, &existing("string", true, &[])).is_empty());
@@ -229,35 +234,35 @@ mod tests {
 
     #[test]
     fn definitions_follow_what_the_rules_create_and_setup_scopes_follow_them() {
-        let mut settings = Settings::defaults();
-        let names = |s: &Settings| {
-            definitions(s)
+        let settings = Settings::defaults();
+        let names = |rules: &RuleSet| {
+            definitions(&settings, rules)
                 .iter()
                 .map(|d| format!("{}.{}", d.object_type, d.name))
                 .collect::<Vec<_>>()
         };
-        let without = names(&settings);
+        let without = names(&RuleSet::default());
         assert_eq!(without.len(), 9, "{without:?}");
         assert!(without.iter().all(|n| n.starts_with("contacts.")));
         assert_eq!(
-            scopes_needed(&definitions(&settings))
+            scopes_needed(&definitions(&settings, &RuleSet::default()))
                 .into_iter()
                 .collect::<Vec<_>>(),
             ["crm.schemas.contacts.write"]
         );
 
-        settings = crate::config::load_from_str(
+        let starter = crate::app::load::load_from_str(
             Some(crate::config::STARTER),
             None,
             &std::collections::HashMap::new(),
         )
         .unwrap_or_else(|e| panic!("the starter loads: {e}"));
-        let with = names(&settings);
+        let with = names(&starter.rules);
         assert_eq!(with.len(), 11, "{with:?}");
         assert!(with.contains(&"tickets.paybridge_key".to_owned()));
         assert!(with.contains(&"deals.paybridge_key".to_owned()));
         assert_eq!(
-            scopes_needed(&definitions(&settings))
+            scopes_needed(&definitions(&starter.settings, &starter.rules))
                 .into_iter()
                 .collect::<Vec<_>>(),
             [

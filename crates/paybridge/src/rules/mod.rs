@@ -1,18 +1,32 @@
-//! Rules: configuration → a plan of keyed steps. Pure: no store, no HubSpot.
+//! Rules: configuration → a plan of keyed steps. Pure: no store, no HubSpot, no clock.
+//!
+//! By phase: `compile` (config as written → `model`, once at load), `render` (an event's
+//! context → keyed steps of `plan`), `needs` (what the rules need from HubSpot). Each
+//! action kind lives in one module of `actions`; `financial` is the built-in tagging.
 
+pub mod actions;
 pub mod compile;
 pub mod context;
 pub mod financial;
+pub mod model;
+pub mod needs;
 pub mod patterns;
 pub mod plan;
 pub mod properties;
+pub mod render;
 pub mod stripe_types;
+pub mod template;
 
-pub use compile::{ActionTemplate, Planned, Rule, RuleSet, Sequence, SequenceStep};
+#[cfg(test)]
+mod testing;
+
+pub use actions::{ActionTemplate, action_types};
 pub use context::context;
 pub use financial::Extras;
+pub use model::{Rule, RuleSet, Sequence, SequenceStep};
+pub use needs::{Needs, PropertyKind, PropertyNeed};
 pub use patterns::TypePatterns;
-pub use plan::{Action, Owner, Step, step_key};
+pub use plan::{Action, Owner, Planned, Step, step_key};
 
 use crate::domain::PaymentFact;
 

@@ -8,6 +8,14 @@ use serde::Serialize;
 
 use crate::basics::Secret;
 
+/// Steps planned for an event, with what went wrong on the way (an `if` that failed to
+/// evaluate counts as false; an action whose template failed to render is left out).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Planned {
+    pub steps: Vec<Step>,
+    pub warnings: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
     pub key: String,

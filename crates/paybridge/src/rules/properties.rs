@@ -1,7 +1,9 @@
-//! The custom HubSpot properties paybridge writes (SPEC §1), with their types.
+//! The built-in properties paybridge writes (SPEC §1): the contact's financial tags and
+//! the idempotency key of tickets and deals.
 
-use crate::hubspot::properties::PropertyDef;
+use super::needs::{PropertyKind, PropertyNeed};
 
+/// The property group they are created in.
 pub const GROUP: &str = "stripe";
 pub const GROUP_LABEL: &str = "Stripe";
 
@@ -16,109 +18,70 @@ pub const SUBSCRIPTION_STATUSES: &[&str] = &[
     "incomplete_expired",
 ];
 
-fn def(
-    object_type: &'static str,
-    name: &str,
-    label: &str,
-    kind: &'static str,
-    field_type: &'static str,
-) -> PropertyDef {
-    PropertyDef {
+fn need(object_type: &'static str, name: &str, label: &str, kind: PropertyKind) -> PropertyNeed {
+    PropertyNeed {
         object_type,
         name: name.to_owned(),
         label: label.to_owned(),
         kind,
-        field_type,
         unique: false,
-        options: Vec::new(),
     }
 }
 
-/// The built-in properties: the contact's financial tags and the idempotency key of
-/// tickets and deals. `id_property` is the configured Stripe Customer ID property.
-pub fn builtin(id_property: &str) -> Vec<PropertyDef> {
-    let mut id = def(
-        "contacts",
-        id_property,
-        "Stripe Customer ID",
-        "string",
-        "text",
-    );
-    id.unique = true;
-    let mut status = def(
-        "contacts",
-        "stripe_subscription_status",
-        "Subscription Status",
-        "enumeration",
-        "select",
-    );
-    status.options = SUBSCRIPTION_STATUSES
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    let mut ticket_key = def(
-        "tickets",
-        "paybridge_key",
-        "paybridge key",
-        "string",
-        "text",
-    );
-    ticket_key.unique = true;
-    let mut deal_key = def("deals", "paybridge_key", "paybridge key", "string", "text");
-    deal_key.unique = true;
+/// The built-in properties. `id_property` is the configured Stripe Customer ID property.
+pub fn builtin(id_property: &str) -> Vec<PropertyNeed> {
+    use PropertyKind::{Checkbox, Date, Number, Select, Text};
+    let unique = |mut need: PropertyNeed| {
+        need.unique = true;
+        need
+    };
+    let statuses = SUBSCRIPTION_STATUSES.iter().map(|s| (*s).to_owned());
     vec![
-        id,
-        status,
-        def(
+        unique(need("contacts", id_property, "Stripe Customer ID", Text)),
+        need(
+            "contacts",
+            "stripe_subscription_status",
+            "Subscription Status",
+            Select(statuses.collect()),
+        ),
+        need(
             "contacts",
             "stripe_subscription_tier",
             "Subscription Tier",
-            "string",
-            "text",
+            Text,
         ),
-        def(
+        need(
             "contacts",
             "stripe_last_payment_date",
             "Last Payment Date",
-            "date",
-            "date",
+            Date,
         ),
-        def(
+        need(
             "contacts",
             "stripe_last_payment_amount",
             "Last Payment Amount",
-            "number",
-            "number",
+            Number,
         ),
-        def(
+        need(
             "contacts",
             "stripe_last_payment_failed_date",
             "Last Payment Failed Date",
-            "date",
-            "date",
+            Date,
         ),
-        def(
+        need(
             "contacts",
             "stripe_lifetime_value",
             "Lifetime Value",
-            "number",
-            "number",
+            Number,
         ),
-        def(
+        need(
             "contacts",
             "stripe_refund_issued",
             "Refund Issued",
-            "bool",
-            "booleancheckbox",
+            Checkbox,
         ),
-        def(
-            "contacts",
-            "stripe_delinquent",
-            "Delinquent",
-            "bool",
-            "booleancheckbox",
-        ),
-        ticket_key,
-        deal_key,
+        need("contacts", "stripe_delinquent", "Delinquent", Checkbox),
+        unique(need("tickets", "paybridge_key", "paybridge key", Text)),
+        unique(need("deals", "paybridge_key", "paybridge key", Text)),
     ]
 }

@@ -6,6 +6,8 @@
 //! 01d0ca7445844498629a0d2bb6532343b2bf69cf (generated from Stripe's OpenAPI spec; it
 //! includes the preview types of that release). Same order as the source.
 
+use crate::basics::fields::edit_distance;
+
 /// Every `type` a Stripe (v1, snapshot) event can have.
 pub const STRIPE_EVENT_TYPES: &[&str] = &[
     "account.application.authorized",
@@ -351,21 +353,6 @@ pub fn hint(name: &str) -> Option<String> {
         .map(|t| (*t, edit_distance(name, t)))
         .min_by_key(|(_, d)| *d)?;
     (distance <= 3 && distance * 4 <= name.len()).then(|| format!("did you mean {best}?"))
-}
-
-/// Levenshtein distance over chars.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 #[cfg(test)]

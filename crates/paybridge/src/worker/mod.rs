@@ -24,6 +24,7 @@ use std::time::Duration;
 use crate::config::{Settings, WorkerMode};
 use crate::domain::Clock;
 use crate::hubspot::{HubSpot, HubspotError};
+use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 use crate::stripe::api::{StripeApi, StripeApiError};
 
@@ -53,7 +54,7 @@ struct Inner {
     concurrency: usize,
     /// Outbound calls: Slack, provisioning endpoints.
     http: reqwest::Client,
-    ruleset: Arc<crate::rules::RuleSet>,
+    ruleset: Arc<RuleSet>,
     lease: Duration,
 }
 
@@ -61,6 +62,7 @@ impl Pipeline {
     /// `stripe` reads the email of a customer an event names without one (None without a key).
     pub fn new(
         settings: &Settings,
+        rules: Arc<RuleSet>,
         store: Store,
         hubspot: HubSpot,
         stripe: Option<StripeApi>,
@@ -88,7 +90,7 @@ impl Pipeline {
                 },
                 mode: settings.worker.mode,
                 concurrency: settings.worker.concurrency,
-                ruleset: settings.ruleset.clone(),
+                ruleset: rules,
                 lease: settings.worker.lease,
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(30))

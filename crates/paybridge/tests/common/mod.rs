@@ -8,7 +8,7 @@ pub mod story;
 
 use std::path::{Path, PathBuf};
 
-use paybridge::app::Application;
+use paybridge::app::{Application, Loaded};
 use paybridge::basics::Secret;
 use paybridge::config::Settings;
 use paybridge::domain::Clock;
@@ -50,7 +50,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings), clock: Clock)
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = test_settings(dir.path());
     customise(&mut settings);
-    spawn_app_in(dir, settings, clock).await
+    spawn_app_in(dir, settings.into(), clock).await
 }
 
 /// The app of a config text (rules, sequences, `[worker] mode`…), as `paybridge --config`
@@ -73,19 +73,21 @@ pub async fn restart_app_with_config(
     sandbox: &hubspot_sandbox::Sandbox,
     clock: Clock,
 ) -> TestApp {
-    let settings = settings_from_config(text, dir.path(), sandbox);
-    setup_properties(sandbox, paybridge::ops::setup::definitions(&settings)).await;
-    spawn_app_in(dir, settings, clock).await
+    let config = settings_from_config(text, dir.path(), sandbox);
+    setup_properties(
+        sandbox,
+        config
+            .rules
+            .properties_needed(&config.settings.contacts.id_property),
+    )
+    .await;
+    spawn_app_in(dir, config, clock).await
 }
 
-/// Settings loaded from a config text, with the test's overrides merged in: listeners on
-/// port 0, the SQLite file in `dir`, the test webhook secret, the sandbox's URL and app
-/// token (`[hubspot] sandbox = true` is dropped), test-sized retry delays.
-pub fn settings_from_config(
-    text: &str,
-    dir: &Path,
-    sandbox: &hubspot_sandbox::Sandbox,
-) -> Settings {
+/// Settings and rules loaded from a config text, with the test's overrides merged in:
+/// listeners on port 0, the SQLite file in `dir`, the test webhook secret, the sandbox's URL
+/// and app token (`[hubspot] sandbox = true` is dropped), test-sized retry delays.
+pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::Sandbox) -> Loaded {
     use toml::{Table, Value};
     let mut root: Table = toml::from_str(text).expect("the config text is TOML");
     let mut set = |section: &str, key: &str, value: Value| {
@@ -118,7 +120,7 @@ pub fn settings_from_config(
         hubspot.remove("sandbox");
     }
     let merged = toml::to_string(&root).expect("TOML");
-    paybridge::config::load_from_str(
+    paybridge::app::load::load_from_str(
         Some(&merged),
         Some(dir.join("paybridge.toml")),
         &std::collections::HashMap::new(),
@@ -126,11 +128,11 @@ pub fn settings_from_config(
     .unwrap_or_else(|e| panic!("the test config loads: {e}"))
 }
 
-/// Builds and starts the app on `settings` in `dir` (its SQLite file may already exist).
-pub async fn spawn_app_in(dir: tempfile::TempDir, settings: Settings, clock: Clock) -> TestApp {
+/// Builds and starts the app on `config` in `dir` (its SQLite file may already exist).
+pub async fn spawn_app_in(dir: tempfile::TempDir, config: Loaded, clock: Clock) -> TestApp {
     let db_path = dir.path().join("paybridge.db");
     let app = Application::build_with(
-        settings,
+        config,
         clock.clone(),
         paybridge::app::Options {
             run_workers: false,
@@ -172,7 +174,7 @@ pub async fn spawn_sandbox(config: hubspot_sandbox::SandboxConfig) -> hubspot_sa
 /// A sandbox with only the given properties created.
 pub async fn spawn_sandbox_with(
     config: hubspot_sandbox::SandboxConfig,
-    defs: Vec<paybridge::hubspot::properties::PropertyDef>,
+    defs: Vec<paybridge::rules::PropertyNeed>,
 ) -> hubspot_sandbox::Sandbox {
     let sandbox = hubspot_sandbox::Sandbox::spawn(config)
         .await
@@ -185,7 +187,7 @@ pub async fn spawn_sandbox_with(
 /// its own so that its calls do not spend the app token's rate budget.
 pub async fn setup_properties(
     sandbox: &hubspot_sandbox::Sandbox,
-    defs: Vec<paybridge::hubspot::properties::PropertyDef>,
+    needs: Vec<paybridge::rules::PropertyNeed>,
 ) {
     let setup_token = "setup-token";
     sandbox
@@ -214,6 +216,10 @@ pub async fn setup_properties(
         "stripe_customer_id",
     )
     .expect("client");
+    let defs: Vec<_> = needs
+        .iter()
+        .map(paybridge::ops::setup::definition)
+        .collect();
     paybridge::ops::setup::ensure(&hubspot, &defs, false)
         .await
         .expect("setup creates the properties");

@@ -1,0 +1,97 @@
+//! The loader above config and rules: the config file's settings and its compiled rules,
+//! with every problem of both reported together in one [`ConfigError`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::basics::ConfigError;
+use crate::config::{self, Settings};
+use crate::rules::RuleSet;
+
+/// A configuration, loaded: what the application and the commands run on.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// `[[rules]]` and `[sequences.NAME]`, compiled (empty when there are none).
+    pub rules: Arc<RuleSet>,
+}
+
+/// Settings alone: no configured rules, only the built-in financial tagging.
+impl From<Settings> for Loaded {
+    fn from(settings: Settings) -> Self {
+        Self {
+            settings,
+            rules: Arc::default(),
+        }
+    }
+}
+
+/// Finds the file (`--config`, then `$PAYBRIDGE_CONFIG`, then `./paybridge.toml`) and loads
+/// it with the process environment's overrides and secrets. No file at all means sandbox
+/// mode.
+pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    match config::locate(explicit, &env)? {
+        Some((path, text)) => load_from_str(Some(&text), Some(path), &env),
+        None => load_from_str(None, None, &env),
+    }
+}
+
+/// Loads from TOML text (None = no file, sandbox mode) and an environment map.
+pub fn load_from_str(
+    text: Option<&str>,
+    file: Option<PathBuf>,
+    env: &HashMap<String, String>,
+) -> Result<Loaded, ConfigError> {
+    let read = config::read(text, file, env)?;
+    let mut problems = read.problems;
+    // Rules are checked with the rest, so one run lists every problem of the file.
+    let rules = match RuleSet::compile(&read.rules, &read.sequences, &|n| env.get(n).cloned()) {
+        Ok(rules) => Some(rules),
+        Err(rule_problems) => {
+            problems.extend(rule_problems);
+            None
+        }
+    };
+    match rules {
+        Some(rules) if problems.is_empty() => Ok(Loaded {
+            settings: read.settings,
+            rules: Arc::new(rules),
+        }),
+        _ => Err(ConfigError { problems }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_problems_come_with_the_rest_of_the_config() {
+        let text = r#"
+[stripe]
+webhook_secrets = ["whsec_x"]
+[hubspot]
+sandbox = true
+colour = "blue"
+[[rules]]
+name = "a"
+on = ["invoice.paid"]
+actions = [{ type = "enroll_workflow" }]
+"#;
+        let err = load_from_str(Some(text), None, &HashMap::new()).expect_err("refused");
+        let found: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("hubspot.colour: unknown key"))
+        );
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("rules[0].actions[0].workflow_id: missing"))
+        );
+        assert_eq!(found.len(), 2, "{found:#?}");
+    }
+}
