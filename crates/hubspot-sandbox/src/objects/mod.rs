@@ -8,10 +8,11 @@ mod object_type;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
+use tokio::time::Instant;
 
 use crate::clock;
 use crate::error::ApiError;
