@@ -2,7 +2,7 @@
 //! state, statistics, reset, faults, seed, Stripe events, and the webhook inbox.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -175,18 +175,19 @@ async fn set_faults(
     State(s): State<Arc<Shared>>,
     body: Result<axum::Json<FaultsRequest>, JsonRejection>,
 ) -> Response {
-    let mut request = match body {
+    let request = match body {
         Ok(axum::Json(r)) => r,
         Err(e) => return bad_request(e.body_text()),
     };
     if !(0.0..=1.0).contains(&request.faults.error_rate) {
         return bad_request("error_rate must be between 0 and 1");
     }
-    if let Some(secs) = request.outage_secs {
-        request.faults.outage_until =
-            Some(SystemTime::from(clock::wall()) + Duration::from_secs(secs));
+    match request.outage_secs {
+        Some(secs) => s
+            .faults
+            .set_with_outage(request.faults, Duration::from_secs(secs)),
+        None => s.faults.set(request.faults),
     }
-    s.faults.set(request.faults);
     axum::Json(s.faults.get()).into_response()
 }
 

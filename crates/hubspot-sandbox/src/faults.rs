@@ -2,11 +2,14 @@
 //! for a time window, and 429 storms. Switchable at start (`SandboxConfig`)
 //! and at run time (`/_sandbox/faults`, `Sandbox::set_faults`).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use tokio::time::Instant;
+
+use crate::clock;
 
 /// Default: no faults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -17,6 +20,8 @@ pub struct Faults {
     /// Added to every non-control request, in milliseconds.
     pub latency_ms: u64,
     /// Until then, every HubSpot call answers 503. JSON: an RFC 3339 string or null.
+    /// The time left until then when the faults are set is counted on the
+    /// monotonic clock, so a paused test ends the outage by advancing time.
     #[serde(serialize_with = "ser_time", deserialize_with = "de_time")]
     pub outage_until: Option<SystemTime>,
     /// Every HubSpot call answers 429 (TEN_SECONDLY_ROLLING).
@@ -25,7 +30,7 @@ pub struct Faults {
 
 fn ser_time<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
     match t {
-        Some(t) => s.serialize_some(&crate::clock::iso(DateTime::<Utc>::from(*t))),
+        Some(t) => s.serialize_some(&clock::iso(DateTime::<Utc>::from(*t))),
         None => s.serialize_none(),
     }
 }
@@ -49,26 +54,46 @@ pub(crate) enum Injected {
     Error(u16),
 }
 
+/// Longer outages are cut to this, so no clock arithmetic can overflow.
+const LONGEST_OUTAGE: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 pub(crate) struct FaultSwitch {
-    faults: Mutex<Faults>,
+    current: Mutex<Current>,
+}
+
+/// The faults as set, and when the outage ends on the monotonic clock.
+struct Current {
+    faults: Faults,
+    outage_ends: Option<Instant>,
 }
 
 impl FaultSwitch {
     pub fn new(faults: Faults) -> FaultSwitch {
         FaultSwitch {
-            faults: Mutex::new(faults),
+            current: Mutex::new(Current::from(faults)),
         }
     }
 
+    fn current(&self) -> MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn get(&self) -> Faults {
-        self.faults
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.current().faults.clone()
     }
 
     pub fn set(&self, faults: Faults) {
-        *self.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
+        *self.current() = Current::from(faults);
+    }
+
+    /// `faults` with an outage from now, `lasting` that long.
+    pub fn set_with_outage(&self, mut faults: Faults, lasting: Duration) {
+        let lasting = lasting.min(LONGEST_OUTAGE);
+        faults.outage_until = Some(SystemTime::from(clock::wall()) + lasting);
+        *self.current() = Current {
+            faults,
+            outage_ends: Some(clock::now() + lasting),
+        };
     }
 
     pub fn latency(&self) -> Duration {
@@ -78,10 +103,12 @@ impl FaultSwitch {
     /// Decides the fate of one request. `hubspot` is false for Stripe calls,
     /// which only get errors and latency (outages and 429 storms are HubSpot's).
     pub fn roll(&self, hubspot: bool) -> Injected {
-        let f = self.get();
+        let (f, outage_ends) = {
+            let current = self.current();
+            (current.faults.clone(), current.outage_ends)
+        };
         if hubspot {
-            let now = SystemTime::from(crate::clock::wall());
-            if f.outage_until.is_some_and(|until| now < until) {
+            if outage_ends.is_some_and(|end| clock::now() < end) {
                 return Injected::Outage;
             }
             if f.force_429 {
@@ -92,5 +119,24 @@ impl FaultSwitch {
             return Injected::Error(if rand::random_bool(0.5) { 502 } else { 503 });
         }
         Injected::None
+    }
+}
+
+impl From<Faults> for Current {
+    /// `outage_until` is a wall-clock time; the outage ends after the time left
+    /// until then, measured from now on the monotonic clock (tokio's, so a
+    /// paused test ends it with `tokio::time::advance`).
+    fn from(faults: Faults) -> Current {
+        let outage_ends = faults.outage_until.map(|until| {
+            let left = until
+                .duration_since(SystemTime::from(clock::wall()))
+                .unwrap_or(Duration::ZERO)
+                .min(LONGEST_OUTAGE);
+            clock::now() + left
+        });
+        Current {
+            faults,
+            outage_ends,
+        }
     }
 }

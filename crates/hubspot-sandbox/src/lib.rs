@@ -6,6 +6,11 @@
 //! [`auth::gate`]: correlation id → faults → bearer token → rate limits →
 //! scope → handler; the control API under `/_sandbox/` skips all of that.
 //!
+//! Rate-limit windows, search-index lag and outages run on tokio's clock: a
+//! test on a paused runtime (`#[tokio::test(start_paused = true)]`) moves
+//! them with `tokio::time::advance` instead of sleeping. Timestamps shown to
+//! clients are wall-clock time.
+//!
 //! The sandbox keeps its own request and response types: it never shares them
 //! with paybridge's client, so a serialisation bug there fails a test instead of
 //! being mirrored here.

@@ -11,10 +11,11 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::SandboxConfig;
 use crate::clock;

@@ -141,7 +141,7 @@ async fn token_introspection_needs_no_scope() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_101st_call_in_ten_seconds_is_429_and_costs_nothing() {
     let api = spawn().await;
     for i in 1..=100 {
@@ -214,7 +214,45 @@ async fn the_101st_call_in_ten_seconds_is_429_and_costs_nothing() {
     assert_eq!(stats["total_429"], 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn the_ten_second_window_rolls() {
+    let api = spawn_with(SandboxConfig {
+        requests_per_10s: 2,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let status = || async { api.get("/crm/v3/owners").await.status };
+    assert_eq!(status().await, StatusCode::OK, "t = 0");
+    tokio::time::advance(Duration::from_secs(4)).await;
+    assert_eq!(status().await, StatusCode::OK, "t = 4 s");
+    assert_eq!(
+        status().await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "t = 4 s, full"
+    );
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert_eq!(
+        status().await,
+        StatusCode::OK,
+        "t = 10 s: the call at 0 left"
+    );
+    assert_eq!(
+        status().await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "t = 10 s, full"
+    );
+    tokio::time::advance(Duration::from_secs(4)).await;
+    assert_eq!(
+        status().await,
+        StatusCode::OK,
+        "t = 14 s: the call at 4 s left"
+    );
+    let t = &api.sandbox.stats()["tokens"][common::TOKEN];
+    assert_eq!(t["max_in_any_10s"], 2);
+    assert_eq!(t["rate_limited"], 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn search_has_a_per_second_limit_without_rate_headers() {
     let api = spawn_with(SandboxConfig {
         search_per_s: 2,
@@ -237,7 +275,7 @@ async fn search_has_a_per_second_limit_without_rate_headers() {
     assert!(r.header("X-HubSpot-RateLimit-Remaining").is_none());
     assert!(r.header("X-HubSpot-RateLimit-Daily").is_none());
     // The window rolls: a second later search works again.
-    tokio::time::sleep(Duration::from_millis(1050)).await;
+    tokio::time::advance(Duration::from_secs(1)).await;
     assert_eq!(
         api.post("/crm/v3/objects/contacts/search", json!({}))
             .await
@@ -263,7 +301,7 @@ async fn the_daily_budget_runs_out() {
     assert_eq!(r.header("X-HubSpot-RateLimit-Daily-Remaining"), Some("0"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn limits_are_per_token() {
     let mut config = limited_token_config();
     config.requests_per_10s = 2;

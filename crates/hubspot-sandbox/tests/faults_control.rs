@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use common::{spawn, spawn_with};
 use hubspot_sandbox::{Faults, SandboxConfig, Seed, SeedRecord};
@@ -42,7 +42,63 @@ async fn outage_answers_503_to_every_hubspot_call_until_it_ends() {
     assert_eq!(api.sandbox.stats()["faults_served"], 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn an_outage_ends_by_itself_when_its_time_has_passed() {
+    let api = spawn().await;
+    let r = api
+        .control(
+            Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"outage_secs": 30})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    tokio::time::advance(Duration::from_secs(29)).await;
+    assert_eq!(
+        api.get("/crm/v3/objects/contacts").await.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "29 s into a 30 s outage"
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(
+        api.get("/crm/v3/objects/contacts").await.status,
+        StatusCode::OK,
+        "the outage is over"
+    );
+
+    // An outage given as a wall-clock end lasts the time left until then.
+    api.sandbox.set_faults(Faults {
+        outage_until: Some(SystemTime::now() + Duration::from_secs(30)),
+        ..Faults::default()
+    });
+    tokio::time::advance(Duration::from_secs(29)).await;
+    assert_eq!(
+        api.get("/crm/v3/objects/contacts").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(
+        api.get("/crm/v3/objects/contacts").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(api.sandbox.stats()["faults_served"], 2);
+
+    // An endless outage is cut to a century rather than overflowing the clock.
+    let r = api
+        .control(
+            Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"outage_secs": u64::MAX})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        api.get("/crm/v3/objects/contacts").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn storms_errors_and_latency() {
     let api = spawn_with(SandboxConfig {
         faults: Faults {
@@ -84,7 +140,8 @@ async fn storms_errors_and_latency() {
         r.body["error_rate"], 0.0,
         "posting faults replaces them all"
     );
-    let start = Instant::now();
+    // The paused clock moves only by the sandbox's injected sleep.
+    let start = tokio::time::Instant::now();
     assert_eq!(
         api.get("/crm/v3/objects/contacts").await.status,
         StatusCode::OK

@@ -1,4 +1,11 @@
 //! Test helpers: a sandbox on 127.0.0.1:0 and a tiny HTTP client around reqwest.
+//!
+//! Tests about time run on a paused clock (`#[tokio::test(start_paused = true)]`)
+//! and move it with `tokio::time::advance`. The sandbox and the client share the
+//! test's current-thread runtime, and the client arms no timer (no pool idle
+//! timeout), so while a request waits on loopback I/O there is no timer for
+//! tokio to auto-advance to: time moves only when the test says so (or when the
+//! sandbox sleeps for injected latency).
 #![allow(dead_code)]
 
 use hubspot_sandbox::{Sandbox, SandboxConfig};
@@ -35,9 +42,18 @@ pub async fn spawn_with(config: SandboxConfig) -> Api {
     let sandbox = Sandbox::spawn(config).await.expect("sandbox starts");
     Api {
         sandbox,
-        http: reqwest::Client::new(),
+        http: client(),
         token,
     }
+}
+
+/// reqwest's default client, minus the idle-connection sweep: that sweep is a
+/// timer, which a paused runtime would auto-advance to while a request waits.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .build()
+        .expect("the HTTP client builds")
 }
 
 impl Api {
