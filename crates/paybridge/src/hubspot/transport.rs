@@ -218,33 +218,7 @@ impl Transport {
                     body: json,
                 });
             }
-            let message = json
-                .get("message")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(|| truncate(&json.to_string(), 500));
-            if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
-                return Err(HubspotError::Retryable {
-                    route,
-                    status: Some(status.as_u16()),
-                    message,
-                    retry_after,
-                });
-            }
-            return Err(HubspotError::Terminal {
-                route,
-                status: status.as_u16(),
-                category: json
-                    .get("category")
-                    .and_then(Value::as_str)
-                    .unwrap_or("UNKNOWN")
-                    .to_owned(),
-                message,
-                correlation_id: json
-                    .get("correlationId")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-            });
+            return Err(refusal(route, status, json, retry_after));
         }
     }
 
@@ -289,4 +263,40 @@ fn without_url(e: &reqwest::Error) -> String {
 
 fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
+}
+
+/// A non-429 failure in HubSpot's words: 408 and 5xx are worth retrying, the rest are not.
+fn refusal(
+    route: &'static str,
+    status: StatusCode,
+    json: Value,
+    retry_after: Option<Duration>,
+) -> HubspotError {
+    let message = json
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| truncate(&json.to_string(), 500));
+    if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
+        return HubspotError::Retryable {
+            route,
+            status: Some(status.as_u16()),
+            message,
+            retry_after,
+        };
+    }
+    HubspotError::Terminal {
+        route,
+        status: status.as_u16(),
+        category: json
+            .get("category")
+            .and_then(Value::as_str)
+            .unwrap_or("UNKNOWN")
+            .to_owned(),
+        message,
+        correlation_id: json
+            .get("correlationId")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    }
 }

@@ -95,7 +95,16 @@ pub fn normalise(payload: &[u8]) -> Result<PaymentFact, NormaliseError> {
         event_type,
     };
 
-    match object_kind.as_str() {
+    read_object(&mut fact, &event, object);
+    if let Some(email) = &mut fact.email {
+        *email = email.trim().to_ascii_lowercase();
+    }
+    Ok(fact)
+}
+
+/// The fields of the event's object, by its kind, into `fact`.
+fn read_object(fact: &mut PaymentFact, event: &Value, object: &Value) {
+    match fact.object_kind.as_str() {
         "customer" => {
             fact.email = text(object, "email");
             fact.name = text(object, "name");
@@ -132,7 +141,7 @@ pub fn normalise(payload: &[u8]) -> Result<PaymentFact, NormaliseError> {
             fact.subscription = Some(SubscriptionFacts {
                 id: text(object, "id").unwrap_or_default(),
                 status: text(object, "status"),
-                previous_status: text(&event, "data.previous_attributes.status"),
+                previous_status: text(event, "data.previous_attributes.status"),
                 cancel_at_period_end: at(object, "cancel_at_period_end").and_then(Value::as_bool),
                 cancellation_reason: text(object, "cancellation_details.reason"),
             });
@@ -188,10 +197,6 @@ pub fn normalise(payload: &[u8]) -> Result<PaymentFact, NormaliseError> {
         }
         _ => {}
     }
-    if let Some(email) = &mut fact.email {
-        *email = email.trim().to_ascii_lowercase();
-    }
-    Ok(fact)
 }
 
 fn outcome_of(event_type: &str, object: &Value) -> Outcome {
