@@ -14,12 +14,17 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::behaviour::TicketScopes;
 use crate::error::{ApiError, HsJson, correlation_id};
 use crate::faults::Injected;
 use crate::limits::{Budget, Policy};
 use crate::objects::ObjectType;
+use crate::requirements::Dated;
 use crate::state::{APP_ID, HUB_ID, Shared, USER_ID};
-use crate::{associations, lists, objects, owners, pipelines, properties, search, workflows};
+use crate::{
+    account, associations, lists, objects, owners, pipelines, properties, requirements, search,
+    workflows,
+};
 
 const TOKEN_INFO: &str = "/oauth/v2/private-apps/get/access-token-info";
 
@@ -44,6 +49,8 @@ pub(crate) fn hubspot_router(shared: Arc<Shared>) -> Router {
         .nest("/crm/v3/pipelines", pipelines::router())
         .nest("/crm/pipelines/2026-09", pipelines::router())
         .nest("/automation", workflows::router())
+        .nest("/account-info", account::router())
+        .nest("/crm-object-schemas", requirements::router())
         .route(TOKEN_INFO, post(token_info))
         // The official Python client asks for `/crm/v3/owners/` with a slash.
         .route("/crm/v3/owners/", get(owners::list))
@@ -68,41 +75,64 @@ struct Operation {
     scopes: Vec<&'static [&'static str]>,
 }
 
-fn read_scope(ty: ObjectType) -> &'static [&'static str] {
+/// Ticket routes: HubSpot's spec files (v3, 2026-03, 2026-09) list only the legacy
+/// `tickets` scope; its app settings offer the granular `crm.objects.tickets.*` and
+/// `crm.schemas.tickets.*`. Which a portal accepts is switched (`ticket_scopes`).
+fn tickets(t: TicketScopes, either: &'static [&'static str]) -> &'static [&'static str] {
+    match t {
+        TicketScopes::Either => either,
+        TicketScopes::Legacy => &either[..1],
+        TicketScopes::Granular => &either[1..],
+    }
+}
+
+fn read_scope(ty: ObjectType, t: TicketScopes) -> &'static [&'static str] {
     match ty {
         ObjectType::Contacts | ObjectType::Tasks | ObjectType::Notes => {
             &["crm.objects.contacts.read"]
         }
         ObjectType::Deals => &["crm.objects.deals.read"],
-        ObjectType::Tickets => &["tickets"],
+        ObjectType::Tickets => tickets(t, &["tickets", "crm.objects.tickets.read"]),
     }
 }
 
-fn write_scope(ty: ObjectType) -> &'static [&'static str] {
+fn write_scope(ty: ObjectType, t: TicketScopes) -> &'static [&'static str] {
     match ty {
         ObjectType::Contacts | ObjectType::Tasks | ObjectType::Notes => {
             &["crm.objects.contacts.write"]
         }
         ObjectType::Deals => &["crm.objects.deals.write"],
-        ObjectType::Tickets => &["tickets"],
+        ObjectType::Tickets => tickets(t, &["tickets", "crm.objects.tickets.write"]),
     }
 }
 
 /// Property reads accept any of ~100 scopes in the spec; we accept the schema
 /// and object read scopes of the type. Writes need the schema write scope.
-/// Tickets, tasks and notes schema scopes are not listed in research §1 [?]:
-/// tickets use `tickets`, tasks and notes the contacts schema scopes.
-fn schema_scope(ty: ObjectType, write: bool) -> &'static [&'static str] {
+/// Tasks and notes use the contacts schema scopes [?].
+fn schema_scope(ty: ObjectType, write: bool, t: TicketScopes) -> &'static [&'static str] {
     match (ty, write) {
         (ObjectType::Deals, false) => &["crm.schemas.deals.read", "crm.objects.deals.read"],
         (ObjectType::Deals, true) => &["crm.schemas.deals.write"],
-        (ObjectType::Tickets, _) => &["tickets"],
+        (ObjectType::Tickets, false) => tickets(
+            t,
+            &[
+                "tickets",
+                "crm.schemas.tickets.read",
+                "crm.objects.tickets.read",
+            ],
+        ),
+        (ObjectType::Tickets, true) => tickets(t, &["tickets", "crm.schemas.tickets.write"]),
         (_, false) => &["crm.schemas.contacts.read", "crm.objects.contacts.read"],
         (_, true) => &["crm.schemas.contacts.write"],
     }
 }
 
-fn classify(method: &Method, template: &str, params: &[(String, String)]) -> Operation {
+fn classify(
+    method: &Method,
+    template: &str,
+    params: &[(String, String)],
+    t: TicketScopes,
+) -> Operation {
     let param = |name: &str| {
         params
             .iter()
@@ -142,39 +172,39 @@ fn classify(method: &Method, template: &str, params: &[(String, String)]) -> Ope
         let Some(ty) = ty_of("type") else { return op };
         if template.contains("/associations/") {
             op.scopes.push(if read {
-                read_scope(ty)
+                read_scope(ty, t)
             } else {
-                write_scope(ty)
+                write_scope(ty, t)
             });
             if let Some(to) = ty_of("toType") {
-                op.scopes.push(read_scope(to));
+                op.scopes.push(read_scope(to, t));
             }
         } else if template.ends_with("/search") {
             op.search = true;
-            op.scopes.push(read_scope(ty));
+            op.scopes.push(read_scope(ty, t));
         } else if template.contains("/batch/") {
             let reading = param("op") == Some("read");
             op.scopes.push(if reading {
-                read_scope(ty)
+                read_scope(ty, t)
             } else {
-                write_scope(ty)
+                write_scope(ty, t)
             });
         } else {
             op.scopes.push(if read {
-                read_scope(ty)
+                read_scope(ty, t)
             } else {
-                write_scope(ty)
+                write_scope(ty, t)
             });
         }
     } else if is(&["/crm/v4/associations/", "/crm/associations/2026-09/"]) {
         for key in ["fromType", "toType"] {
             if let Some(ty) = ty_of(key) {
-                op.scopes.push(read_scope(ty));
+                op.scopes.push(read_scope(ty, t));
             }
         }
     } else if is(&["/crm/v3/properties/", "/crm/properties/2026-09/"]) {
         if let Some(ty) = ty_of("objectType") {
-            op.scopes.push(schema_scope(ty, !read));
+            op.scopes.push(schema_scope(ty, !read, t));
         }
     } else if is(&["/crm/v3/lists/", "/crm/lists/2026-09/"]) {
         op.scopes.push(&["crm.lists.read"]);
@@ -185,10 +215,12 @@ fn classify(method: &Method, template: &str, params: &[(String, String)]) -> Ope
         op.scopes.push(&["crm.objects.owners.read", "automation"]);
     } else if is(&["/crm/v3/pipelines/", "/crm/pipelines/2026-09/"]) {
         if let Some(ty) = ty_of("objectType") {
-            op.scopes.push(read_scope(ty));
+            op.scopes.push(read_scope(ty, t));
         }
     } else if is(&["/automation/"]) {
         op.scopes.push(&["automation"]);
+    } else if is(&["/crm-object-schemas/"]) {
+        op.scopes.push(&["crm.schemas.custom.read"]);
     }
     op
 }
@@ -294,6 +326,7 @@ fn rate_headers(response: &mut Response, b: &Budget) {
 fn fault_response(status: u16, correlation: &str) -> Response {
     let (code, message) = match status {
         502 => (StatusCode::BAD_GATEWAY, "Bad Gateway"),
+        504 => (StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
     };
     let body = ApiError::new(code, "SERVICE_UNAVAILABLE", message).body(correlation);
@@ -318,7 +351,11 @@ async fn gate(
                 .collect()
         })
         .unwrap_or_default();
-    let op = classify(req.method(), &template, &params);
+    let ticket_scopes = s.crm().behaviour.ticket_scopes;
+    let op = classify(req.method(), &template, &params, ticket_scopes);
+    let mut req = req;
+    req.extensions_mut()
+        .insert(Dated(template.starts_with("/crm/objects/2026-09")));
     let token = bearer(req.headers());
     let known = token.as_ref().and_then(|t| {
         s.crm()
@@ -386,7 +423,12 @@ async fn gate(
                 budget,
             );
         }
-        (next.run(req).await, false, budget)
+        let answer = next.run(req).await;
+        if answer.status().is_success() && s.faults.lose_answer(&op.route) {
+            tracing::debug!(route = %op.route, "the write happened; its answer is lost");
+            break 'answer (fault_response(504, &correlation), true, budget);
+        }
+        (answer, false, budget)
     };
     let (ref mut r, fault, budget) = response;
     if let Some(error) = r.extensions_mut().remove::<ApiError>() {
@@ -447,6 +489,7 @@ mod tests {
             &Method::POST,
             "/crm/v3/objects/{type}/batch/{op}",
             &params(&[("type", "0-1"), ("op", "upsert")]),
+            TicketScopes::Either,
         );
         assert_eq!(op.route, "POST /crm/v3/objects/contacts/batch/upsert");
         assert_eq!(op.scopes, vec![&["crm.objects.contacts.write"][..]]);
@@ -454,6 +497,7 @@ mod tests {
             &Method::PATCH,
             "/crm/v3/objects/{type}/{id}",
             &params(&[("type", "contacts"), ("id", "7")]),
+            TicketScopes::Either,
         );
         assert_eq!(op.route, "PATCH /crm/v3/objects/contacts/{id}");
     }
@@ -464,9 +508,42 @@ mod tests {
             &Method::POST,
             "/crm/v3/objects/{type}/search",
             &params(&[("type", "tickets")]),
+            TicketScopes::Legacy,
         );
         assert!(op.search);
         assert_eq!(op.scopes, vec![&["tickets"][..]]);
+    }
+
+    #[test]
+    fn ticket_routes_take_the_switched_scopes() {
+        let read = |t| {
+            classify(
+                &Method::GET,
+                "/crm/objects/2026-09/{type}/{id}",
+                &params(&[("type", "tickets"), ("id", "1")]),
+                t,
+            )
+            .scopes
+        };
+        assert_eq!(
+            read(TicketScopes::Either),
+            vec![&["tickets", "crm.objects.tickets.read"][..]]
+        );
+        assert_eq!(read(TicketScopes::Legacy), vec![&["tickets"][..]]);
+        assert_eq!(
+            read(TicketScopes::Granular),
+            vec![&["crm.objects.tickets.read"][..]]
+        );
+        let create_property = classify(
+            &Method::POST,
+            "/crm/v3/properties/{objectType}",
+            &params(&[("objectType", "tickets")]),
+            TicketScopes::Granular,
+        );
+        assert_eq!(
+            create_property.scopes,
+            vec![&["crm.schemas.tickets.write"][..]]
+        );
     }
 
     #[test]
@@ -475,6 +552,7 @@ mod tests {
             &Method::PUT,
             "/crm/v3/lists/{listId}/memberships/add",
             &params(&[("listId", "1")]),
+            TicketScopes::Either,
         );
         assert_eq!(
             op.scopes,

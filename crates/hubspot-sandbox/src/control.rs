@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::behaviour::Behaviour;
 use crate::clock;
 use crate::faults::Faults;
 use crate::objects::ObjectType;
@@ -26,6 +27,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/stats", get(stats))
         .route("/reset", post(reset))
         .route("/faults", get(get_faults).post(set_faults))
+        .route("/behaviour", get(get_behaviour).post(set_behaviour))
+        .route("/merge", post(merge))
+        .route("/new-day", post(new_day))
         .route("/seed", post(seed))
         .route("/stripe/events", post(stripe_event))
         .route("/inbox/{name}", post(crate::inbox::receive))
@@ -99,7 +103,7 @@ pub(crate) fn state_json(s: &Shared) -> Value {
         json!(
             crm.workflows
                 .values()
-                .map(|w| json!({"id": w.id, "name": w.name}))
+                .map(crate::workflows::Workflow::json)
                 .collect::<Vec<_>>()
         ),
     );
@@ -156,6 +160,51 @@ async fn reset(State(s): State<Arc<Shared>>) -> Response {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => bad_request(e),
     }
+}
+
+async fn get_behaviour(State(s): State<Arc<Shared>>) -> Response {
+    axum::Json(s.crm().behaviour.clone()).into_response()
+}
+
+/// Replaces every switch; those the body leaves out go back to their defaults.
+async fn set_behaviour(
+    State(s): State<Arc<Shared>>,
+    body: Result<axum::Json<Behaviour>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(axum::Json(b)) => {
+            s.crm().behaviour = b.clone();
+            axum::Json(b).into_response()
+        }
+        Err(e) => bad_request(e.body_text()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct MergeRequest {
+    primary: String,
+    merged: String,
+}
+
+/// Merges contact `merged` into contact `primary` (see `objects/merge.rs`).
+async fn merge(
+    State(s): State<Arc<Shared>>,
+    body: Result<axum::Json<MergeRequest>, JsonRejection>,
+) -> Response {
+    let request = match body {
+        Ok(axum::Json(r)) => r,
+        Err(e) => return bad_request(e.body_text()),
+    };
+    match s.crm().merge_contacts(&request.primary, &request.merged) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+/// The daily budget starts over, as at the account's midnight.
+async fn new_day(State(s): State<Arc<Shared>>) -> Response {
+    s.limiter.new_day();
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn get_faults(State(s): State<Arc<Shared>>) -> Response {

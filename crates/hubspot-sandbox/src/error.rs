@@ -81,15 +81,18 @@ impl ApiError {
         Value::Object(body)
     }
 
-    /// A batch item error (`StandardError`): every required field present, as
-    /// the generated clients insist (`context`, `errors`, `links`, `status`).
+    /// A batch item error (`StandardError`): `status` is the string `"error"` and
+    /// `category` carries the meaning, as in every captured 207 body and in HubSpot's
+    /// "Multi-status errors for batch create requests" example. Real bodies often omit
+    /// `context`, `errors` and `links`; the sandbox sends them (empty when there is nothing
+    /// to say) because the generated clients insist on the schema's required fields.
     pub fn standard(&self) -> Value {
         let mut body = json!({
             "status": "error",
             "category": self.category,
             "message": self.message,
             "context": Value::Object(self.context.clone()),
-            "errors": [],
+            "errors": self.extra.get("errors").cloned().unwrap_or_else(|| json!([])),
             "links": {},
         });
         if let (Some(sub), Some(obj)) = (&self.sub_category, body.as_object_mut()) {

@@ -26,6 +26,11 @@ pub struct Faults {
     pub outage_until: Option<SystemTime>,
     /// Every HubSpot call answers 429 (TEN_SECONDLY_ROLLING).
     pub force_429: bool,
+    /// Route keys as `/_sandbox/stats` shows them (e.g.
+    /// `POST /crm/objects/2026-09/tasks/batch/create`): the next successful call of each
+    /// is carried out, and its answer lost (504, as when a gateway times out after the
+    /// write). Each entry is used once.
+    pub lost_answers: Vec<String>,
 }
 
 fn ser_time<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
@@ -94,6 +99,19 @@ impl FaultSwitch {
             faults,
             outage_ends: Some(clock::now() + lasting),
         };
+    }
+
+    /// Whether the answer of this successful call of `route` is to be lost (used once).
+    pub fn lose_answer(&self, route: &str) -> bool {
+        let mut current = self.current();
+        let lost = &mut current.faults.lost_answers;
+        match lost.iter().position(|r| r == route) {
+            Some(i) => {
+                lost.remove(i);
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn latency(&self) -> Duration {

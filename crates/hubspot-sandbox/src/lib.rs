@@ -15,8 +15,10 @@
 //! with paybridge's client, so a serialisation bug there fails a test instead of
 //! being mirrored here.
 
+mod account;
 mod associations;
 mod auth;
+mod behaviour;
 mod clock;
 mod control;
 mod error;
@@ -28,6 +30,7 @@ mod objects;
 mod owners;
 mod pipelines;
 mod properties;
+mod requirements;
 mod search;
 mod seed;
 mod state;
@@ -44,9 +47,14 @@ use axum::Router;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use account::Account;
+pub use behaviour::{
+    BackwardLifecycle, Behaviour, MappingFields, MergedRead, RichText, TicketScopes, UniqueClash,
+};
 pub use faults::Faults;
 pub use seed::{
-    Seed, SeedList, SeedOwner, SeedRecord, SeedStripe, SeedStripeEvent, SeedToken, SeedWorkflow,
+    Seed, SeedCondition, SeedList, SeedOwner, SeedRecord, SeedRequirement, SeedStripe,
+    SeedStripeEvent, SeedToken, SeedWorkflow,
 };
 
 use state::Shared;
@@ -68,6 +76,10 @@ pub struct SandboxConfig {
     /// `None` loads [`Seed::standard`].
     pub seed: Option<Seed>,
     pub faults: Faults,
+    /// Answers to what HubSpot's material does not settle (see [`Behaviour`]).
+    pub behaviour: Behaviour,
+    /// The portal's time zone: its daily limit resets at midnight there.
+    pub account: Account,
 }
 
 impl Default for SandboxConfig {
@@ -80,6 +92,8 @@ impl Default for SandboxConfig {
             search_lag: Duration::ZERO,
             seed: None,
             faults: Faults::default(),
+            behaviour: Behaviour::default(),
+            account: Account::default(),
         }
     }
 }
@@ -147,6 +161,25 @@ impl Sandbox {
 
     pub fn set_faults(&self, faults: Faults) {
         self.shared.faults.set(faults);
+    }
+
+    /// Switches what the sandbox answers where HubSpot's material does not settle it.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        self.shared.crm().behaviour = behaviour;
+    }
+
+    /// The day's budget starts over, as at midnight in the account's time zone.
+    pub fn new_day(&self) {
+        self.shared.limiter.new_day();
+    }
+
+    /// Merges contact `merged` into contact `primary`, as a person does in HubSpot's UI
+    /// (as `POST /_sandbox/merge`).
+    pub fn merge_contacts(&self, primary: &str, merged: &str) -> anyhow::Result<()> {
+        self.shared
+            .crm()
+            .merge_contacts(primary, merged)
+            .map_err(anyhow::Error::msg)
     }
 
     /// Records an event that Stripe "knows" (served by `GET /v1/events`).

@@ -4,8 +4,8 @@
 //!   count in any 10 s window" is exact: it is reached at some admitted call);
 //! - search has its own per-second window and is outside the 10-s window
 //!   (`x-hubspot-rate-limit-exemptions: ["ten-secondly"]`, research §3);
-//! - a daily budget. HubSpot resets it at midnight in the account's time zone;
-//!   the sandbox's account lives in UTC.
+//! - a daily budget. HubSpot resets it at midnight in the account's time zone
+//!   (`SandboxConfig::account`).
 //!
 //! A call answered 429 consumes nothing.
 
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::SandboxConfig;
+use crate::account::Account;
 use crate::clock;
 
 const TEN_SECONDS: Duration = Duration::from_secs(10);
@@ -65,6 +66,7 @@ pub(crate) struct Limiter {
     per_10s: u32,
     per_s: u32,
     daily: u64,
+    account: Account,
     usage: Mutex<Usage>,
 }
 
@@ -83,6 +85,7 @@ impl Limiter {
             per_10s: config.requests_per_10s,
             per_s: config.search_per_s,
             daily: config.daily_limit,
+            account: config.account.clone(),
             usage: Mutex::new(Usage::default()),
         }
     }
@@ -98,7 +101,7 @@ impl Limiter {
     /// Admits a call for `token` or names the policy that refuses it.
     pub fn admit(&self, token: &str, search: bool) -> Result<Budget, Policy> {
         let now = clock::now();
-        let today = clock::wall().date_naive();
+        let today = self.account.day(clock::wall());
         let mut usage = self.usage();
         let u = usage.tokens.entry(token.to_owned()).or_default();
         if u.day != Some(today) {
@@ -130,6 +133,24 @@ impl Limiter {
             daily: self.daily,
             daily_remaining: self.daily.saturating_sub(u.daily_used),
         })
+    }
+
+    /// Calls counted against `token`'s daily budget today.
+    pub fn daily_used(&self, token: &str) -> u64 {
+        let today = self.account.day(clock::wall());
+        let usage = self.usage();
+        usage
+            .tokens
+            .get(token)
+            .filter(|u| u.day == Some(today))
+            .map_or(0, |u| u.daily_used)
+    }
+
+    /// Every token's daily budget starts over (what midnight does).
+    pub fn new_day(&self) {
+        for u in self.usage().tokens.values_mut() {
+            u.daily_used = 0;
+        }
     }
 
     /// The budget as it stands, without admitting a call (for 429 headers).

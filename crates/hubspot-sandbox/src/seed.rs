@@ -19,7 +19,9 @@ use crate::properties::{Group, PropertyDef};
 ///   "tokens": [{"token": "pat-na1-readonly", "scopes": ["crm.objects.contacts.read"]}],
 ///   "owners": [{"id": "101", "email": "ada.manager@example.com", "firstName": "Ada", "lastName": "Manager"}],
 ///   "lists": [{"listId": "1", "name": "Product B cross-sell", "processingType": "MANUAL", "members": []}],
-///   "workflows": [{"id": "123456", "name": "Welcome"}],
+///   "workflows": [{"id": "123456", "name": "Welcome", "flowId": "9123456"}],
+///   "requirements": {"tickets": [{"property": "region"}],
+///                    "deals": [{"property": "closedate", "when": {"property": "dealstage", "value": "closedwon"}}]},
 ///   "groups": {"contacts": [{"name": "stripe", "label": "Stripe"}]},
 ///   "properties": {"contacts": [{"name": "stripe_customer_id", "label": "Stripe Customer ID", "type": "string",
 ///                                "fieldType": "text", "groupName": "stripe", "hasUniqueValue": true}]},
@@ -43,6 +45,10 @@ pub struct Seed {
     pub owners: Vec<SeedOwner>,
     pub lists: Vec<SeedList>,
     pub workflows: Vec<SeedWorkflow>,
+    /// Object type → the portal's rules for writing records: a property required on the
+    /// create-record form, or required when another property has a value (2026-09 write
+    /// validation, issue 12 H2).
+    pub requirements: BTreeMap<String, Vec<SeedRequirement>>,
     /// Object type (`contacts`, `0-1`, …) → property groups (`{name, label}`).
     pub groups: BTreeMap<String, Vec<Value>>,
     /// Object type → properties, in the body format of `POST /crm/v3/properties/{type}`.
@@ -98,11 +104,37 @@ fn contact_type_id() -> String {
     "0-1".to_owned()
 }
 
+/// A workflow: its legacy (v2) `id`, and the v4 `flowId` the same workflow has in the
+/// automation v4 API (default: `9` followed by the v2 id).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct SeedWorkflow {
     pub id: String,
     #[serde(default)]
     pub name: String,
+    #[serde(default)]
+    pub flow_id: Option<String>,
+    /// Default true.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// The object type it enrols (default `0-1`, contacts).
+    #[serde(default)]
+    pub object_type_id: Option<String>,
+}
+
+/// A required property: always on create (`when` absent: the create-record form), or on
+/// any write that leaves `when.property` at `when.value` (a conditional property rule).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SeedRequirement {
+    pub property: String,
+    #[serde(default)]
+    pub when: Option<SeedCondition>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SeedCondition {
+    pub property: String,
+    pub value: String,
 }
 
 /// A record in HubSpot's create format, optionally with a fixed id.
@@ -169,6 +201,7 @@ impl Seed {
         let workflow = |id: &str, name: &str| SeedWorkflow {
             id: id.to_owned(),
             name: name.to_owned(),
+            ..SeedWorkflow::default()
         };
         Seed {
             owners: vec![
@@ -212,10 +245,15 @@ pub(crate) const ALL_SCOPES: &[&str] = &[
     "crm.objects.deals.read",
     "crm.objects.deals.write",
     "crm.objects.owners.read",
+    "crm.objects.tickets.read",
+    "crm.objects.tickets.write",
     "crm.schemas.contacts.read",
     "crm.schemas.contacts.write",
+    "crm.schemas.custom.read",
     "crm.schemas.deals.read",
     "crm.schemas.deals.write",
+    "crm.schemas.tickets.read",
+    "crm.schemas.tickets.write",
     "tickets",
 ];
 
@@ -298,6 +336,15 @@ pub(crate) fn builtin_properties(ty: ObjectType) -> Vec<PropertyDef> {
                 )
                 .read_only(),
                 p("hs_object_id", "Record ID", "number", "number", g).read_only(),
+                // Ids of the contacts merged into this one, `;`-separated (Using Object APIs).
+                p(
+                    "hs_merged_object_ids",
+                    "Merged Record IDs",
+                    "string",
+                    "text",
+                    g,
+                )
+                .read_only(),
             ]
         }
         ObjectType::Deals => {

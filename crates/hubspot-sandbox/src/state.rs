@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::SandboxConfig;
+use crate::behaviour::Behaviour;
 use crate::clock;
 use crate::faults::FaultSwitch;
 use crate::inbox;
@@ -15,6 +16,7 @@ use crate::objects::{ObjectStore, ObjectType};
 use crate::owners::Owner;
 use crate::pipelines::{self, Pipeline};
 use crate::properties::{Group, PropOption, PropertyDef};
+use crate::requirements::Requirement;
 use crate::seed::{self, Seed};
 use crate::stripe::StripeStore;
 use crate::workflows::{Enrollment, Workflow};
@@ -55,8 +57,11 @@ impl Shared {
     /// Back to the seed the sandbox started with; statistics and rate
     /// windows start over too.
     pub fn reset(&self) -> Result<(), String> {
-        let fresh = Crm::build(&self.config, &self.baseline)?;
-        *self.crm() = fresh;
+        let mut fresh = Crm::build(&self.config, &self.baseline)?;
+        let mut crm = self.crm();
+        fresh.behaviour = crm.behaviour.clone();
+        *crm = fresh;
+        drop(crm);
         self.limiter.reset();
         Ok(())
     }
@@ -88,6 +93,10 @@ pub(crate) struct Crm {
     pub stripe: StripeStore,
     /// What `POST /_sandbox/inbox/{name}` received, oldest first.
     pub inbox: Vec<inbox::Message>,
+    /// How the sandbox answers where HubSpot's material does not settle it.
+    pub behaviour: Behaviour,
+    /// The portal's record-creation and conditional property rules (issue 12, H2).
+    pub requirements: BTreeMap<ObjectType, Vec<Requirement>>,
 }
 
 impl Crm {
@@ -108,6 +117,8 @@ impl Crm {
             tokens: BTreeMap::new(),
             stripe: StripeStore::default(),
             inbox: Vec::new(),
+            behaviour: config.behaviour.clone(),
+            requirements: BTreeMap::new(),
         };
         for ty in ObjectType::ALL {
             crm.objects.insert(ty, ObjectStore::default());
@@ -156,13 +167,16 @@ impl Crm {
             self.owners.push(owner);
         }
         for w in &seed.workflows {
-            self.workflows.insert(
-                w.id.clone(),
-                Workflow {
-                    id: w.id.clone(),
-                    name: w.name.clone(),
-                },
-            );
+            self.workflows.insert(w.id.clone(), Workflow::from_seed(w)?);
+        }
+        for (raw_type, rules) in &seed.requirements {
+            let ty = parse_type(raw_type)?;
+            for r in rules {
+                self.requirements
+                    .entry(ty)
+                    .or_default()
+                    .push(Requirement::from_seed(r));
+            }
         }
         for (raw_type, groups) in &seed.groups {
             let ty = parse_type(raw_type)?;

@@ -95,7 +95,8 @@ async fn a_token_without_the_scope_gets_missing_scopes() {
         .await;
     assert_eq!(
         r.body["errors"][0]["context"]["requiredGranularScopes"],
-        json!(["tickets"])
+        json!(["tickets", "crm.objects.tickets.read"]),
+        "the legacy scope or the granular one (switch ticket_scopes, default either)"
     );
     let r = api
         .call_as(

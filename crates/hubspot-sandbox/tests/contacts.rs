@@ -3,6 +3,7 @@
 mod common;
 
 use common::spawn;
+use hubspot_sandbox::{BackwardLifecycle, Behaviour};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -240,36 +241,53 @@ async fn values_are_validated_by_type() {
     assert_eq!(r.body["properties"]["late"], "true");
 }
 
+/// Whether a v3/2026-09 write of an earlier lifecycle stage is applied, ignored or refused
+/// is not settled (issue 12, H5): one switch per answer.
 #[tokio::test]
-async fn lifecyclestage_only_moves_forward_unless_cleared_first() {
+async fn a_backward_lifecyclestage_is_applied_ignored_or_refused_as_switched() {
     let api = spawn().await;
-    let id = api
-        .contact(json!({"email": "l@example.com", "lifecyclestage": "lead"}))
-        .await;
-    let path = format!("/crm/v3/objects/contacts/{id}");
     let stage = |r: &common::Reply| r.body["properties"]["lifecyclestage"].clone();
-
-    let r = api
-        .patch(&path, json!({"properties": {"lifecyclestage": "customer"}}))
-        .await;
-    assert_eq!(stage(&r), "customer");
-    let r = api
-        .patch(&path, json!({"properties": {"lifecyclestage": "lead"}}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "a backward move is not an error");
-    assert_eq!(stage(&r), "customer", "…and is silently ignored");
-    let r = api
-        .patch(&path, json!({"properties": {"lifecyclestage": ""}}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
-    let r = api
-        .patch(&path, json!({"properties": {"lifecyclestage": "lead"}}))
-        .await;
-    assert_eq!(
-        stage(&r),
-        "lead",
-        "after clearing, an earlier stage is accepted"
-    );
+    for (how, status, kept) in [
+        (BackwardLifecycle::Apply, StatusCode::OK, "lead"),
+        (BackwardLifecycle::Ignore, StatusCode::OK, "customer"),
+        (
+            BackwardLifecycle::Reject,
+            StatusCode::BAD_REQUEST,
+            "customer",
+        ),
+    ] {
+        api.sandbox.set_behaviour(Behaviour {
+            backward_lifecycle: how,
+            ..Behaviour::default()
+        });
+        let id = api
+            .contact(json!({"email": format!("{how:?}@example.com"), "lifecyclestage": "lead"}))
+            .await;
+        let path = format!("/crm/v3/objects/contacts/{id}");
+        let r = api
+            .patch(&path, json!({"properties": {"lifecyclestage": "customer"}}))
+            .await;
+        assert_eq!(stage(&r), "customer", "forward always works");
+        let r = api
+            .patch(&path, json!({"properties": {"lifecyclestage": "lead"}}))
+            .await;
+        assert_eq!(r.status, status, "{how:?}: {}", r.body);
+        if status == StatusCode::BAD_REQUEST {
+            assert_eq!(r.body["category"], "VALIDATION_ERROR");
+        }
+        let r = api.get(&format!("{path}?properties=lifecyclestage")).await;
+        assert_eq!(stage(&r), kept, "{how:?}");
+        // Cleared first, an earlier stage is accepted whatever the switch.
+        api.patch(&path, json!({"properties": {"lifecyclestage": ""}}))
+            .await;
+        let r = api
+            .patch(
+                &path,
+                json!({"properties": {"lifecyclestage": "subscriber"}}),
+            )
+            .await;
+        assert_eq!(stage(&r), "subscriber", "{how:?}");
+    }
 }
 
 #[tokio::test]
@@ -405,10 +423,14 @@ async fn upsert_needs_a_unique_id_property_and_at_most_100_inputs() {
     assert_eq!(r.body["results"].as_array().expect("results").len(), 100);
 }
 
+/// Batch create: a 207 with per-input errors only when every input carries an
+/// `objectWriteTraceId` (Using Object APIs, "Multi-status errors for batch create
+/// requests"); without, all or nothing. Batch update reports unknown ids in a 207.
 #[tokio::test]
-async fn batch_create_and_update_report_partial_failures_with_207() {
+async fn batch_create_is_all_or_nothing_unless_traced_and_update_reports_partial_failures() {
     let api = spawn().await;
     let existing = api.contact(json!({"email": "taken@example.com"})).await;
+    let contacts = |api: &common::Api| api.sandbox.state()["contacts"].as_array().map(Vec::len);
     let r = api
         .post(
             "/crm/v3/objects/contacts/batch/create",
@@ -418,13 +440,74 @@ async fn batch_create_and_update_report_partial_failures_with_207() {
             ]}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
-    assert_eq!(r.body["numErrors"], 1);
-    assert_eq!(r.body["results"].as_array().expect("results").len(), 1);
-    assert_eq!(r.body["errors"][0]["category"], "CONFLICT");
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.body["category"], "CONFLICT");
     assert_eq!(
-        r.body["errors"][0]["message"],
+        r.body["message"],
         json!(format!("Contact already exists. Existing ID: {existing}"))
+    );
+    assert_eq!(contacts(&api), Some(1), "nothing was created");
+
+    let r = api
+        .post(
+            "/crm/v3/objects/contacts/batch/create",
+            json!({"inputs": [
+                {"properties": {"email": "new@example.com"}, "objectWriteTraceId": "a"},
+                {"properties": {"email": "taken@example.com"}, "objectWriteTraceId": "b"},
+                {"properties": {"nope": "1"}, "objectWriteTraceId": "c"},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+    assert_eq!(r.body["status"], "COMPLETE");
+    assert_eq!(r.body["numErrors"], 2);
+    assert_eq!(r.body["results"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        r.body["results"][0]["properties"]["email"],
+        "new@example.com"
+    );
+    assert!(
+        r.body["results"][0].get("objectWriteTraceId").is_none(),
+        "not echoed by default"
+    );
+    let errors = &r.body["errors"];
+    assert_eq!(
+        (&errors[0]["status"], &errors[0]["category"]),
+        (&json!("error"), &json!("CONFLICT"))
+    );
+    assert_eq!(errors[0]["context"]["objectWriteTraceId"], json!(["b"]));
+    assert_eq!(errors[0]["context"]["existingId"], json!([existing]));
+    assert_eq!(errors[1]["category"], "VALIDATION_ERROR");
+    assert_eq!(errors[1]["context"]["objectWriteTraceId"], json!(["c"]));
+    assert_eq!(contacts(&api), Some(2));
+
+    api.sandbox.set_behaviour(Behaviour {
+        echo_trace_ids: true,
+        ..Behaviour::default()
+    });
+    let r = api
+        .post(
+            "/crm/v3/objects/contacts/batch/create",
+            json!({"inputs": [
+                {"properties": {"email": "one@example.com"}, "objectWriteTraceId": "x1"},
+                {"properties": {"email": "two@example.com"}, "objectWriteTraceId": "x2"},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let echoed: Vec<(&Value, &Value)> = r.body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|c| (&c["objectWriteTraceId"], &c["properties"]["email"]))
+        .collect();
+    assert_eq!(
+        echoed,
+        [
+            (&json!("x2"), &json!("two@example.com")),
+            (&json!("x1"), &json!("one@example.com"))
+        ],
+        "echoed, and not in input order"
     );
 
     let r = api
@@ -438,6 +521,7 @@ async fn batch_create_and_update_report_partial_failures_with_207() {
         .await;
     assert_eq!(r.status, StatusCode::MULTI_STATUS);
     assert_eq!(r.body["results"][0]["properties"]["firstname"], "T");
+    assert_eq!(r.body["errors"][0]["category"], "OBJECT_NOT_FOUND");
     assert_eq!(r.body["errors"][0]["context"]["ids"], json!(["5555555"]));
 
     let r = api
@@ -451,13 +535,7 @@ async fn batch_create_and_update_report_partial_failures_with_207() {
         StatusCode::BAD_REQUEST,
         "invalid properties fail the whole batch"
     );
-    assert_eq!(
-        api.sandbox.state()["contacts"]
-            .as_array()
-            .expect("contacts")
-            .len(),
-        2
-    );
+    assert_eq!(contacts(&api), Some(4));
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! search in `crate::search`.
 
 mod handlers;
+mod merge;
 mod object_type;
 mod write;
 
@@ -68,6 +69,8 @@ pub(crate) struct ObjectStore {
     pub records: BTreeMap<u64, Record>,
     /// Unique-value index: property → normalised value → record id.
     unique: HashMap<String, HashMap<String, u64>>,
+    /// Ids of records merged away → the record they were merged into.
+    merged: HashMap<u64, u64>,
 }
 
 /// Email is matched case-insensitively; other unique values exactly.
@@ -85,6 +88,18 @@ impl ObjectStore {
             .get(prop)?
             .get(&unique_key(prop, value))
             .copied()
+    }
+
+    /// The record a merged-away id lives on in (following merges of merges).
+    pub fn survivor(&self, old: u64) -> Option<u64> {
+        let mut id = *self.merged.get(&old)?;
+        for _ in 0..self.merged.len() {
+            if self.records.contains_key(&id) {
+                return Some(id);
+            }
+            id = *self.merged.get(&id)?;
+        }
+        None
     }
 
     fn reindex(&mut self, id: u64, prop: &str, old: Option<&str>, new: Option<&str>) {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::{Changes, Link, ObjectType, Record, association_target, association_type, not_found};
+use crate::behaviour::{BackwardLifecycle, RichText, UniqueClash};
 use crate::clock;
 use crate::error::ApiError;
 use crate::properties::{PropIssue, issues_error};
@@ -42,8 +43,23 @@ impl Crm {
         }
     }
 
-    /// Finds a record by id, or by the value of `id_property`.
+    /// Finds a record by id, or by the value of `id_property`. The id of a record merged
+    /// into another finds the survivor: "you can use the previous record ID values stored
+    /// in the `hs_merged_object_ids` field to update a record using the basic update
+    /// endpoint" (Using Object APIs).
     pub fn resolve(&self, ty: ObjectType, id: &str, id_property: Option<&str>) -> Option<u64> {
+        self.resolve_live(ty, id, id_property).or_else(|| {
+            let old: u64 = id.trim().parse().ok()?;
+            match id_property {
+                None | Some("hs_object_id") => self.store(ty).survivor(old),
+                Some(_) => None,
+            }
+        })
+    }
+
+    /// [`Self::resolve`] without following merges: "these values are not supported when
+    /// updating records using the batch update endpoint" (same guide).
+    pub fn resolve_live(&self, ty: ObjectType, id: &str, id_property: Option<&str>) -> Option<u64> {
         match id_property {
             None | Some("hs_object_id") => {
                 let id: u64 = id.trim().parse().ok()?;
@@ -92,6 +108,9 @@ impl Crm {
                 raw
             };
             match def.normalise(&raw) {
+                Ok(v) if def.field_type == "html" => {
+                    changes.insert(name.clone(), Some(sanitise(self.behaviour.rich_text, &v)));
+                }
                 Ok(v) => {
                     changes.insert(name.clone(), Some(v));
                 }
@@ -184,17 +203,19 @@ impl Crm {
                 && Some(existing) != id
             {
                 if prop == "email" {
+                    // Captured (hubspot-api-python#51 and later): 409 CONFLICT naming the id.
                     return Err(ApiError::conflict(format!(
                         "Contact already exists. Existing ID: {existing}"
-                    )));
-                }
-                // [?] HubSpot's body for a unique-value clash is not captured;
-                // we answer like the email case, naming the property.
-                return Err(ApiError::conflict(format!(
-                        "A {} with the value \"{value}\" already exists for the unique property \"{prop}\". Existing ID: {existing}",
-                        ty.singular()
                     ))
-                    .with_context("existingIds", vec![existing.to_string()]));
+                    .with_context("existingId", vec![existing.to_string()]));
+                }
+                return Err(unique_clash(
+                    self.behaviour.unique_clash,
+                    ty,
+                    &prop,
+                    value,
+                    existing,
+                ));
             }
         }
         Ok(())
@@ -313,12 +334,11 @@ impl Crm {
         Ok(id)
     }
 
-    /// Applies validated changes to an existing record. `lifecyclestage` only
-    /// moves forward: a backward value is dropped silently unless the stage is
-    /// currently empty (cleared by an earlier request) — research §4. Whether v3
-    /// PATCH also refuses regressions is [?] (one second-hand source says v3
-    /// allows them); the sandbox applies the documented rule on every path
-    /// family, the stricter choice for a client under test.
+    /// Applies validated changes to an existing record. A `lifecyclestage` earlier than the
+    /// current one: HubSpot's tools only move it forward and v1 ignored backward API
+    /// writes (knowledge base "Use lifecycle stages"; HubSpot staff on the v1 API), while
+    /// whether v3/2026-09 ignore, apply or refuse one is not settled: switch
+    /// `backward_lifecycle` (default: applied).
     pub fn update(&mut self, ty: ObjectType, id: u64, changes: &Changes) -> Result<(), ApiError> {
         self.check_unique(ty, Some(id), changes)?;
         let stage_order = |crm: &Crm, value: &str| {
@@ -344,8 +364,15 @@ impl Crm {
                             (Some(o), Some(n)) => n < o,
                             _ => false,
                         };
-                        if backward {
-                            continue;
+                        match (backward, self.behaviour.backward_lifecycle) {
+                            (false, _) | (true, BackwardLifecycle::Apply) => {}
+                            (true, BackwardLifecycle::Ignore) => continue,
+                            (true, BackwardLifecycle::Reject) => {
+                                return Err(ApiError::validation(format!(
+                                    "lifecyclestage cannot move backward from {old} to {v}; \
+                                     clear it first"
+                                )));
+                            }
                         }
                     }
                     props.insert(name.clone(), v.clone());
@@ -444,5 +471,70 @@ impl Crm {
             }
         }
         true
+    }
+}
+
+/// The answer to a duplicate unique value, as switched (research: CONFLICT for contacts'
+/// email; an `OBJECT_ALREADY_EXISTS` body with `errors[].in`; a 400 "already has that
+/// value" modelled by an integrator). None is documented for custom unique properties.
+fn unique_clash(
+    how: UniqueClash,
+    ty: ObjectType,
+    prop: &str,
+    value: &str,
+    existing: u64,
+) -> ApiError {
+    match how {
+        UniqueClash::Conflict => ApiError::conflict(format!(
+            "A {} with the value \"{value}\" already exists for the unique property \"{prop}\". Existing ID: {existing}",
+            ty.singular()
+        )),
+        UniqueClash::ObjectAlreadyExists => ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "OBJECT_ALREADY_EXISTS",
+            format!("{} already exists", capitalised(ty.singular())),
+        )
+        .with_extra(
+            "errors",
+            serde_json::json!([{
+                "message": format!("A {} with {prop} {value} already exists", ty.singular()),
+                "in": prop,
+            }]),
+        ),
+        UniqueClash::Validation => ApiError::validation(format!(
+            "Property values were not valid: [{{\"isValid\":false,\"message\":\"propertyValue: already has that value {prop}\",\"name\":\"{prop}\"}}]"
+        )),
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// What the rich-text sanitiser does to an html property, as switched. The wrapper is the
+/// markup HubSpot's own editor writes (the Using Object APIs guide shows
+/// `<div style="" dir="auto" data-top-level="true"><p style="margin:0;">New meeting</p></div>`).
+pub(crate) fn sanitise(how: RichText, html: &str) -> String {
+    match how {
+        RichText::Verbatim => html.to_owned(),
+        RichText::Wrap => format!(
+            "<div style=\"\" dir=\"auto\" data-top-level=\"true\"><p style=\"margin:0;\">{html}</p></div>"
+        ),
+        RichText::StripComments => {
+            let mut out = String::with_capacity(html.len());
+            let mut rest = html;
+            while let Some(start) = rest.find("<!--") {
+                out.push_str(&rest[..start]);
+                match rest[start..].find("-->") {
+                    Some(end) => rest = &rest[start + end + 3..],
+                    None => rest = "",
+                }
+            }
+            out.push_str(rest);
+            out
+        }
     }
 }

@@ -36,6 +36,7 @@ impl Services {
         clock: Clock,
     ) -> anyhow::Result<Self> {
         let hubspot = hubspot(settings)?.context("hubspot.token is required")?;
+        hubspot.use_clock(clock.clone());
         let stripe = stripe(settings)?;
         let pipeline = Pipeline::new(
             settings,

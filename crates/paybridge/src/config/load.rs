@@ -152,7 +152,12 @@ pub(super) const SECTIONS: &[Section] = &[
     },
     Section {
         name: "contacts",
-        keys: &["id_property", "match_email", "create_missing"],
+        keys: &[
+            "id_property",
+            "match_email",
+            "create_missing",
+            "lifecycle_stages",
+        ],
         read: contacts,
     },
     Section {
@@ -405,6 +410,26 @@ fn contacts(f: &mut Fields, at: At, s: &mut Settings) {
     }
     if let Some(v) = f.bool(at, "create_missing") {
         s.contacts.create_missing = v;
+    }
+    if let Some(stages) = f.typed::<Vec<String>>(
+        at,
+        "lifecycle_stages",
+        "an array of lifecycle stage ids in their forward order",
+    ) {
+        let mut seen = std::collections::BTreeSet::new();
+        if stages.is_empty() {
+            f.problem(
+                "contacts.lifecycle_stages",
+                "is empty (list every stage, in order)",
+            );
+        } else if let Some(dup) = stages.iter().find(|s| !seen.insert(s.as_str())) {
+            f.problem(
+                "contacts.lifecycle_stages",
+                format!("`{dup}` is listed twice"),
+            );
+        } else {
+            s.contacts.lifecycle_stages = stages;
+        }
     }
 }
 

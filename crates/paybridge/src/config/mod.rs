@@ -75,7 +75,23 @@ pub struct ContactsSettings {
     pub id_property: String,
     pub match_email: bool,
     pub create_missing: bool,
+    /// Lifecycle stages (internal ids) in their forward order: paybridge never writes an
+    /// earlier one. HubSpot's default order unless the portal has custom stages.
+    pub lifecycle_stages: Vec<String>,
 }
+
+/// HubSpot's default lifecycle stages, in their forward order (their internal values, as
+/// the contacts lifecycle pipeline lists them by `displayOrder`).
+pub const HUBSPOT_LIFECYCLE_STAGES: &[&str] = &[
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerMode {
@@ -145,6 +161,10 @@ impl Settings {
                 id_property: "stripe_customer_id".into(),
                 match_email: true,
                 create_missing: true,
+                lifecycle_stages: HUBSPOT_LIFECYCLE_STAGES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
             },
             worker: WorkerSettings {
                 concurrency: 500,

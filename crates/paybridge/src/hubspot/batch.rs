@@ -135,3 +135,129 @@ where
         }
     }
 }
+
+/// The `objectWriteTraceId` paybridge gives the `i`-th input of a batch create. With one on
+/// every input, HubSpot answers a partial failure with a 207 whose errors name the trace
+/// id, instead of failing the whole batch (Using Object APIs, "Multi-status errors for
+/// batch create requests": "any unique string").
+pub(crate) fn trace_id(i: usize) -> String {
+    i.to_string()
+}
+
+/// Pairs the inputs of a batch create with HubSpot's answer, whose `results` come in no
+/// promised order (HubSpot staff, hubspot-api-nodejs#190) and may or may not echo each
+/// input's `objectWriteTraceId` (the schema has the field; the guide's example of a success
+/// does not show it). In this order: errors by the trace id they name; results by an echoed
+/// trace id; results by `matches(input index, result)` (a property HubSpot returns as
+/// written); then, if exactly one input and one result (or error) are left, those two.
+/// An input left over is a retryable error: its record may exist, and the step that asked
+/// for it finds it again by its key before creating anything.
+pub(crate) fn pair_created<T>(
+    route: &'static str,
+    inputs: usize,
+    results: Vec<(Option<String>, T)>,
+    errors: Vec<super::answer::ItemError>,
+    matches: impl Fn(usize, &T) -> bool,
+) -> Vec<Result<T, HubspotError>> {
+    let mut paired: Vec<Option<Result<T, HubspotError>>> = (0..inputs).map(|_| None).collect();
+    let index = |trace: &str| trace.parse::<usize>().ok().filter(|i| *i < inputs);
+    let mut loose_errors = Vec::new();
+    for e in errors {
+        let named: Vec<usize> = e.trace_ids.iter().filter_map(|t| index(t)).collect();
+        if named.is_empty() {
+            loose_errors.push(e.error);
+            continue;
+        }
+        for i in named {
+            paired[i].get_or_insert_with(|| Err(e.error.clone()));
+        }
+    }
+    let mut loose_results = Vec::new();
+    for (trace, result) in results {
+        match trace.as_deref().and_then(index) {
+            Some(i) if paired[i].is_none() => paired[i] = Some(Ok(result)),
+            _ => loose_results.push(result),
+        }
+    }
+    let mut unplaced = Vec::new();
+    for result in loose_results {
+        match (0..inputs).find(|i| paired[*i].is_none() && matches(*i, &result)) {
+            Some(i) => paired[i] = Some(Ok(result)),
+            None => unplaced.push(result),
+        }
+    }
+    let open: Vec<usize> = (0..inputs).filter(|i| paired[*i].is_none()).collect();
+    if let [only] = open[..] {
+        if unplaced.len() == 1 && loose_errors.is_empty() {
+            paired[only] = unplaced.pop().map(Ok);
+        } else if loose_errors.len() == 1 && unplaced.is_empty() {
+            paired[only] = loose_errors.pop().map(Err);
+        }
+    }
+    paired
+        .into_iter()
+        .map(|p| {
+            p.unwrap_or_else(|| {
+                Err(HubspotError::Retryable {
+                    route,
+                    status: None,
+                    message: "the created record cannot be told apart in HubSpot's answer".into(),
+                    retry_after: None,
+                })
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hubspot::answer::ItemError;
+
+    fn conflict(trace: &str) -> ItemError {
+        ItemError {
+            ids: Vec::new(),
+            trace_ids: vec![trace.to_owned()],
+            error: HubspotError::Terminal {
+                route: "r",
+                status: 409,
+                category: "CONFLICT".into(),
+                message: "taken".into(),
+                correlation_id: None,
+            },
+        }
+    }
+
+    #[test]
+    fn inputs_are_paired_by_trace_id_then_by_property_then_by_elimination() {
+        let keys = ["a", "b", "c", "d"];
+        // Reversed, one echoed trace id, one error, one result matched by elimination only.
+        let results = vec![
+            (None, "?".to_owned()),
+            (None, "c".to_owned()),
+            (Some("0".to_owned()), "first".to_owned()),
+        ];
+        let paired = pair_created("r", 4, results, vec![conflict("1")], |i, r: &String| {
+            r == keys[i]
+        });
+        let shown: Vec<String> = paired
+            .iter()
+            .map(|p| match p {
+                Ok(r) => r.clone(),
+                Err(e) => e.category().unwrap_or("retryable").to_owned(),
+            })
+            .collect();
+        assert_eq!(shown, ["first", "CONFLICT", "c", "?"]);
+    }
+
+    #[test]
+    fn what_cannot_be_told_apart_is_retried_not_guessed() {
+        let results = vec![(None, "x".to_owned()), (None, "y".to_owned())];
+        let paired = pair_created("r", 2, results, Vec::new(), |_, _| false);
+        assert!(
+            paired
+                .iter()
+                .all(|p| matches!(p, Err(e) if !e.is_terminal()))
+        );
+    }
+}

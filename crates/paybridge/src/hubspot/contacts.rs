@@ -6,11 +6,10 @@ use std::sync::{Arc, Mutex};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::batch::{BatchResult, Batcher};
+use super::answer::item_errors;
+use super::batch::{BatchResult, Batcher, pair_created, trace_id};
 use super::transport::Transport;
-use super::{
-    HubSpot, HubspotError, MAX_BATCH, Properties, batch_errors, record_id, record_properties,
-};
+use super::{HubSpot, HubspotError, MAX_BATCH, Properties, record_id, record_properties};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
@@ -31,6 +30,15 @@ impl Contact {
             .get(property)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// Whether this is the contact once known by `id`: its own, or one merged into it
+    /// (`hs_merged_object_ids`, `;`-separated).
+    pub fn answers_to(&self, id: &str) -> bool {
+        self.id == id
+            || self
+                .get("hs_merged_object_ids")
+                .is_some_and(|m| m.split(';').any(|old| old.trim() == id))
     }
 }
 
@@ -143,7 +151,9 @@ async fn read_batch(
                 .find(|c| {
                     c.get(id_property)
                         .is_some_and(|p| p.eq_ignore_ascii_case(v))
-                        || (id_property == "hs_object_id" && c.id == *v)
+                        // A merged-away id may be answered with the surviving contact
+                        // (whether HubSpot does is not settled; it may leave it out).
+                        || (id_property == "hs_object_id" && c.answers_to(v))
                 })
                 .cloned())
         })
@@ -152,43 +162,43 @@ async fn read_batch(
 
 async fn create_batch(t: &Transport, key: &str, inputs: Vec<Properties>) -> BatchResult<Contact> {
     let body = json!({
-        "inputs": inputs.iter().map(|p| json!({"properties": p})).collect::<Vec<_>>(),
+        "inputs": inputs.iter().enumerate().map(|(i, p)| json!({
+            "properties": p,
+            "objectWriteTraceId": trace_id(i),
+        })).collect::<Vec<_>>(),
     });
     let path = format!("{}/batch/create", t.objects("contacts"));
     let answer = t
         .call("contacts_batch_create", Method::POST, &path, Some(&body))
         .await?;
-    let created: Vec<Contact> = answer
+    let created: Vec<(Option<String>, Contact)> = answer
         .body
         .get("results")
         .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Contact::from_record).collect())
-        .unwrap_or_default();
-    // Results are not promised in input order: match them by the unique key (or email).
-    let mut errors = batch_errors("contacts_batch_create", &answer.body)
-        .into_iter()
-        .map(|(_, e)| e);
-    Ok(inputs
-        .iter()
-        .map(|input| {
-            let matches = |c: &&Contact| match (input.get(key), input.get("email")) {
-                (Some(k), _) => c.get(key) == Some(k.as_str()),
-                (None, Some(email)) => c
-                    .get("email")
-                    .is_some_and(|e| e.eq_ignore_ascii_case(email)),
-                (None, None) => false,
-            };
-            match created.iter().find(matches) {
-                Some(c) => Ok(c.clone()),
-                None => Err(errors.next().unwrap_or_else(|| HubspotError::Retryable {
-                    route: "contacts_batch_create",
-                    status: Some(answer.status),
-                    message: "the created contact is missing from HubSpot's answer".into(),
-                    retry_after: None,
-                })),
-            }
+        .map(|r| {
+            r.iter()
+                .filter_map(|rec| {
+                    let trace = rec.get("objectWriteTraceId").and_then(Value::as_str);
+                    Some((trace.map(str::to_owned), Contact::from_record(rec)?))
+                })
+                .collect()
         })
-        .collect())
+        .unwrap_or_default();
+    let errors = item_errors("contacts_batch_create", &answer.body);
+    // Without an echoed trace id, a contact is told by its unique key (or email).
+    Ok(pair_created(
+        "contacts_batch_create",
+        inputs.len(),
+        created,
+        errors,
+        |i, c| match (inputs[i].get(key), inputs[i].get("email")) {
+            (Some(k), _) => c.get(key) == Some(k.as_str()),
+            (None, Some(email)) => c
+                .get("email")
+                .is_some_and(|e| e.eq_ignore_ascii_case(email)),
+            (None, None) => false,
+        },
+    ))
 }
 
 async fn update_batch(t: &Transport, inputs: Vec<(String, Properties)>) -> BatchResult<Contact> {
@@ -205,16 +215,30 @@ async fn update_batch(t: &Transport, inputs: Vec<(String, Properties)>) -> Batch
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Contact::from_record).collect())
         .unwrap_or_default();
-    let errors = batch_errors("contacts_batch_update", &answer.body);
+    // A merged or deleted contact is one `OBJECT_NOT_FOUND` error naming the missing ids
+    // (batch update does not take a merged-away id: Using Object APIs).
+    let errors = item_errors("contacts_batch_update", &answer.body);
+    let unnamed: Vec<&HubspotError> = errors
+        .iter()
+        .filter(|e| e.ids.is_empty())
+        .map(|e| &e.error)
+        .collect();
+    let missing = inputs
+        .iter()
+        .filter(|(id, _)| !updated.iter().any(|c| &c.id == id))
+        .count();
     Ok(inputs
         .iter()
         .map(|(id, _)| match updated.iter().find(|c| &c.id == id) {
             Some(c) => Ok(c.clone()),
             None => Err(errors
                 .iter()
-                .find(|(ids, _)| ids.contains(id))
-                .or(errors.first())
-                .map(|(_, e)| e.clone())
+                .find(|e| e.ids.contains(id))
+                .map(|e| e.error.clone())
+                .or_else(|| match (missing, &unnamed[..]) {
+                    (1, [only]) => Some((*only).clone()),
+                    _ => None,
+                })
                 .unwrap_or_else(|| HubspotError::Retryable {
                     route: "contacts_batch_update",
                     status: Some(answer.status),

@@ -113,12 +113,40 @@ impl HubSpot {
     }
 
     /// Legacy v2 enrolment of a contact, by email, in a contact-based workflow (the only
-    /// enrolment API HubSpot has; v4 and 2026-09 only manage definitions).
+    /// enrolment API HubSpot has; v4 and 2026-09 only manage definitions). `workflow_id`
+    /// may also be a v4 `flowId`: the v2 path answers 404 for one (second-hand), so a 404
+    /// is translated through the workflow-id mappings and tried once more (the translation
+    /// is kept for the process's life). Returns the v2 id the contact was enrolled with.
     pub async fn enroll_in_workflow(
         &self,
         workflow_id: &str,
         email: &str,
-    ) -> Result<(), HubspotError> {
+    ) -> Result<String, HubspotError> {
+        let known = self
+            .workflow_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(workflow_id).cloned());
+        let v2 = known.unwrap_or_else(|| workflow_id.to_owned());
+        match self.enroll_v2(&v2, email).await {
+            Err(e) if e.status() == Some(404) && v2 == workflow_id => {
+                match self.workflow_ids(workflow_id).await?.as_flow_id {
+                    Some(translated) if translated != workflow_id => {
+                        if let Ok(mut c) = self.workflow_cache.lock() {
+                            c.insert(workflow_id.to_owned(), translated.clone());
+                        }
+                        self.enroll_v2(&translated, email).await?;
+                        Ok(translated)
+                    }
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok(v2),
+        }
+    }
+
+    async fn enroll_v2(&self, workflow_id: &str, email: &str) -> Result<(), HubspotError> {
         let t = self.transport();
         let path = format!(
             "/automation/v2/workflows/{}/enrollments/contacts/{}",
@@ -186,7 +214,7 @@ impl HubSpot {
 }
 
 /// Percent-encodes a path segment.
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {

@@ -1,6 +1,6 @@
 //! Tasks, notes, tickets and deals: batched creates with an inline association to the
 //! contact, reads by a unique property (`paybridge_key`) and by id, and a contact's
-//! associated records (to find a task or note by its hidden marker after a crash).
+//! associated records, every page (to find a task or note by its marker after a crash).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::batch::{BatchResult, Batcher};
+use super::answer::item_errors;
+use super::batch::{BatchResult, Batcher, pair_created, trace_id};
+use super::richtext::has_marker;
 use super::transport::Transport;
-use super::{
-    HubSpot, HubspotError, MAX_BATCH, Properties, batch_errors, record_id, record_properties,
-};
+use super::{HubSpot, HubspotError, MAX_BATCH, Properties, record_id, record_properties};
 
 /// HUBSPOT_DEFINED association type ids from an engagement/object to a contact.
 pub fn to_contact_type(object_type: &str) -> u32 {
@@ -25,13 +25,34 @@ pub fn to_contact_type(object_type: &str) -> u32 {
     }
 }
 
-/// A record to create, associated with a contact; `match_on` is a property whose value
-/// identifies this input in HubSpot's answer (results are not promised in input order).
+/// A record to create, associated with a contact; `match_on` tells it apart in HubSpot's
+/// answer when the answer does not echo its trace id (results are not promised in input
+/// order).
 #[derive(Debug, Clone)]
 pub struct NewRecord {
     pub properties: Properties,
     pub contact_id: String,
-    pub match_on: (String, String),
+    pub match_on: MatchOn,
+}
+
+/// How a created record is recognised among others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatchOn {
+    /// A plain-text property HubSpot returns as written (e.g. the unique `paybridge_key`).
+    Exact { property: String, value: String },
+    /// A rich-text property whose text carries `marker` (see [`super::richtext`]).
+    Marker { property: String, marker: String },
+}
+
+impl MatchOn {
+    pub fn matches(&self, properties: &BTreeMap<String, String>) -> bool {
+        match self {
+            Self::Exact { property, value } => properties.get(property) == Some(value),
+            Self::Marker { property, marker } => properties
+                .get(property)
+                .is_some_and(|body| has_marker(body, marker)),
+        }
+    }
 }
 
 type CreateBatcher = Batcher<NewRecord, String>;
@@ -83,49 +104,42 @@ async fn create_batch(
     let route = route_for(object_type);
     let type_id = to_contact_type(object_type);
     let body = json!({
-        "inputs": inputs.iter().map(|r| json!({
+        "inputs": inputs.iter().enumerate().map(|(i, r)| json!({
             "properties": r.properties,
             "associations": [{
                 "to": {"id": r.contact_id},
                 "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
             }],
+            "objectWriteTraceId": trace_id(i),
         })).collect::<Vec<_>>(),
     });
     let path = format!("{}/batch/create", t.objects(object_type));
     let answer = t.call(route, Method::POST, &path, Some(&body)).await?;
-    let created: Vec<(String, BTreeMap<String, String>)> = answer
+    let created: Vec<(Option<String>, (String, BTreeMap<String, String>))> = answer
         .body
         .get("results")
         .and_then(Value::as_array)
         .map(|r| {
             r.iter()
-                .filter_map(|rec| Some((record_id(rec)?, record_properties(rec))))
+                .filter_map(|rec| {
+                    let trace = rec.get("objectWriteTraceId").and_then(Value::as_str);
+                    Some((
+                        trace.map(str::to_owned),
+                        (record_id(rec)?, record_properties(rec)),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
-    let mut errors = batch_errors(route, &answer.body)
-        .into_iter()
-        .map(|(_, e)| e);
-    Ok(inputs
-        .iter()
-        .map(|input| {
-            let (prop, value) = &input.match_on;
-            match created
-                .iter()
-                .find(|(_, props)| props.get(prop).is_some_and(|v| v == value))
-            {
-                Some((id, _)) => Ok(id.clone()),
-                None => Err(errors.next().unwrap_or_else(|| HubspotError::Retryable {
-                    route,
-                    status: Some(answer.status),
-                    message: format!(
-                        "the created {object_type} record is missing from HubSpot's answer"
-                    ),
-                    retry_after: None,
-                })),
-            }
+    let errors = item_errors(route, &answer.body);
+    Ok(
+        pair_created(route, inputs.len(), created, errors, |i, (_, props)| {
+            inputs[i].match_on.matches(props)
         })
-        .collect())
+        .into_iter()
+        .map(|r| r.map(|(id, _)| id))
+        .collect(),
+    )
 }
 
 impl HubSpot {
@@ -165,34 +179,48 @@ impl HubSpot {
             .and_then(|r| r.iter().find_map(record_id)))
     }
 
-    /// Ids of the records of `to_type` associated with a contact.
+    /// Ids of the records of `to_type` associated with a contact: every page ("Limit 500
+    /// per call"; the next page's cursor is `paging.next.after`, absent on the last page —
+    /// HubSpot's associations v4 spec).
     pub async fn contact_associations(
         &self,
         contact_id: &str,
         to_type: &str,
     ) -> Result<Vec<String>, HubspotError> {
         let t = self.transport();
-        let path = format!(
-            "{}?limit=500",
-            t.associations("contacts", contact_id, to_type)
-        );
-        let answer = t
-            .call("associations_read", Method::GET, &path, None)
-            .await?;
-        Ok(answer
-            .body
-            .get("results")
-            .and_then(Value::as_array)
-            .map(|r| {
-                r.iter()
-                    .filter_map(|a| match a.get("toObjectId")? {
-                        Value::String(s) => Some(s.clone()),
-                        Value::Number(n) => Some(n.to_string()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
+        let base = t.associations("contacts", contact_id, to_type);
+        let mut ids = Vec::new();
+        let mut after: Option<String> = None;
+        // A bound, so a cursor that never ends cannot hold a job forever (10,000 pages).
+        for _ in 0..10_000 {
+            let path = match &after {
+                None => format!("{base}?limit=500"),
+                Some(a) => format!("{base}?limit=500&after={}", super::crm::urlencode(a)),
+            };
+            let answer = t
+                .call("associations_read", Method::GET, &path, None)
+                .await?;
+            if let Some(results) = answer.body.get("results").and_then(Value::as_array) {
+                ids.extend(results.iter().filter_map(|a| match a.get("toObjectId")? {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                }));
+            }
+            let next = answer
+                .body
+                .pointer("/paging/next/after")
+                .and_then(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                });
+            match next {
+                Some(n) if after.as_ref() != Some(&n) => after = Some(n),
+                _ => return Ok(ids),
+            }
+        }
+        Ok(ids)
     }
 
     /// Reads records by id with the given properties.

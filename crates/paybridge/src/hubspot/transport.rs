@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::HubspotError;
+use super::daily::{AccountZone, Daily, resets_at};
 use super::limiter::{Bucket, Limiter};
 use crate::basics::Secret;
 use crate::hubspot::ApiVersion;
@@ -23,6 +24,8 @@ pub struct Transport {
     max_rate_limited: Duration,
     /// Calls answered and 429s, kept for `paybridge report` (see `crate::ops::usage`).
     pub counts: Arc<CallCounts>,
+    /// The hold after a DAILY 429 (see `daily.rs`).
+    pub daily: Daily,
 }
 
 /// HubSpot calls this client made that were answered (any status), and the 429s among
@@ -95,6 +98,7 @@ impl Transport {
             limiter,
             max_rate_limited: Duration::from_secs(120),
             counts: Arc::default(),
+            daily: Daily::default(),
         })
     }
 
@@ -124,6 +128,14 @@ impl Transport {
         }
     }
 
+    /// Account info (`/account-info/v3/…` or `/account-info/2026-09/…`).
+    pub fn account_info(&self, what: &str) -> String {
+        match self.version {
+            ApiVersion::V3 => format!("/account-info/v3/{what}"),
+            ApiVersion::Dated2026_09 => format!("/account-info/2026-09/{what}"),
+        }
+    }
+
     pub async fn call(
         &self,
         route: &'static str,
@@ -136,8 +148,17 @@ impl Transport {
         } else {
             Bucket::Standard
         };
+        if self.daily.take_want_zone() {
+            self.read_zone().await;
+        }
         let started = Instant::now();
         loop {
+            if let Some(wait) = self.daily.held_for() {
+                return Err(HubspotError::RateLimited {
+                    policy: "DAILY".into(),
+                    retry_after: Some(wait),
+                });
+            }
             let waited = self.limiter.acquire(bucket).await;
             metrics::histogram!("paybridge_hubspot_limiter_wait_seconds")
                 .record(waited.as_secs_f64());
@@ -180,36 +201,10 @@ impl Transport {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let text = response.text().await.unwrap_or_default();
-            let json: Value = if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).unwrap_or(Value::String(text))
-            };
+            let json = read_json(response).await;
             if status == StatusCode::TOO_MANY_REQUESTS {
-                metrics::counter!("paybridge_hubspot_429_total", "route" => route).increment(1);
-                let policy = json
-                    .get("policyName")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown")
-                    .to_owned();
-                // Wait, do not fail: pause the whole limiter until the window allows again.
-                let min = retry_after.unwrap_or(match policy.as_str() {
-                    "SECONDLY" => Duration::from_secs(1),
-                    _ => Duration::from_secs(2),
-                });
-                tracing::warn!(route, policy = %policy, wait_ms = min.as_millis() as u64, "HubSpot answered 429; pausing every call");
-                if policy == "DAILY" || started.elapsed() > self.max_rate_limited {
-                    return Err(HubspotError::RateLimited {
-                        policy,
-                        retry_after: Some(if retry_after.is_some() {
-                            min
-                        } else {
-                            Duration::from_secs(60)
-                        }),
-                    });
-                }
-                self.limiter.pause_for_window(bucket, min);
+                self.rate_limited(route, bucket, &json, retry_after, started)
+                    .await?;
                 continue;
             }
             if status.is_success() {
@@ -222,13 +217,102 @@ impl Transport {
         }
     }
 
+    /// A 429: wait, do not fail. A rolling or secondly limit pauses the whole limiter until
+    /// the window allows again (Ok: call again); a DAILY one holds every call until the
+    /// account's day starts over, and so does a limit that outlasts `max_rate_limited`.
+    async fn rate_limited(
+        &self,
+        route: &'static str,
+        bucket: Bucket,
+        json: &Value,
+        retry_after: Option<Duration>,
+        started: Instant,
+    ) -> Result<(), HubspotError> {
+        metrics::counter!("paybridge_hubspot_429_total", "route" => route).increment(1);
+        let policy = json
+            .get("policyName")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned();
+        if policy == "DAILY" {
+            let usage = self
+                .get_raw(&self.account_info("api-usage/daily/private-apps"))
+                .await;
+            let until = self
+                .daily
+                .reset_time(usage.and_then(|u| resets_at(&u, self.daily.now_ms())));
+            self.daily.hold_until(until);
+            let wait = Duration::from_millis((until - self.daily.now_ms()).max(0) as u64);
+            tracing::warn!(
+                route,
+                wait_s = wait.as_secs(),
+                "HubSpot's daily limit is spent; every call waits until it resets"
+            );
+            return Err(HubspotError::RateLimited {
+                policy,
+                retry_after: Some(wait),
+            });
+        }
+        let min = retry_after.unwrap_or(match policy.as_str() {
+            "SECONDLY" => Duration::from_secs(1),
+            _ => Duration::from_secs(2),
+        });
+        tracing::warn!(route, policy = %policy, wait_ms = min.as_millis() as u64, "HubSpot answered 429; pausing every call");
+        if started.elapsed() > self.max_rate_limited {
+            return Err(HubspotError::RateLimited {
+                policy,
+                retry_after: Some(if retry_after.is_some() {
+                    min
+                } else {
+                    Duration::from_secs(60)
+                }),
+            });
+        }
+        self.limiter.pause_for_window(bucket, min);
+        Ok(())
+    }
+
+    /// A GET outside the retry loop (account info while the day's budget runs out): None
+    /// for anything but a 2xx JSON answer.
+    async fn get_raw(&self, path: &str) -> Option<Value> {
+        self.limiter.acquire(Bucket::Standard).await;
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .ok()?;
+        let status = response.status();
+        self.counts.record(status);
+        if !status.is_success() {
+            return None;
+        }
+        Some(read_json(response).await).filter(Value::is_object)
+    }
+
+    /// Reads the account's time zone (for the daily limit's reset) while it can.
+    pub async fn read_zone(&self) -> Option<AccountZone> {
+        let details = self.get_raw(&self.account_info("details")).await?;
+        let zone = AccountZone::from_details(&details)?;
+        self.daily.remember_zone(zone.clone());
+        Some(zone)
+    }
+
     /// `X-HubSpot-RateLimit-Remaining: 0` means the account's window is spent (perhaps by
     /// another app or process sharing the token): hold everyone back for a moment.
     fn observe_headers(&self, headers: &reqwest::header::HeaderMap) {
-        let remaining = headers
-            .get("x-hubspot-ratelimit-remaining")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i64>().ok());
+        let number = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        self.daily.observe(
+            number("x-hubspot-ratelimit-daily"),
+            number("x-hubspot-ratelimit-daily-remaining"),
+        );
+        let remaining = number("x-hubspot-ratelimit-remaining");
         if remaining.is_some_and(|r| r <= 0) {
             let interval = headers
                 .get("x-hubspot-ratelimit-interval-milliseconds")
@@ -238,6 +322,24 @@ impl Transport {
             self.limiter
                 .pause(Duration::from_millis((interval / 10).clamp(100, 2_000)));
         }
+    }
+}
+
+/// The body as JSON (`Null` when empty, a string when not JSON), at most 4 MiB read.
+async fn read_json(mut response: reqwest::Response) -> Value {
+    const MAX: usize = 4 << 20;
+    let mut bytes = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        bytes.extend_from_slice(&chunk[..chunk.len().min(MAX - bytes.len())]);
+        if bytes.len() >= MAX {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
     }
 }
 
@@ -272,10 +374,8 @@ fn refusal(
     json: Value,
     retry_after: Option<Duration>,
 ) -> HubspotError {
-    let message = json
-        .get("message")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+    let message = Some(super::answer::words(&json))
+        .filter(|w| !w.is_empty())
         .unwrap_or_else(|| truncate(&json.to_string(), 500));
     if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
         return HubspotError::Retryable {

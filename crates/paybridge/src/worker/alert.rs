@@ -28,6 +28,18 @@ impl Alerter {
         let text = format!(
             ":rotating_light: paybridge gave up on Stripe event `{event_id}` ({event_type}, customer {customer}): {error}\nRun `paybridge events show {event_id}`, fix the cause, then `paybridge events retry {event_id}`."
         );
+        self.post(event_id, &text).await;
+    }
+
+    /// HubSpot's daily limit is spent: nothing is lost, everything waits until `until`.
+    pub async fn daily_limit(&self, until: &str, zone: &str) {
+        let text = format!(
+            ":hourglass: HubSpot's daily API limit is spent. paybridge holds every HubSpot call until {until} ({zone}); events keep arriving and wait, none is lost."
+        );
+        self.post("hubspot-daily-limit", &text).await;
+    }
+
+    async fn post(&self, event_id: &str, text: &str) {
         let body = json!({ "text": text });
         for attempt in 1..=3u32 {
             match self.http.post(self.url.expose()).json(&body).send().await {

@@ -1,15 +1,17 @@
 //! Creating tasks, notes, tickets and deals exactly once. The step records `started`
 //! before the create and the created id after; a step found `started` without a result
 //! looks for what it may have created before creating again: tickets and deals by their
-//! unique `paybridge_key` (the step key), tasks and notes by a hidden marker among the
-//! contact's records.
+//! unique `paybridge_key` (the step key), tasks and notes by a marker in the text of their
+//! body among the contact's records (text survives HubSpot's rich-text sanitiser where an
+//! HTML comment may not: see `hubspot::richtext`).
 
 use serde_json::{Value, json};
 
 use super::WorkError;
 use super::resolve::Resolved;
 use super::step::StepContext;
-use crate::hubspot::{HubspotError, NewRecord, Properties};
+use crate::hubspot::richtext::has_marker;
+use crate::hubspot::{HubspotError, MatchOn, NewRecord, Properties};
 use crate::rules::Action;
 use crate::rules::plan::Owner;
 
@@ -21,9 +23,25 @@ fn properties<const N: usize>(pairs: [(&str, Option<String>); N]) -> Properties 
         .collect()
 }
 
-/// The hidden marker a task or note carries: an HTML comment in its body.
+/// The marker a task or note carries in the text of its body: `[paybridge:<step key>]`,
+/// or a digest of the key when the key holds a character an HTML encoder could rewrite
+/// (a rendered `once_per` may).
 pub fn marker(key: &str) -> String {
-    format!("<!-- paybridge:{key} -->")
+    let safe = key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'.' | b'-'));
+    if safe {
+        format!("[paybridge:{key}]")
+    } else {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        format!("[paybridge:h{}]", hex::encode(&digest[..12]))
+    }
+}
+
+/// The body as written: the rule's text, then the marker in a paragraph of its own.
+fn with_marker(body: &str, key: &str) -> String {
+    format!("{body}<p>{}</p>", marker(key))
 }
 
 /// Runs a create step (`create_task`, `create_note`, `create_ticket`, `create_deal`) for
@@ -42,7 +60,7 @@ pub(crate) async fn record(
             task_type,
             owner,
         } => {
-            let body = format!("{}{}", body.clone().unwrap_or_default(), marker(&step.key));
+            let body = with_marker(body.as_deref().unwrap_or_default(), &step.key);
             let props = properties([
                 ("hs_task_subject", Some(subject.clone())),
                 ("hs_task_body", Some(body)),
@@ -55,7 +73,7 @@ pub(crate) async fn record(
         }
         Action::CreateNote { body } => {
             let props = properties([
-                ("hs_note_body", Some(format!("{body}{}", marker(&step.key)))),
+                ("hs_note_body", Some(with_marker(body, &step.key))),
                 ("hs_timestamp", Some(cx.p.inner.clock.now_ms().to_string())),
             ]);
             engagement(cx, contact, ("notes", "hs_note_body"), props, &Owner::None).await
@@ -123,10 +141,11 @@ async fn owner_id(
         Owner::ContactOwner => {
             let owner = match &contact.owner {
                 Some(o) => Some(o.clone()),
-                None => hubspot
-                    .contact_by("hs_object_id", &contact.id)
-                    .await?
-                    .and_then(|c| c.get("hubspot_owner_id").map(str::to_owned)),
+                None => match hubspot.contact_by("hs_object_id", &contact.id).await? {
+                    Some(c) => c.get("hubspot_owner_id").map(str::to_owned),
+                    // Merged away (and not answered with the survivor) or deleted.
+                    None => return Err(super::resolve::vanished(cx, &contact.id).await),
+                },
             };
             if owner.is_none() {
                 cx.say(format!(
@@ -156,10 +175,11 @@ async fn engagement(
             .contact_associations(&contact.id, object_type)
             .await?;
         let records = hubspot.records(object_type, &ids, &[body_property]).await?;
-        if let Some((id, _)) = records
-            .iter()
-            .find(|(_, props)| props.get(body_property).is_some_and(|b| b.contains(&mark)))
-        {
+        if let Some((id, _)) = records.iter().find(|(_, props)| {
+            props
+                .get(body_property)
+                .is_some_and(|b| has_marker(b, &mark))
+        }) {
             cx.say(format!(
                 "{} {id} was already created by an interrupted attempt; recorded, not created again",
                 singular(object_type)
@@ -170,7 +190,6 @@ async fn engagement(
     if let Some(owner) = owner_id(cx, contact, owner).await? {
         props.insert("hubspot_owner_id".into(), owner);
     }
-    let body = props.get(body_property).cloned().unwrap_or_default();
     cx.started().await?;
     let id = hubspot
         .create_record(
@@ -178,7 +197,10 @@ async fn engagement(
             NewRecord {
                 properties: props,
                 contact_id: contact.id.clone(),
-                match_on: (body_property.to_owned(), body),
+                match_on: MatchOn::Marker {
+                    property: body_property.to_owned(),
+                    marker: mark,
+                },
             },
         )
         .await?;
@@ -223,26 +245,31 @@ async fn keyed(
             NewRecord {
                 properties: props,
                 contact_id: contact.id.clone(),
-                match_on: ("paybridge_key".into(), key.clone()),
+                match_on: MatchOn::Exact {
+                    property: "paybridge_key".into(),
+                    value: key.clone(),
+                },
             },
         )
         .await;
     let id = match created {
         Ok(id) => id,
-        Err(HubspotError::Terminal { category, .. }) if category == "CONFLICT" => {
+        // A record already holds this key (a create whose answer was lost, or a twin
+        // refused). HubSpot's answer to a duplicate unique value is not settled (409
+        // CONFLICT, 409 OBJECT_ALREADY_EXISTS, a 400 "already has that value"…), so any
+        // refusal is checked the same way: read the record by its key; if there is one,
+        // it is this step's.
+        Err(e @ HubspotError::Terminal { .. }) if e.category() != Some("MISSING_SCOPES") => {
             match hubspot.record_by(object_type, "paybridge_key", key).await? {
                 Some(id) => {
                     cx.say(format!(
-                        "{} {id} already existed with this step's key",
-                        singular(object_type)
+                        "{} {id} already existed with this step's key ({}); recorded, not created again",
+                        singular(object_type),
+                        e.category().unwrap_or("refused")
                     ));
                     return Ok(json!({ "id": id, "recovered": true }));
                 }
-                None => {
-                    return Err(WorkError::Again(format!(
-                        "{object_type} create conflicted but none has the key"
-                    )));
-                }
+                None => return Err(e.into()),
             }
         }
         Err(e) => return Err(e.into()),

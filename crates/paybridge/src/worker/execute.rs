@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::resolve::Resolved;
+use super::resolve::{Resolved, vanished};
 use super::step::StepContext;
 use super::{Pipeline, WorkError, create, sequences};
-use crate::hubspot::{HubspotError, Properties};
+use crate::hubspot::Properties;
 use crate::rules::Action;
 
 pub(crate) async fn execute(cx: &mut StepContext<'_>) -> Result<(), WorkError> {
@@ -120,11 +120,15 @@ async fn enroll(
             ))
         })?;
         cx.started().await?;
-        hubspot.enroll_in_workflow(workflow, email).await?;
-        cx.say(format!(
-            "contact {} ({email}) enrolled in workflow {workflow}",
-            c.id
-        ));
+        let v2 = hubspot.enroll_in_workflow(workflow, email).await?;
+        cx.say(if v2 == workflow {
+            format!("contact {} ({email}) enrolled in workflow {workflow}", c.id)
+        } else {
+            format!(
+                "contact {} ({email}) enrolled in workflow {v2} (the v2 id of v4 flow {workflow})",
+                c.id
+            )
+        });
     }
     Ok(json!({ "contact_id": c.id }))
 }
@@ -155,21 +159,15 @@ async fn update_contact(
             fact.occurred_at
         ));
     }
+    super::lifecycle::forward_only(cx, contact, &mut write).await?;
     write.extend(aggregates.iter().map(|(k, v)| (k.clone(), v.clone())));
     if write.is_empty() {
         return cx.finished("skipped", Some(&json!({"stale": stale}))).await;
     }
     match i.hubspot.update_contact(&contact.id, write.clone()).await {
         Ok(_) => {}
-        Err(HubspotError::Terminal { status: 404, .. }) => {
-            if let Some(customer) = &fact.customer {
-                i.store.forget_contact(customer.as_str()).await?;
-            }
-            return Err(WorkError::Again(format!(
-                "contact {} no longer exists in HubSpot (deleted or merged); it will be resolved again",
-                contact.id
-            )));
-        }
+        // In a batch update's 207, a merged or deleted contact is an OBJECT_NOT_FOUND item.
+        Err(e) if e.status() == Some(404) => return Err(vanished(cx, &contact.id).await),
         Err(e) => return Err(e.into()),
     }
     let watermarked: Vec<String> = write

@@ -30,6 +30,9 @@ pub(crate) async fn run_job(p: &Pipeline, job: ClaimedJob) {
                 JobOutcome::NeedsAttention { error: message, contact_id }
             }
             Err(WorkError::Hubspot(HubspotError::RateLimited { policy, retry_after })) => {
+                if policy == "DAILY" {
+                    daily_limit_alert(p).await;
+                }
                 let wait = retry_after.unwrap_or(std::time::Duration::from_secs(10));
                 log.say(format!("HubSpot rate limit ({policy}) persists; rescheduled in {} s, not counted as an attempt", wait.as_secs()));
                 JobOutcome::Retry {
@@ -122,5 +125,22 @@ async fn alert(p: &Pipeline, job: &ClaimedJob, error: &str) {
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "could not record the alert"),
+    }
+}
+
+/// One alert per daily-limit hold (the HubSpot client owes it once per reset time).
+async fn daily_limit_alert(p: &Pipeline) {
+    let Some((until, zone)) = p.inner.hubspot.take_daily_alert() else {
+        return;
+    };
+    let zone = zone.map_or_else(
+        || "the account's time zone is unknown, so HubSpot is asked again hourly".to_owned(),
+        |z| format!("midnight in the account's time zone, {}", z.name),
+    );
+    let when = crate::domain::time::precise(until);
+    tracing::error!(until = %when, "HubSpot's daily API limit is spent; every HubSpot call waits until it resets ({zone})");
+    metrics::counter!("paybridge_hubspot_daily_limit_total").increment(1);
+    if let Some(alerter) = p.inner.alerter.clone() {
+        alerter.daily_limit(&when, &zone).await;
     }
 }

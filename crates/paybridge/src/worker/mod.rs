@@ -10,6 +10,7 @@ mod alert;
 mod create;
 mod execute;
 mod job;
+mod lifecycle;
 mod pool;
 mod process;
 mod read;
@@ -56,6 +57,8 @@ struct Inner {
     http: reqwest::Client,
     ruleset: Arc<RuleSet>,
     lease: Duration,
+    /// Lifecycle stages in their forward order (`[contacts] lifecycle_stages`).
+    lifecycle_stages: Vec<String>,
 }
 
 impl Pipeline {
@@ -92,6 +95,7 @@ impl Pipeline {
                 concurrency: settings.worker.concurrency,
                 ruleset: rules,
                 lease: settings.worker.lease,
+                lifecycle_stages: settings.contacts.lifecycle_stages.clone(),
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(30))
                     .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))

@@ -7,6 +7,7 @@
 use crate::domain::PaymentFact;
 use crate::hubspot::{Contact, HubspotError, Properties};
 
+use super::step::StepContext;
 use super::{Log, Pipeline, WorkError};
 
 #[derive(Debug, Clone)]
@@ -137,8 +138,11 @@ async fn create(
             });
             remember(p, customer, &c).await
         }
-        // Someone (another tool, or a person) created it since our read: read again.
-        Err(HubspotError::Terminal { category, .. }) if category == "CONFLICT" => {
+        // Someone (another tool, or a person) created it since our read: read again. A
+        // duplicate unique value is not answered the same way everywhere (409 CONFLICT,
+        // 409 OBJECT_ALREADY_EXISTS, 400 "already has that value"): any refusal but a
+        // missing scope is checked by reading, and stays an error if nothing is found.
+        Err(e @ HubspotError::Terminal { .. }) if e.category() != Some("MISSING_SCOPES") => {
             let again = match i.hubspot.contact_by(&i.id_property, customer).await? {
                 Some(c) => Some(c),
                 None => match email {
@@ -151,9 +155,10 @@ async fn create(
                     log.say(format!("contact found: {} after a create conflict", c.id));
                     remember(p, customer, &c).await
                 }
-                None => Err(WorkError::Again(
+                None if e.status() == Some(409) => Err(WorkError::Again(
                     "contact create conflicted but no contact is readable yet".into(),
                 )),
+                None => Err(e.into()),
             }
         }
         Err(e) => Err(e.into()),
@@ -262,4 +267,17 @@ fn split_name(name: &str) -> (String, String) {
         Some((first, last)) => (first.to_owned(), last.trim().to_owned()),
         None => (name.to_owned(), String::new()),
     }
+}
+
+/// The contact this run acts on is gone from HubSpot (deleted, or merged into another):
+/// forget it, so that the next attempt resolves the customer again.
+pub(crate) async fn vanished(cx: &StepContext<'_>, contact_id: &str) -> WorkError {
+    if let Some(customer) = &cx.fact.customer
+        && let Err(e) = cx.p.inner.store.forget_contact(customer.as_str()).await
+    {
+        return e.into();
+    }
+    WorkError::Again(format!(
+        "contact {contact_id} no longer exists in HubSpot (deleted or merged); it will be resolved again"
+    ))
 }

@@ -148,7 +148,25 @@ pub(crate) async fn act(
             detail: json!(step.action),
             log: &mut *log,
         };
-        execute(&mut cx).await?;
+        execute(&mut cx).await.map_err(|e| in_step(e, step))?;
     }
     Ok(contact.map(|c| c.id))
+}
+
+/// A refusal retrying cannot cure (a 400 from HubSpot's write validation, say) names the
+/// rule and the action it came from, for the dead letter.
+fn in_step(e: WorkError, step: &Step) -> WorkError {
+    let place = |what: String| {
+        WorkError::Terminal(format!(
+            "rule {}, action {} ({}): {what}",
+            step.rule,
+            step.index,
+            step.action.kind()
+        ))
+    };
+    match e {
+        WorkError::Hubspot(h) if h.is_terminal() => place(h.to_string()),
+        WorkError::Terminal(message) => place(message),
+        other => other,
+    }
 }
