@@ -201,8 +201,10 @@ fn associated(record: &Value, kind: &str) -> Value {
     record["associations"][kind].clone()
 }
 
+/// The marker paybridge puts in the text of a task's or note's body (see
+/// `hubspot::richtext`: text survives HubSpot's sanitiser where a comment may not).
 fn marker(key: &str) -> String {
-    format!("<!-- paybridge:{key} -->")
+    format!("<p>[paybridge:{key}]</p>")
 }
 
 /// HubSpot's `hs_timestamp` for a unix-ms instant, as the sandbox stores datetimes.

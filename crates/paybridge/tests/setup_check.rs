@@ -268,7 +268,8 @@ async fn setup_reports_a_property_of_another_type_and_fails_without_the_schema_s
     assert!(err.contains("MISSING_SCOPES"), "{err}");
     assert!(
         err.contains(
-            "setup needs the scopes crm.schemas.contacts.write, crm.schemas.deals.write, tickets"
+            "setup needs the scopes crm.schemas.contacts.write, crm.schemas.deals.write, \
+             crm.schemas.tickets.write (or tickets)"
         ),
         "{err}"
     );
@@ -312,11 +313,13 @@ async fn setup_and_check_in_sandbox_mode_have_nothing_to_reach() {
         line(&text, "scopes a token will need:"),
         "scopes a token will need: automation, crm.lists.read, crm.lists.write, \
          crm.objects.contacts.read, crm.objects.contacts.write, crm.objects.deals.read, \
-         crm.objects.deals.write, crm.objects.owners.read, tickets"
+         crm.objects.deals.write, crm.objects.owners.read, tickets (or \
+         crm.objects.tickets.read + crm.objects.tickets.write)"
     );
     assert_eq!(
         line(&text, "needed only by `paybridge setup`:"),
-        "needed only by `paybridge setup`: crm.schemas.contacts.write, crm.schemas.deals.write"
+        "needed only by `paybridge setup`: crm.schemas.contacts.write, crm.schemas.deals.write, \
+         crm.schemas.tickets.write (or tickets)"
     );
 }
 
@@ -353,7 +356,8 @@ async fn check_lists_missing_scopes_and_scopes_granted_beyond_need() {
     assert_eq!(
         line(&text, "missing scopes:"),
         "missing scopes: automation, crm.lists.write, crm.objects.deals.read, \
-         crm.objects.deals.write, crm.objects.owners.read, tickets"
+         crm.objects.deals.write, crm.objects.owners.read, tickets (or \
+         crm.objects.tickets.read + crm.objects.tickets.write)"
     );
     assert_eq!(
         line(&text, "granted beyond need:"),
@@ -363,7 +367,7 @@ async fn check_lists_missing_scopes_and_scopes_granted_beyond_need() {
     assert_eq!(
         line(&text, "needed only by `paybridge setup`:"),
         "needed only by `paybridge setup`: crm.schemas.contacts.write (not granted), \
-         crm.schemas.deals.write (not granted)"
+         crm.schemas.deals.write (not granted), crm.schemas.tickets.write (or tickets) (not granted)"
     );
     // The contact properties were read (they exist); tickets' and deals' cannot be.
     assert!(

@@ -1,6 +1,8 @@
 //! `paybridge check`: the config is valid (loading it checked that), HubSpot and Stripe
-//! answer, the properties exist, and the token's scopes are exactly what the configured
-//! rules need: the missing ones (a failure) and those granted beyond need (least privilege).
+//! answer, the properties exist, the token's scopes are exactly what the configured
+//! rules need: the missing ones (a failure) and those granted beyond need (least privilege),
+//! and every HubSpot object the rules name exists (`ops::verify`), each finding with the
+//! config path of the rule's key.
 
 use std::collections::BTreeSet;
 use std::fmt::Display;
@@ -10,6 +12,9 @@ use crate::config::Settings;
 use crate::hubspot::HubSpot;
 use crate::hubspot::properties::PropertyDef;
 use crate::ops::setup::{Outcome, definitions, ensure, scopes_needed};
+use crate::ops::verify::{Level, verify};
+use crate::rules::RuleSet;
+use crate::rules::needs::{describe_scope, scope_family, scope_granted};
 
 struct Report {
     failures: Vec<String>,
@@ -30,6 +35,7 @@ enum Status {
     Ok,
     Fail,
     Skip,
+    Warn,
 }
 
 impl Status {
@@ -38,6 +44,7 @@ impl Status {
             Status::Ok => "OK",
             Status::Fail => "FAIL",
             Status::Skip => "SKIP",
+            Status::Warn => "WARN",
         }
     }
 }
@@ -78,7 +85,8 @@ pub async fn run(config: Loaded) -> anyhow::Result<()> {
             println!("needed only by `paybridge setup`: {}", list(&for_setup));
         }
         Some(hubspot) => {
-            check_hubspot(&settings, &hubspot, &defs, &needed, &for_setup, &mut report).await
+            check_hubspot(&settings, &hubspot, &defs, &needed, &for_setup, &mut report).await;
+            check_portal(&settings, &rules, &hubspot, &mut report).await;
         }
     }
     check_stripe(&settings, &mut report).await;
@@ -198,8 +206,12 @@ fn check_scopes(
     for_setup: &BTreeSet<&str>,
     report: &mut Report,
 ) {
-    let has = |s: &&str| granted.contains(*s);
-    let lacking: Vec<&str> = needed.iter().filter(|s| !has(s)).copied().collect();
+    let has = |s: &&str| scope_granted(s, granted);
+    let lacking: Vec<String> = needed
+        .iter()
+        .filter(|s| !has(s))
+        .map(|s| describe_scope(s))
+        .collect();
     if lacking.is_empty() {
         report.line(
             "scopes",
@@ -217,10 +229,19 @@ fn check_scopes(
         );
     }
     println!("scopes the rules need: {}", list(needed));
-    println!("missing scopes: {}", join_or_none(&lacking));
+    println!(
+        "missing scopes: {}",
+        join_or_none(&lacking.iter().map(String::as_str).collect::<Vec<_>>())
+    );
     let setup_state: Vec<String> = for_setup
         .iter()
-        .map(|s| format!("{s} ({})", if has(s) { "granted" } else { "not granted" }))
+        .map(|s| {
+            format!(
+                "{} ({})",
+                describe_scope(s),
+                if has(s) { "granted" } else { "not granted" }
+            )
+        })
         .collect();
     println!(
         "needed only by `paybridge setup`: {}",
@@ -230,10 +251,19 @@ fn check_scopes(
             setup_state.join(", ")
         }
     );
+    // A scope of a needed one's family (the legacy ticket scope or the granular ones) and
+    // those `check` itself reads with are never beyond need.
+    let wanted = |s: &str| {
+        needed
+            .iter()
+            .chain(for_setup)
+            .any(|n| *n == s || scope_family(n).contains(&s))
+            || CHECK_READS.contains(&s)
+    };
     let beyond: Vec<&str> = granted
         .iter()
         .map(String::as_str)
-        .filter(|s| !needed.contains(s) && !for_setup.contains(s))
+        .filter(|s| !wanted(s))
         .collect();
     println!(
         "granted beyond need: {}{}",
@@ -244,6 +274,30 @@ fn check_scopes(
             " (this config never uses them: remove them for least privilege)"
         }
     );
+}
+
+/// Every HubSpot object the rules name, each finding with its config path.
+async fn check_portal(
+    settings: &Settings,
+    rules: &RuleSet,
+    hubspot: &HubSpot,
+    report: &mut Report,
+) {
+    if let Some(zone) = hubspot.account_zone().await {
+        println!(
+            "account    time zone {} (HubSpot's daily limit resets at midnight there)",
+            zone.name
+        );
+    }
+    for f in verify(hubspot, settings, rules).await {
+        let status = match f.level {
+            Level::Ok => Status::Ok,
+            Level::Warn => Status::Warn,
+            Level::Fail => Status::Fail,
+            Level::Skip => Status::Skip,
+        };
+        report.line(f.topic, status, format!("{}: {}", f.path, f.message));
+    }
 }
 
 async fn check_stripe(settings: &Settings, report: &mut Report) {
@@ -281,8 +335,19 @@ async fn check_stripe(settings: &Settings, report: &mut Report) {
     }
 }
 
+/// Optional scopes `check` reads with: the object schemas' create-record requirements.
+const CHECK_READS: &[&str] = &["crm.schemas.custom.read"];
+
 fn list(scopes: &BTreeSet<&str>) -> String {
-    join_or_none(&scopes.iter().copied().collect::<Vec<_>>())
+    join_or_none(
+        &scopes
+            .iter()
+            .map(|s| describe_scope(s))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn join_or_none(items: &[&str]) -> String {

@@ -23,6 +23,7 @@ pub async fn run(dry_run: bool, config: Loaded) -> anyhow::Result<()> {
                     " (setup needs the scopes {}; `paybridge check` lists what the token lacks)",
                     scopes_needed(&defs)
                         .into_iter()
+                        .map(crate::rules::needs::describe_scope)
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));

@@ -65,8 +65,15 @@ pub(crate) fn words(body: &Value) -> String {
             d.iter()
                 .filter_map(|e| {
                     let m = e.get("message").and_then(Value::as_str)?;
+                    // A 403's detail names the scopes, any one of which would do.
+                    let scopes: Vec<&str> = e
+                        .pointer("/context/requiredGranularScopes")
+                        .and_then(Value::as_array)
+                        .map(|l| l.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
                     Some(match e.get("code").and_then(Value::as_str) {
                         Some(code) => format!("{m} ({code})"),
+                        None if !scopes.is_empty() => format!("{m} {}", scopes.join(", ")),
                         None => m.to_owned(),
                     })
                 })

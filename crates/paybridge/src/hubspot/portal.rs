@@ -70,6 +70,16 @@ impl HubSpot {
         }
     }
 
+    /// One cheap read of `object_type` records (`GET …/objects/{type}?limit=1`): whether
+    /// HubSpot takes this token for them.
+    pub async fn probe_objects(&self, object_type: &str) -> Result<(), HubspotError> {
+        let t = self.transport();
+        let path = format!("{}?limit=1", t.objects(object_type));
+        t.call("objects_probe", Method::GET, &path, None)
+            .await
+            .map(|_| ())
+    }
+
     /// The owner with this id (`GET /crm/v3/owners/{ownerId}`), by its email.
     pub async fn owner_by_id(&self, id: &str) -> Result<Option<String>, HubspotError> {
         let path = format!("{}/{}", self.transport().family("owners"), urlencode(id));

@@ -1,7 +1,9 @@
-//! Features beside the data path: `setup` (HubSpot properties), `report` (impact numbers),
-//! `usage` (HubSpot call counters), `maintenance` (payload retention).
+//! Features beside the data path: `setup` (HubSpot properties), `verify` (what the rules
+//! name exists in the portal), `report` (impact numbers), `usage` (HubSpot call counters),
+//! `maintenance` (payload retention).
 
 pub mod maintenance;
 pub mod report;
 pub mod setup;
 pub mod usage;
+pub mod verify;

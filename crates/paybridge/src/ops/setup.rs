@@ -40,11 +40,12 @@ pub fn definition(need: &PropertyNeed) -> PropertyDef {
 }
 
 /// The scopes [`ensure`] needs for these definitions, beyond what running needs: creating
-/// properties (reading them needs only the objects' read scopes).
+/// properties (reading them needs only the objects' read scopes). Ticket properties take
+/// `crm.schemas.tickets.write` or the legacy `tickets` (`rules::needs::scope_alternatives`).
 pub fn scopes_needed(defs: &[PropertyDef]) -> BTreeSet<&'static str> {
     defs.iter()
         .map(|d| match d.object_type {
-            "tickets" => "tickets",
+            "tickets" => "crm.schemas.tickets.write",
             "deals" => "crm.schemas.deals.write",
             _ => "crm.schemas.contacts.write",
         })
@@ -268,7 +269,7 @@ mod tests {
             [
                 "crm.schemas.contacts.write",
                 "crm.schemas.deals.write",
-                "tickets"
+                "crm.schemas.tickets.write"
             ]
         );
     }

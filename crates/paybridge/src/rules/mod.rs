@@ -13,6 +13,7 @@ pub mod needs;
 pub mod patterns;
 pub mod plan;
 pub mod properties;
+pub mod references;
 pub mod render;
 pub mod stripe_types;
 pub mod template;

@@ -64,6 +64,56 @@ const HUBSPOT_CONTACT_DEFAULTS: &[&str] = &[
     "hubspot_owner_id",
 ];
 
+/// Scopes HubSpot takes in place of a needed one: each alternative is a set of scopes that
+/// together stand in for it. HubSpot's spec files (tickets v3, 2026-03, 2026-09) ask ticket
+/// calls for the legacy `tickets` scope, while its app settings offer the granular
+/// `crm.objects.tickets.read/write` and `crm.schemas.tickets.read/write`; which a portal
+/// grants and accepts is not settled, so either does (issue 12, H1).
+pub fn scope_alternatives(scope: &str) -> &'static [&'static [&'static str]] {
+    match scope {
+        "tickets" => &[&["crm.objects.tickets.read", "crm.objects.tickets.write"]],
+        "crm.schemas.tickets.write" => &[&["tickets"]],
+        _ => &[],
+    }
+}
+
+/// Scopes of the same family as a needed one: a token holding them holds nothing beyond
+/// need (the legacy ticket scope and all four granular ones, whichever the portal uses).
+pub fn scope_family(scope: &str) -> &'static [&'static str] {
+    match scope {
+        "tickets" | "crm.schemas.tickets.write" => &[
+            "tickets",
+            "crm.objects.tickets.read",
+            "crm.objects.tickets.write",
+            "crm.schemas.tickets.read",
+            "crm.schemas.tickets.write",
+        ],
+        _ => &[],
+    }
+}
+
+/// Whether `granted` covers the needed `scope`, itself or by an alternative.
+pub fn scope_granted(scope: &str, granted: &BTreeSet<String>) -> bool {
+    granted.contains(scope)
+        || scope_alternatives(scope)
+            .iter()
+            .any(|alt| alt.iter().all(|s| granted.contains(*s)))
+}
+
+/// A needed scope as `check` and `setup` show it: `tickets (or crm.objects.tickets.read +
+/// crm.objects.tickets.write)`.
+pub fn describe_scope(scope: &str) -> String {
+    let alternatives: Vec<String> = scope_alternatives(scope)
+        .iter()
+        .map(|alt| alt.join(" + "))
+        .collect();
+    if alternatives.is_empty() {
+        scope.to_owned()
+    } else {
+        format!("{scope} (or {})", alternatives.join(" or "))
+    }
+}
+
 impl RuleSet {
     /// What every configured action needs, added up. Contacts are read and written for
     /// every event (tasks and notes need no scope of their own).
@@ -185,6 +235,31 @@ mod tests {
             2,
             "contacts read and write only"
         );
+    }
+
+    #[test]
+    fn ticket_scopes_are_the_legacy_one_or_the_granular_ones() {
+        let granted = |scopes: &[&str]| -> BTreeSet<String> {
+            scopes.iter().map(|s| (*s).to_owned()).collect()
+        };
+        assert!(scope_granted("tickets", &granted(&["tickets"])));
+        assert!(scope_granted(
+            "tickets",
+            &granted(&["crm.objects.tickets.read", "crm.objects.tickets.write"])
+        ));
+        assert!(!scope_granted(
+            "tickets",
+            &granted(&["crm.objects.tickets.read"])
+        ));
+        assert!(scope_granted(
+            "crm.schemas.tickets.write",
+            &granted(&["tickets"])
+        ));
+        assert_eq!(
+            describe_scope("tickets"),
+            "tickets (or crm.objects.tickets.read + crm.objects.tickets.write)"
+        );
+        assert_eq!(describe_scope("automation"), "automation");
     }
 
     #[test]
