@@ -53,8 +53,8 @@ pub use behaviour::{
 };
 pub use faults::Faults;
 pub use seed::{
-    Seed, SeedCondition, SeedList, SeedOwner, SeedRecord, SeedRequirement, SeedStripe,
-    SeedStripeEvent, SeedToken, SeedWorkflow,
+    Seed, SeedCondition, SeedList, SeedOwner, SeedPipeline, SeedRecord, SeedRequirement, SeedStage,
+    SeedStripe, SeedStripeEvent, SeedToken, SeedWorkflow,
 };
 
 use state::Shared;

@@ -88,6 +88,26 @@ pub(crate) fn defaults(ty: ObjectType) -> Vec<Pipeline> {
 }
 
 impl Pipeline {
+    pub(crate) fn from_seed(p: &crate::seed::SeedPipeline) -> Pipeline {
+        Pipeline {
+            id: p.id.clone(),
+            label: p.label.clone(),
+            stages: p
+                .stages
+                .iter()
+                .map(|s| Stage {
+                    id: s.id.clone(),
+                    label: s.label.clone(),
+                    metadata: if s.metadata.is_null() {
+                        json!({})
+                    } else {
+                        s.metadata.clone()
+                    },
+                })
+                .collect(),
+        }
+    }
+
     fn json(&self, order: usize) -> Value {
         let at = clock::iso(chrono::DateTime::UNIX_EPOCH);
         json!({

@@ -45,6 +45,9 @@ pub struct Seed {
     pub owners: Vec<SeedOwner>,
     pub lists: Vec<SeedList>,
     pub workflows: Vec<SeedWorkflow>,
+    /// Object type (`tickets`, `deals`) → its pipelines, replacing HubSpot's default ones:
+    /// `[{"id": "0", "label": "Support", "stages": [{"id": "1", "label": "New"}]}]`.
+    pub pipelines: BTreeMap<String, Vec<SeedPipeline>>,
     /// Object type → the portal's rules for writing records: a property required on the
     /// create-record form, or required when another property has a value (2026-09 write
     /// validation, issue 12 H2).
@@ -120,6 +123,24 @@ pub struct SeedWorkflow {
     /// The object type it enrols (default `0-1`, contacts).
     #[serde(default)]
     pub object_type_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SeedPipeline {
+    pub id: String,
+    #[serde(default)]
+    pub label: String,
+    pub stages: Vec<SeedStage>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SeedStage {
+    pub id: String,
+    #[serde(default)]
+    pub label: String,
+    /// e.g. `{"ticketState": "OPEN"}` or `{"probability": "0.2"}`.
+    #[serde(default)]
+    pub metadata: Value,
 }
 
 /// A required property: always on create (`when` absent: the create-record form), or on

@@ -169,6 +169,16 @@ impl Crm {
         for w in &seed.workflows {
             self.workflows.insert(w.id.clone(), Workflow::from_seed(w)?);
         }
+        for (raw_type, pipelines) in &seed.pipelines {
+            let ty = parse_type(raw_type)?;
+            self.pipelines.insert(
+                ty,
+                pipelines
+                    .iter()
+                    .map(pipelines::Pipeline::from_seed)
+                    .collect(),
+            );
+        }
         for (raw_type, rules) in &seed.requirements {
             let ty = parse_type(raw_type)?;
             for r in rules {

@@ -30,7 +30,7 @@ use crate::store::{Store, StoreError};
 use crate::stripe::api::{StripeApi, StripeApiError};
 
 pub use alert::Alerter;
-pub use pool::{Pool, drain};
+pub use pool::{Pool, drain, run_due};
 pub use retry::Backoff;
 
 /// Everything a run needs; cheap to clone.

@@ -160,3 +160,27 @@ pub async fn drain(p: &Pipeline) -> anyhow::Result<usize> {
         while set.join_next().await.is_some() {}
     }
 }
+
+/// Runs the jobs that are due now, until none is, without waiting for any retry (tests and
+/// one-shot tools that move the clock themselves). Returns how many runs happened.
+pub async fn run_due(p: &Pipeline) -> anyhow::Result<usize> {
+    let i = &p.inner;
+    let mut runs = 0;
+    loop {
+        let lease_until = i.clock.now_ms() + i.lease.as_millis() as i64;
+        let jobs = i
+            .store
+            .claim(&i.worker_id, i.concurrency.max(1) as i64, lease_until)
+            .await?;
+        if jobs.is_empty() {
+            return Ok(runs);
+        }
+        let mut set = JoinSet::new();
+        for job in jobs {
+            runs += 1;
+            let p = p.clone();
+            set.spawn(async move { run_job(&p, job).await });
+        }
+        while set.join_next().await.is_some() {}
+    }
+}
