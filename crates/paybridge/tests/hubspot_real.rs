@@ -773,3 +773,169 @@ actions = [{ type = "enroll_workflow", workflow_id = "9123456" }]
         app.stop().await;
     }
 }
+
+// ─── Item 9 (H8): the daily limit waits for the account's midnight ─────────────────
+
+/// The day's budget runs out in the middle of an event. Every HubSpot call is then held
+/// (the next event makes none) until midnight in the account's time zone (US/Eastern,
+/// read while calls were still allowed), with one alert; when the day starts over, both
+/// events finish.
+#[tokio::test]
+async fn after_a_daily_429_everything_waits_for_the_accounts_midnight_with_one_alert() {
+    let sandbox = spawn_sandbox(SandboxConfig {
+        daily_limit: 20,
+        account: hubspot_sandbox::Account {
+            time_zone: "US/Eastern".into(),
+            utc_offset_minutes: -240,
+        },
+        ..SandboxConfig::default()
+    })
+    .await;
+    let slack = common::receiver::Receiver::start(Vec::new()).await;
+    // [alerts] before the [[rules]] array of tables.
+    let text = format!(
+        "[alerts]\nslack_webhook_url = \"{}/slack\"\n{}",
+        slack.url,
+        config(ONBOARDING)
+    );
+    let app = app(&sandbox, &text).await;
+    // Someone else's calls with the same token have spent all but 3 of the day's 20.
+    let token = SandboxConfig::default().token;
+    for _ in 0..17 {
+        let r = reqwest::Client::new()
+            .get(format!("{}/crm/v3/owners", sandbox.url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(r.status(), 200);
+    }
+    let first = event("invoice.paid", "cus_day1", "day1@example.com", T0);
+    post(&app, &first).await;
+    paybridge::worker::run_due(&app.pipeline)
+        .await
+        .expect("run");
+    // 2026-09-21T13:34:20Z is 09:34 in New York: its midnight is 04:00Z on the 22nd.
+    let midnight = chrono::DateTime::parse_from_rfc3339("2026-09-22T04:00:00Z")
+        .expect("time")
+        .timestamp_millis();
+    let s = summary(&app, &first).await;
+    assert_eq!(s.status, EventStatus::Retrying, "{s:?}");
+    assert_eq!(
+        app.store.next_retry_at().await.expect("read"),
+        Some(midnight)
+    );
+    let stats = |sandbox: &Sandbox| sandbox.stats()["tokens"][&token].clone();
+    let before = stats(&sandbox);
+    assert_eq!(
+        before["calls"],
+        20 + 2,
+        "the budget, then the 429 and one usage probe"
+    );
+    assert_eq!(before["rate_limited"], 2);
+
+    let second = event("invoice.paid", "cus_day2", "day2@example.com", T0 + 5);
+    post(&app, &second).await;
+    paybridge::worker::run_due(&app.pipeline)
+        .await
+        .expect("run");
+    assert_eq!(stats(&sandbox), before, "no call while the limit holds");
+    assert_eq!(summary(&app, &second).await.status, EventStatus::Retrying);
+    assert_eq!(
+        app.store.next_retry_at().await.expect("read"),
+        Some(midnight)
+    );
+    let alerts = slack.received();
+    assert_eq!(alerts.len(), 1, "one alert");
+    let alert: Value = serde_json::from_slice(&alerts[0].body).expect("JSON");
+    let alert = alert["text"].as_str().expect("text");
+    assert!(
+        alert.contains("until 2026-09-22 04:00:00.000Z") && alert.contains("US/Eastern"),
+        "{alert}"
+    );
+
+    sandbox.new_day();
+    app.clock.set_ms(midnight);
+    app.drain().await;
+    let state = sandbox.state();
+    for (e, customer) in [(&first, "cus_day1"), (&second, "cus_day2")] {
+        let s = summary(&app, e).await;
+        assert_eq!(s.status, EventStatus::Done, "{s:?}");
+        let c = records(&state, "contacts")
+            .into_iter()
+            .find(|c| c["properties"]["stripe_customer_id"] == customer)
+            .expect("the contact");
+        assert_eq!(c["properties"]["lifecyclestage"], "customer");
+        assert_eq!(c["properties"]["stripe_last_payment_amount"], "49.00");
+    }
+    assert_eq!(records(&state, "contacts").len(), 2, "no twin");
+    assert_eq!(slack.received().len(), 1, "still one alert");
+    app.stop().await;
+}
+
+// ─── Item 10 (H9): every page of a contact's associations ───────────────────────────
+
+/// The contact already has 600 notes; the step's own note (the 601st) had its answer lost.
+/// It is on the second page of the associations, and it is found there: no twin.
+#[tokio::test]
+async fn a_note_on_the_second_page_of_associations_is_found_and_not_made_twice() {
+    let sandbox = spawn_sandbox(SandboxConfig::default()).await;
+    seed_contacts(
+        &sandbox,
+        vec![contact("5001", &[("email", "many@example.com")])],
+    );
+    let note = |i: usize| SeedRecord {
+        id: None,
+        properties: [
+            (
+                "hs_timestamp".to_owned(),
+                Value::from("2026-09-01T00:00:00Z"),
+            ),
+            (
+                "hs_note_body".to_owned(),
+                Value::from(format!("old note {i}")),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        associations: vec![json!({"to": {"id": "5001"},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]})],
+    };
+    sandbox
+        .merge_seed(Seed {
+            notes: (0..600).map(note).collect(),
+            ..Seed::default()
+        })
+        .expect("seed notes");
+    let app = app(&sandbox, &config(NOTE)).await;
+    sandbox.set_faults(Faults {
+        lost_answers: vec!["POST /crm/objects/2026-09/notes/batch/create".into()],
+        ..Faults::default()
+    });
+    let paid = event("invoice.paid", "cus_many", "many@example.com", T0);
+    post(&app, &paid).await;
+    app.drain().await;
+    let state = sandbox.state();
+    let notes = records(&state, "notes");
+    assert_eq!(notes.len(), 601, "one new note, no twin");
+    let key = format!("{}:noted:0", id_of(&paid));
+    let ours: Vec<&Value> = notes
+        .iter()
+        .filter(|n| {
+            n["properties"]["hs_note_body"]
+                .as_str()
+                .is_some_and(|b| b.contains(&format!("[paybridge:{key}]")))
+        })
+        .collect();
+    assert_eq!(ours.len(), 1);
+    let step = app.store.step(&key).await.expect("read").expect("step");
+    assert_eq!(
+        step.result,
+        Some(json!({"id": ours[0]["id"], "recovered": true}))
+    );
+    let pages = sandbox.stats()["tokens"][SandboxConfig::default().token]["calls_by_route"]
+        ["GET /crm/objects/2026-09/contacts/{id}/associations/notes"]
+        .clone();
+    assert_eq!(pages, 2, "both pages read");
+    app.stop().await;
+}

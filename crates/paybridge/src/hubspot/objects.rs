@@ -57,6 +57,9 @@ impl MatchOn {
 
 type CreateBatcher = Batcher<NewRecord, String>;
 
+/// A created record in HubSpot's answer: its id and properties.
+type Created = (String, BTreeMap<String, String>);
+
 #[derive(Clone, Default)]
 pub(super) struct Batchers {
     create: Arc<Mutex<BTreeMap<String, CreateBatcher>>>,
@@ -115,7 +118,7 @@ async fn create_batch(
     });
     let path = format!("{}/batch/create", t.objects(object_type));
     let answer = t.call(route, Method::POST, &path, Some(&body)).await?;
-    let created: Vec<(Option<String>, (String, BTreeMap<String, String>))> = answer
+    let created: Vec<(Option<String>, Created)> = answer
         .body
         .get("results")
         .and_then(Value::as_array)
