@@ -166,28 +166,7 @@ impl Crm {
             self.owners.retain(|x| x.id != owner.id);
             self.owners.push(owner);
         }
-        for w in &seed.workflows {
-            self.workflows.insert(w.id.clone(), Workflow::from_seed(w)?);
-        }
-        for (raw_type, pipelines) in &seed.pipelines {
-            let ty = parse_type(raw_type)?;
-            self.pipelines.insert(
-                ty,
-                pipelines
-                    .iter()
-                    .map(pipelines::Pipeline::from_seed)
-                    .collect(),
-            );
-        }
-        for (raw_type, rules) in &seed.requirements {
-            let ty = parse_type(raw_type)?;
-            for r in rules {
-                self.requirements
-                    .entry(ty)
-                    .or_default()
-                    .push(Requirement::from_seed(r));
-            }
-        }
+        self.apply_portal_settings(seed)?;
         for (raw_type, groups) in &seed.groups {
             let ty = parse_type(raw_type)?;
             for g in groups {
@@ -264,6 +243,33 @@ impl Crm {
             );
         }
         self.stripe.apply(&seed.stripe)?;
+        Ok(())
+    }
+
+    /// Workflows, pipelines and the portal's write rules of a seed.
+    fn apply_portal_settings(&mut self, seed: &Seed) -> Result<(), String> {
+        for w in &seed.workflows {
+            self.workflows.insert(w.id.clone(), Workflow::from_seed(w)?);
+        }
+        for (raw_type, pipelines) in &seed.pipelines {
+            let ty = parse_type(raw_type)?;
+            self.pipelines.insert(
+                ty,
+                pipelines
+                    .iter()
+                    .map(pipelines::Pipeline::from_seed)
+                    .collect(),
+            );
+        }
+        for (raw_type, rules) in &seed.requirements {
+            let ty = parse_type(raw_type)?;
+            for r in rules {
+                self.requirements
+                    .entry(ty)
+                    .or_default()
+                    .push(Requirement::from_seed(r));
+            }
+        }
         Ok(())
     }
 
