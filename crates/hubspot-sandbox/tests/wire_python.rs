@@ -66,7 +66,7 @@ async fn hubspots_python_client_reads_what_the_sandbox_writes() {
     )
     .await;
     let state = api.sandbox.state();
-    assert_eq!(state["contacts"].as_array().map(Vec::len), Some(2));
+    assert_eq!(state["contacts"].as_array().map(Vec::len), Some(3));
     assert_eq!(state["tasks"].as_array().map(Vec::len), Some(1));
 }
 

@@ -7,9 +7,11 @@ import sys
 from hubspot import HubSpot
 from hubspot.crm.contacts import (
     ApiException,
+    BatchInputSimplePublicObjectBatchInputForCreate,
     BatchInputSimplePublicObjectBatchInputUpsert,
     BatchReadInputSimplePublicObjectId,
     PublicObjectSearchRequest,
+    SimplePublicObjectBatchInputForCreate,
     SimplePublicObjectBatchInputUpsert,
     SimplePublicObjectId,
     SimplePublicObjectInputForCreate,
@@ -96,6 +98,21 @@ try:
 except ApiException as e:
     assert e.status == 409, e.status
     assert f"Existing ID: {ids[0]}" in e.body, e.body
+
+# Batch create with a trace id per input: a duplicate is one error of a 207, naming its
+# trace id; the other input is created.
+created = client.crm.contacts.batch_api.create(
+    batch_input_simple_public_object_batch_input_for_create=BatchInputSimplePublicObjectBatchInputForCreate(
+        inputs=[
+            SimplePublicObjectBatchInputForCreate(properties={"email": "py3@example.com"}, associations=[], object_write_trace_id="t-new"),
+            SimplePublicObjectBatchInputForCreate(properties={"email": "py1@example.com"}, associations=[], object_write_trace_id="t-dup"),
+        ]
+    )
+)
+assert created.num_errors == 1 and created.errors[0].category == "CONFLICT", created
+assert created.errors[0].status == "error", created.errors[0]
+assert created.errors[0].context["objectWriteTraceId"] == ["t-dup"], created.errors[0]
+assert [r.properties["email"] for r in created.results] == ["py3@example.com"], created
 
 # A task associated to the contact.
 task = client.crm.objects.tasks.basic_api.create(
