@@ -235,6 +235,13 @@ impl Transport {
             .unwrap_or("unknown")
             .to_owned();
         if policy == "DAILY" {
+            // Another call in flight may have set the hold already.
+            if let Some(wait) = self.daily.held_for() {
+                return Err(HubspotError::RateLimited {
+                    policy,
+                    retry_after: Some(wait),
+                });
+            }
             let usage = self
                 .get_raw(&self.account_info("api-usage/daily/private-apps"))
                 .await;
