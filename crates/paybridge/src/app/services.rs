@@ -82,7 +82,12 @@ pub fn hubspot(settings: &Settings) -> anyhow::Result<Option<HubSpot>> {
 pub fn stripe(settings: &Settings) -> anyhow::Result<Option<StripeApi>> {
     match &settings.stripe.api_key {
         Some(key) => StripeApi::new(&settings.stripe.api_base, key.clone())
-            .map(Some)
+            .map(|api| {
+                Some(
+                    api.with_version(&settings.stripe.api_version)
+                        .with_rate(settings.stripe.requests_per_s),
+                )
+            })
             .context("cannot build the Stripe API client"),
         None => Ok(None),
     }

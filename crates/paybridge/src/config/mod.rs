@@ -57,6 +57,12 @@ pub struct StripeSettings {
     pub api_key: Option<Secret>,
     pub api_base: String,
     pub replay_every: Option<Duration>,
+    /// Sent as `Stripe-Version` on every API request (default: the version paybridge's
+    /// reading of objects and its fixtures model).
+    pub api_version: String,
+    /// Paybridge's own budget for Stripe's API (Stripe allows 25 per endpoint, shared with
+    /// the merchant's own application).
+    pub requests_per_s: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +81,9 @@ pub struct ContactsSettings {
     pub id_property: String,
     pub match_email: bool,
     pub create_missing: bool,
+    /// A changed Stripe email (and name) is written to the contact; a collision with
+    /// another contact's email is `needs_attention`, never an overwrite.
+    pub follow_email: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +141,8 @@ impl Settings {
                 api_key: None,
                 api_base: "https://api.stripe.com".into(),
                 replay_every: None,
+                api_version: crate::stripe::api::DEFAULT_API_VERSION.into(),
+                requests_per_s: crate::stripe::api::DEFAULT_REQUESTS_PER_S,
             },
             hubspot: HubspotSettings {
                 token: None,
@@ -145,6 +156,7 @@ impl Settings {
                 id_property: "stripe_customer_id".into(),
                 match_email: true,
                 create_missing: true,
+                follow_email: true,
             },
             worker: WorkerSettings {
                 concurrency: 500,

@@ -7,16 +7,28 @@ use std::time::Duration;
 use minijinja::Environment;
 use serde_json::Value as Json;
 
-use super::actions::ActionTemplate;
-use super::model::RuleSet;
+use super::model::{Configured, RuleSet};
 use super::plan::{Planned, Step, step_key};
 use super::template::{Text, describe_error};
 
 impl RuleSet {
     /// The steps of the rules that match `event_type` and whose `if` holds, in config
-    /// order; keys `{event_id}:{rule}:{action_index}`.
+    /// order; keys `{event_id}:{rule}:{action_index}` (the event's own lane).
     pub fn plan(&self, event_id: &str, event_type: &str, context: &Json, now_ms: i64) -> Planned {
-        let r = Renderer::new(&self.env, context, now_ms);
+        self.plan_in_lane(event_id, event_id, event_type, context, now_ms)
+    }
+
+    /// [`Self::plan`] for an event of `lane` (its customer): an action with `once_per` is
+    /// keyed `{lane}:{rule}:{action_index}:{rendered once_per}`.
+    pub fn plan_in_lane(
+        &self,
+        event_id: &str,
+        lane: &str,
+        event_type: &str,
+        context: &Json,
+        now_ms: i64,
+    ) -> Planned {
+        let r = Renderer::new(&self.env, context, now_ms, lane);
         let mut out = Planned::default();
         for rule in &self.rules {
             if !rule.on.matches(event_type) {
@@ -69,7 +81,7 @@ impl RuleSet {
         let step = sequence.steps.get(step_index)?;
         let rule = format!("seq:{name}:{step_index}");
         let mut out = Planned::default();
-        Renderer::new(&self.env, context, now_ms).render_actions(
+        Renderer::new(&self.env, context, now_ms, trigger_event_id).render_actions(
             &rule,
             &step.actions,
             trigger_event_id,
@@ -87,16 +99,57 @@ pub(crate) struct Renderer<'a> {
     /// The same, as minijinja reads it.
     ctx: minijinja::Value,
     now_ms: i64,
+    /// What `once_per` keys are scoped to: the customer's lane.
+    lane: &'a str,
 }
 
+/// The longest `once_per` value kept as is in a step key; longer ones are hashed.
+const MAX_ONCE_PER: usize = 200;
+
 impl<'a> Renderer<'a> {
-    fn new(env: &'a Environment<'static>, context: &'a Json, now_ms: i64) -> Self {
+    fn new(env: &'a Environment<'static>, context: &'a Json, now_ms: i64, lane: &'a str) -> Self {
         Self {
             env,
             context,
             ctx: minijinja::Value::from_serialize(context),
             now_ms,
+            lane,
         }
+    }
+
+    /// The step key of action `index` of `rule`: per event, or per rendered `once_per`.
+    /// A `once_per` that renders empty falls back to the event (with a warning): an
+    /// action is never skipped for want of a value.
+    fn key(
+        &self,
+        configured: &Configured,
+        rule: &str,
+        index: usize,
+        event_id: &str,
+    ) -> Result<(String, Option<String>), String> {
+        let Some(once_per) = &configured.once_per else {
+            return Ok((step_key(event_id, rule, index), None));
+        };
+        let value = self.text(once_per)?;
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok((
+                step_key(event_id, rule, index),
+                Some(format!(
+                    "rule {rule}, action {index}: once_per rendered empty; keyed by the event instead"
+                )),
+            ));
+        }
+        let value = if value.len() > MAX_ONCE_PER {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(value.as_bytes()))
+        } else {
+            value.to_owned()
+        };
+        Ok((
+            format!("{}:{value}", step_key(self.lane, rule, index)),
+            None,
+        ))
     }
 
     pub fn context(&self) -> &Json {
@@ -144,18 +197,25 @@ impl<'a> Renderer<'a> {
     fn render_actions(
         &self,
         rule: &str,
-        actions: &[ActionTemplate],
+        actions: &[Configured],
         event_id: &str,
         out: &mut Planned,
     ) {
-        for (index, action) in actions.iter().enumerate() {
-            match action.render(self) {
-                Ok(action) => out.steps.push(Step {
-                    key: step_key(event_id, rule, index),
-                    rule: rule.to_owned(),
-                    index,
-                    action,
-                }),
+        for (index, configured) in actions.iter().enumerate() {
+            let rendered = configured
+                .action
+                .render(self)
+                .and_then(|action| Ok((action, self.key(configured, rule, index, event_id)?)));
+            match rendered {
+                Ok((action, (key, warning))) => {
+                    out.warnings.extend(warning);
+                    out.steps.push(Step {
+                        key,
+                        rule: rule.to_owned(),
+                        index,
+                        action,
+                    });
+                }
                 Err(e) => out.warnings.push(format!(
                     "rule {rule}, action {index}: {e}; the action was left out"
                 )),

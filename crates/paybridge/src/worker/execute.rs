@@ -159,6 +159,10 @@ async fn update_contact(
     if write.is_empty() {
         return cx.finished("skipped", Some(&json!({"stale": stale}))).await;
     }
+    let customer = fact.customer.as_ref().map(|c| c.as_str());
+    if let Some(email) = write.get("email") {
+        super::resolve::email_is_free(p, contact, customer, email).await?;
+    }
     match i.hubspot.update_contact(&contact.id, write.clone()).await {
         Ok(_) => {}
         Err(HubspotError::Terminal { status: 404, .. }) => {
@@ -171,6 +175,11 @@ async fn update_contact(
             )));
         }
         Err(e) => return Err(e.into()),
+    }
+    if let (Some(email), Some(customer)) = (write.get("email"), customer) {
+        i.store
+            .remember_contact(customer, &contact.id, Some(email))
+            .await?;
     }
     let watermarked: Vec<String> = write
         .keys()

@@ -48,6 +48,7 @@ struct Inner {
     id_property: String,
     match_email: bool,
     create_missing: bool,
+    follow_email: bool,
     max_attempts: i64,
     backoff: Backoff,
     mode: WorkerMode,
@@ -83,6 +84,7 @@ impl Pipeline {
                 id_property: settings.contacts.id_property.clone(),
                 match_email: settings.contacts.match_email,
                 create_missing: settings.contacts.create_missing,
+                follow_email: settings.contacts.follow_email,
                 max_attempts: i64::from(settings.worker.max_attempts),
                 backoff: Backoff {
                     base: settings.worker.backoff_base,
