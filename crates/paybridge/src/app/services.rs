@@ -57,6 +57,23 @@ impl Services {
     pub fn hubspot(&self) -> &HubSpot {
         self.pipeline.hubspot()
     }
+
+    /// Thin events that waited for `stripe.api_key` run again once a key is configured.
+    pub async fn resume_thin_events(&self) -> anyhow::Result<()> {
+        if self.stripe.is_none() {
+            return Ok(());
+        }
+        let waiting = self.store.thin_waiting_for_key().await?;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let back = self.store.retry_events(&waiting).await?;
+        tracing::info!(
+            events = back.len(),
+            "thin events that waited for stripe.api_key are queued again"
+        );
+        Ok(())
+    }
 }
 
 /// The HubSpot client of the settings; None without `hubspot.token` (sandbox mode: the

@@ -104,6 +104,14 @@ impl RuleSet {
         types
     }
 
+    /// The exact event types to subscribe a Stripe endpoint to: what something here acts
+    /// on, patterns expanded against Stripe's list. Sending more only adds `ignored` rows.
+    pub fn event_types_to_send(&self) -> Vec<String> {
+        let mut types = super::stripe_types::expand(self.handled_types().as_slice());
+        types.sort();
+        types
+    }
+
     pub fn sequence(&self, name: &str) -> Option<&Sequence> {
         self.sequences.get(name)
     }

@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "stripe_memory",
         include_str!("../../migrations/sqlite/0012_stripe_memory.sql"),
     ),
+    (
+        13,
+        "backfill_subscriptions",
+        include_str!("../../migrations/sqlite/0013_backfill_subscriptions.sql"),
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

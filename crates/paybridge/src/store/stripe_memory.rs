@@ -250,4 +250,78 @@ impl Store {
         })
         .await
     }
+
+    /// Keeps, per customer of backfill `run`, the best subscription seen so far: the lowest
+    /// `rank`, then the newest. `subs`: (customer, rank, created, object as JSON).
+    pub async fn backfill_keep_subscriptions(
+        &self,
+        run: &str,
+        subs: Vec<(String, i64, i64, String)>,
+    ) -> Result<(), StoreError> {
+        let run = run.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                for (customer, rank, created, json) in &subs {
+                    sqlx::query(
+                        "INSERT INTO backfill_subscriptions (run, customer, rank, created, subscription)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT(run, customer) DO UPDATE SET rank = excluded.rank,
+                             created = excluded.created, subscription = excluded.subscription
+                         WHERE excluded.rank < backfill_subscriptions.rank
+                            OR (excluded.rank = backfill_subscriptions.rank
+                                AND excluded.created > backfill_subscriptions.created)",
+                    )
+                    .bind(&run)
+                    .bind(customer)
+                    .bind(rank)
+                    .bind(created)
+                    .bind(json)
+                    .execute(&mut *c)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The kept subscription (JSON) of each of `customers` that has one, for backfill `run`.
+    pub async fn backfill_subscriptions_of(
+        &self,
+        run: &str,
+        customers: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in customers.chunks(500) {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT customer, subscription FROM backfill_subscriptions WHERE run = ",
+            );
+            q.push_bind(run.to_owned()).push(" AND customer IN (");
+            let mut list = q.separated(", ");
+            for c in chunk {
+                list.push_bind(c.clone());
+            }
+            list.push_unseparated(")");
+            let rows = q.build().fetch_all(self.reader()).await?;
+            for r in rows {
+                out.push((r.try_get("customer")?, r.try_get("subscription")?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets the subscriptions kept by runs other than `run`.
+    pub async fn backfill_forget_other_runs(&self, run: &str) -> Result<(), StoreError> {
+        let run = run.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM backfill_subscriptions WHERE run != ?1")
+                    .bind(&run)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
 }
