@@ -28,6 +28,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/faults", get(get_faults).post(set_faults))
         .route("/seed", post(seed))
         .route("/stripe/events", post(stripe_event))
+        .route(
+            "/stripe/behaviour",
+            get(get_stripe_behaviour).post(set_stripe_behaviour),
+        )
         .route("/inbox/{name}", post(crate::inbox::receive))
         .with_state(shared)
 }
@@ -241,4 +245,23 @@ async fn stripe_event(
         .stripe
         .record_event(request.event, request.delivered);
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn get_stripe_behaviour(State(s): State<Arc<Shared>>) -> Response {
+    let behaviour = s.crm().stripe.traffic.behaviour.clone();
+    axum::Json(behaviour).into_response()
+}
+
+/// Replaces the Stripe side's switches (rate limit, wildcard `types[]`, clock offset…).
+async fn set_stripe_behaviour(
+    State(s): State<Arc<Shared>>,
+    body: Result<axum::Json<crate::stripe::StripeBehaviour>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(axum::Json(b)) => {
+            s.crm().stripe.traffic.behaviour = b;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_request(e.body_text()),
+    }
 }

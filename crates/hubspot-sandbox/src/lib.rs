@@ -45,6 +45,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::Faults;
+pub use stripe::{StripeBehaviour, WildcardTypes};
 pub use seed::{
     Seed, SeedList, SeedOwner, SeedRecord, SeedStripe, SeedStripeEvent, SeedToken, SeedWorkflow,
 };
@@ -68,6 +69,8 @@ pub struct SandboxConfig {
     /// `None` loads [`Seed::standard`].
     pub seed: Option<Seed>,
     pub faults: Faults,
+    /// The Stripe API's rate limit and the switches for what Stripe does not document.
+    pub stripe: StripeBehaviour,
 }
 
 impl Default for SandboxConfig {
@@ -80,6 +83,7 @@ impl Default for SandboxConfig {
             search_lag: Duration::ZERO,
             seed: None,
             faults: Faults::default(),
+            stripe: StripeBehaviour::default(),
         }
     }
 }
@@ -154,6 +158,17 @@ impl Sandbox {
         self.shared.crm().stripe.record_event(event, delivered);
     }
 
+    /// Changes how the Stripe side behaves (as `POST /_sandbox/stripe/behaviour`).
+    pub fn set_stripe_behaviour(&self, behaviour: StripeBehaviour) {
+        self.shared.crm().stripe.traffic.behaviour = behaviour;
+    }
+
+    /// Every Stripe API request received so far: `{method, path, query, stripe_version,
+    /// stripe_context, status}`, oldest first.
+    pub fn stripe_requests(&self) -> Vec<serde_json::Value> {
+        self.shared.crm().stripe.traffic.log.iter().cloned().collect()
+    }
+
     /// Merges a seed into the current state (as `POST /_sandbox/seed`).
     pub fn merge_seed(&self, seed: Seed) -> anyhow::Result<()> {
         self.shared.merge_seed(&seed).map_err(anyhow::Error::msg)
@@ -207,5 +222,6 @@ fn build_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(auth::hubspot_router(shared.clone()))
         .nest("/v1", stripe::router(shared.clone()))
+        .nest("/v2", stripe::v2_router(shared.clone()))
         .nest("/_sandbox", control::router(shared))
 }

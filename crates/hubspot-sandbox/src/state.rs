@@ -106,7 +106,7 @@ impl Crm {
             enrollments: Vec::new(),
             owners: Vec::new(),
             tokens: BTreeMap::new(),
-            stripe: StripeStore::default(),
+            stripe: StripeStore::with_behaviour(config.stripe.clone()),
             inbox: Vec::new(),
         };
         for ty in ObjectType::ALL {
