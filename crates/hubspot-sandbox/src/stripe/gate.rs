@@ -52,7 +52,11 @@ fn api_key(req: &Request) -> Option<String> {
 }
 
 /// Any test-mode secret or restricted key is accepted; live keys are refused.
-pub(crate) async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+pub(crate) async fn gate(
+    State((s, prefix)): State<(Arc<Shared>, &'static str)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let injected = s.faults.roll(false);
     s.limiter.record_stripe(injected != Injected::None);
     let mut response = if let Injected::Error(code) = injected {
@@ -76,7 +80,7 @@ pub(crate) async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next)
                 param: None,
             }
             .into_response(),
-            Some(key) if key.starts_with("sk_test_") || key.starts_with("rk_test_") => admitted(&s, req, next).await,
+            Some(key) if key.starts_with("sk_test_") || key.starts_with("rk_test_") => admitted(&s, prefix, req, next).await,
             Some(key) => {
                 let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
                 let head: String = key.chars().take(8).collect();
@@ -141,7 +145,7 @@ fn refusal(s: &Shared, version: Option<&str>) -> Option<Response> {
 
 /// A request with a valid key: its `Stripe-Version` checked, Stripe's rate applied, then
 /// the handler; recorded in the request log either way.
-async fn admitted(s: &Shared, req: Request, next: Next) -> Response {
+async fn admitted(s: &Shared, prefix: &str, req: Request, next: Next) -> Response {
     let (version, entry) = {
         let header_text = |name: &str| {
             req.headers()
@@ -152,7 +156,7 @@ async fn admitted(s: &Shared, req: Request, next: Next) -> Response {
         let version = header_text("stripe-version");
         let entry = json!({
             "method": req.method().as_str(),
-            "path": req.uri().path(),
+            "path": format!("{prefix}{}", req.uri().path()),
             "query": req.uri().query(),
             "stripe_version": version,
             "stripe_context": header_text("stripe-context"),

@@ -223,7 +223,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/subscriptions/{id}", get(get_subscription))
         .route("/invoices/{id}", get(get_invoice));
     objects::routes(v1)
-        .layer(middleware::from_fn_with_state(shared.clone(), gate))
+        .layer(middleware::from_fn_with_state((shared.clone(), "/v1"), gate))
         .with_state(shared)
 }
 
@@ -231,7 +231,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 pub(crate) fn v2_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/core/events/{id}", get(objects::get_thin_event))
-        .layer(middleware::from_fn_with_state(shared.clone(), gate))
+        .layer(middleware::from_fn_with_state((shared.clone(), "/v2"), gate))
         .with_state(shared)
 }
 

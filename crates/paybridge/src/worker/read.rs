@@ -192,29 +192,44 @@ async fn product_names(
         let Some(id) = product.product_id.clone().filter(|id| plain_id(id)) else {
             continue;
         };
-        let cached = p.inner.store.cached_product(&id).await?;
-        let name = match cached {
-            Some(c) if now - c.fetched_at < PRODUCT_TTL_MS => c.name,
-            _ => match api.product(&id).await? {
-                Some((name, active)) => {
-                    p.inner
-                        .store
-                        .remember_product(&id, name.as_deref(), active)
-                        .await?;
-                    log.say(format!(
-                        "product {id} read from Stripe: {}",
-                        name.as_deref().unwrap_or("(no name)")
-                    ));
-                    name
+        let fresh = |c: Option<crate::store::CachedProduct>| {
+            c.filter(|c| now - c.fetched_at < PRODUCT_TTL_MS)
+        };
+        let name = match fresh(p.inner.store.cached_product(&id).await?) {
+            Some(c) => c.name,
+            None => {
+                let _one_at_a_time = p.inner.product_reads.lock().await;
+                match fresh(p.inner.store.cached_product(&id).await?) {
+                    Some(c) => c.name,
+                    None => read_product(p, api, &id, log).await?,
                 }
-                None => None,
-            },
+            }
         };
         if name.is_some() {
             product.name = name;
         }
     }
     Ok(())
+}
+
+/// `GET /v1/products/{id}`, remembered (a missing product too, so it is not asked again
+/// for every event; the payload's name then stays).
+async fn read_product(
+    p: &Pipeline,
+    api: &crate::stripe::api::StripeApi,
+    id: &str,
+    log: &mut Log,
+) -> Result<Option<String>, WorkError> {
+    let (name, active) = api.product(id).await?.unwrap_or((None, None));
+    p.inner
+        .store
+        .remember_product(id, name.as_deref(), active)
+        .await?;
+    log.say(format!(
+        "product {id} read from Stripe: {}",
+        name.as_deref().unwrap_or("no such product (or no name)")
+    ));
+    Ok(name)
 }
 
 /// What templates and conditions know of the customer: the event's own data, then what
