@@ -107,11 +107,17 @@ pub(crate) async fn enrich(
         && fact.outcome == Outcome::PaymentSucceeded
         && fact.object_kind == "invoice"
     {
+        // Keyed by customer and subscription (subscription ids are unique at Stripe; the
+        // customer makes copied test data safe too).
+        let key = match &fact.customer {
+            Some(c) => format!("{c}/{}", sub.id),
+            None => sub.id.clone(),
+        };
         invoice.first_payment = p
             .inner
             .store
             .first_payment(
-                &sub.id,
+                &key,
                 &invoice.id,
                 invoice.amount_paid.as_ref().map_or(0, |m| m.minor),
                 invoice.billing_reason.as_deref() == Some("subscription_create"),
