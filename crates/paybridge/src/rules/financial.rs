@@ -120,12 +120,10 @@ pub fn plan(fact: &PaymentFact, extras: &Extras) -> Option<Step> {
     }
     let key = step_key(fact.event_id.as_str(), RULE, 0);
     if properties.is_empty() && aggregates.is_empty() {
-        // A customer event writes no financial property, but it is the moment the customer
-        // gets (or is linked to) a contact: "Stripe Customer ID — every event with a
-        // customer". So is a completed Checkout session, guest or not.
-        let links = (fact.object_kind == "customer" && fact.outcome == Outcome::CustomerChanged)
-            || (fact.object_kind == "checkout.session"
-                && fact.outcome == Outcome::PaymentSucceeded);
+        // Nothing financial to write, but the event names a customer (or a guest's email):
+        // the contact is found or created and linked ("Stripe Customer ID — every event with
+        // a customer"), and a contact created without an email gets the event's.
+        let links = fact.outcome != Outcome::CustomerDeleted;
         return links.then(|| Step {
             key,
             rule: RULE.into(),
@@ -261,7 +259,11 @@ mod tests {
         let trial = props(plan(&fact("story-2/invoice.paid.trial.json"), &Extras::default()));
         assert!(trial.is_empty(), "{trial:?}");
         let step = plan(&fact("story-2/invoice.paid.trial.json"), &Extras::default());
-        assert_eq!(step, None, "no property, no link: the subscription event links");
+        assert_eq!(
+            step.map(|s| s.action),
+            Some(Action::LinkContact),
+            "no payment property; the contact is linked (and gets the invoice's email)"
+        );
         let trialing = props(plan(
             &fact("story-2/customer.subscription.created.trialing.json"),
             &Extras::default(),
@@ -299,6 +301,10 @@ mod tests {
             &Extras::default(),
         );
         assert_eq!(checkout.map(|s| s.action), Some(Action::LinkContact));
-        assert!(plan(&fact("story-2/charge.dispute.created.guest.json"), &Extras::default()).is_none());
+        assert!(
+            plan(&fact("story-2/charge.dispute.created.guest.json"), &Extras::default()).is_none(),
+            "no customer and no email until the worker reads the charge"
+        );
+        assert!(plan(&fact("customer.deleted.json"), &Extras::default()).is_none());
     }
 }

@@ -274,7 +274,11 @@ pub(crate) async fn profile(
         profile.email = Some(email.clone());
     }
     if profile.email.is_none() {
-        profile.email = fact.fallback_email.clone();
+        // The contact's email, as an earlier run left it (a charge's receipt email, say).
+        profile.email = match i.store.contact_for(customer.as_str()).await? {
+            Some((_, Some(email))) => Some(email),
+            _ => fact.fallback_email.clone(),
+        };
     }
     if let Some(name) = &fact.name {
         profile.name = Some(name.clone());
