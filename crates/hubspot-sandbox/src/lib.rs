@@ -45,10 +45,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::Faults;
-pub use stripe::{StripeBehaviour, WildcardTypes};
 pub use seed::{
     Seed, SeedList, SeedOwner, SeedRecord, SeedStripe, SeedStripeEvent, SeedToken, SeedWorkflow,
 };
+pub use stripe::{StripeBehaviour, WildcardTypes};
 
 use state::Shared;
 
@@ -166,7 +166,14 @@ impl Sandbox {
     /// Every Stripe API request received so far: `{method, path, query, stripe_version,
     /// stripe_context, status}`, oldest first.
     pub fn stripe_requests(&self) -> Vec<serde_json::Value> {
-        self.shared.crm().stripe.traffic.log.iter().cloned().collect()
+        self.shared
+            .crm()
+            .stripe
+            .traffic
+            .log
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Merges a seed into the current state (as `POST /_sandbox/seed`).

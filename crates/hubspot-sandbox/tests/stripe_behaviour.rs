@@ -19,7 +19,11 @@ fn fixture(path: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")
 }
 
-async fn stripe_get(api: &Api, path: &str, version: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+async fn stripe_get(
+    api: &Api,
+    path: &str,
+    version: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let mut r = api.http.get(api.url(path)).bearer_auth(KEY);
     if let Some(v) = version {
         r = r.header("Stripe-Version", v);
@@ -48,7 +52,9 @@ async fn with(behaviour: StripeBehaviour) -> Api {
                 objects: vec![
                     fixture("api/v1.charges.retrieve.ch_3SHk1MQmT3xK8rLv1nW3eR5t.json"),
                     fixture("api/v1.products.retrieve.prod_TCj5Tm8Nb2Vc4X.json"),
-                    fixture("api/v1.prices.retrieve.price_1SJk4LQmT3xK8rLvTe4mS8vD.expand-tiers.json"),
+                    fixture(
+                        "api/v1.prices.retrieve.price_1SJk4LQmT3xK8rLvTe4mS8vD.expand-tiers.json",
+                    ),
                     fixture("api/v1.invoices.retrieve.in_1SBxE9QmT3xK8rLvR3tY6uIo.json"),
                 ],
                 thin_events: vec![retrieved],
@@ -71,7 +77,10 @@ async fn objects_are_retrieved_by_id_and_a_missing_one_is_resource_missing() {
     assert_eq!(status, 200);
     assert_eq!(body["receipt_email"], "mary.somerville@example.com");
     let (status, _, body) = stripe_get(&api, "/v1/products/prod_TCj5Tm8Nb2Vc4X", None).await;
-    assert_eq!((status, body["name"].clone()), (StatusCode::OK, json!("Team")));
+    assert_eq!(
+        (status, body["name"].clone()),
+        (StatusCode::OK, json!("Team"))
+    );
     let (status, _, body) = stripe_get(&api, "/v1/products/prod_gone", None).await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "resource_missing");
@@ -85,7 +94,10 @@ async fn objects_are_retrieved_by_id_and_a_missing_one_is_resource_missing() {
     // A thin event's related object and the event itself.
     let (status, _, invoice) =
         stripe_get(&api, "/v1/invoices/in_1SBxE9QmT3xK8rLvR3tY6uIo", None).await;
-    assert_eq!((status, invoice["attempt_count"].clone()), (StatusCode::OK, json!(2)));
+    assert_eq!(
+        (status, invoice["attempt_count"].clone()),
+        (StatusCode::OK, json!(2))
+    );
     let thin = fixture("story-2/v2.core.event.v1.invoice.payment_failed.json");
     let id = thin["id"].as_str().expect("id");
     let (status, _, event) = stripe_get(&api, &format!("/v2/core/events/{id}"), None).await;
@@ -155,7 +167,10 @@ async fn stripe_version_is_checked_and_recorded_and_date_follows_stripes_clock()
     let path = "/v1/products/prod_TCj5Tm8Nb2Vc4X";
     let (status, _, body) = stripe_get(&api, path, Some("latest")).await;
     assert_eq!(status, 400);
-    assert_eq!(body["error"]["message"], "Invalid Stripe API version: latest");
+    assert_eq!(
+        body["error"]["message"],
+        "Invalid Stripe API version: latest"
+    );
     let (status, headers, _) = stripe_get(&api, path, Some("2026-08-26.dahlia")).await;
     assert_eq!(status, 200);
     let date = headers
@@ -181,7 +196,12 @@ async fn stripe_version_is_checked_and_recorded_and_date_follows_stripes_clock()
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = api.control(reqwest::Method::GET, "/_sandbox/stripe/behaviour", None).await;
+    let r = api
+        .control(reqwest::Method::GET, "/_sandbox/stripe/behaviour", None)
+        .await;
     assert_eq!(r.body["clock_offset_secs"], 0);
-    assert_eq!(r.body["requests_per_s"], 25, "unset fields take Stripe's defaults");
+    assert_eq!(
+        r.body["requests_per_s"], 25,
+        "unset fields take Stripe's defaults"
+    );
 }

@@ -211,22 +211,33 @@ async fn a_thousand_customers_reach_hubspot_once_across_an_interruption() {
         .iter()
         .position(|r| r.1.is_some())
         .expect("counted");
-    assert!(reported[..counted].iter().all(|r| *r == (0, None)), "{reported:?}");
+    assert!(
+        reported[..counted].iter().all(|r| *r == (0, None)),
+        "{reported:?}"
+    );
     assert_eq!(reported[counted], (0, Some(500)), "counted before reading");
     // One pass over every subscription (1,000 of them: 10 pages), whatever the limit;
     // customers: 5 pages counted, 5 read. Each request names the pinned Stripe-Version.
     let requests = sandbox.stripe_requests();
     let paths = |path: &str| requests.iter().filter(|r| r["path"] == path).count();
-    assert_eq!(paths("/v1/subscriptions"), 10, "one list pass, not one call per customer");
+    assert_eq!(
+        paths("/v1/subscriptions"),
+        10,
+        "one list pass, not one call per customer"
+    );
     assert_eq!(paths("/v1/customers"), 10);
     // No such product at Stripe (404): the tier stays the price's nickname, and the
     // answer is remembered instead of asked again for every subscription.
-    assert_eq!(paths("/v1/products/prod_bf"), 1, "the product is read once, then cached");
+    assert_eq!(
+        paths("/v1/products/prod_bf"),
+        1,
+        "the product is read once, then cached"
+    );
     assert!(
-        requests
-            .iter()
-            .all(|r| r["stripe_version"] == paybridge::stripe::api::DEFAULT_API_VERSION
-                && (r["status"] == 200 || r["path"] == "/v1/products/prod_bf")),
+        requests.iter().all(
+            |r| r["stripe_version"] == paybridge::stripe::api::DEFAULT_API_VERSION
+                && (r["status"] == 200 || r["path"] == "/v1/products/prod_bf")
+        ),
         "{requests:?}"
     );
     assert_eq!(first.subscriptions_listed, 1_000);
@@ -260,7 +271,10 @@ async fn a_thousand_customers_reach_hubspot_once_across_an_interruption() {
         .expect("resume");
     assert!(second.resumed);
     assert_eq!(second.run, first.run);
-    assert_eq!(second.subscriptions_listed, 0, "the run's pass over subscriptions was complete");
+    assert_eq!(
+        second.subscriptions_listed, 0,
+        "the run's pass over subscriptions was complete"
+    );
     assert_eq!(
         sandbox
             .stripe_requests()
@@ -456,7 +470,11 @@ async fn stripe_429s_slow_the_backfill_without_ending_it() {
         statuses.iter().filter(|s| **s == 429).count() as u64,
         done.stripe_throttled
     );
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
     let (total, by) = contacts_by_customer(&sandbox);
     assert_eq!((total, by.len()), (30, 30));
     for i in 0..30 {

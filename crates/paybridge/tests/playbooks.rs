@@ -323,7 +323,10 @@ async fn onboarding_makes_a_customer_enrols_them_and_gives_their_owner_a_thank_y
     let tasks = records(&state, "tasks");
     assert_eq!(tasks.len(), 1, "{tasks:#?}");
     // Once per subscription (`once_per`), keyed in the customer's lane.
-    let sub = at(&paid, "/data/object/parent/subscription_details/subscription");
+    let sub = at(
+        &paid,
+        "/data/object/parent/subscription_details/subscription",
+    );
     let task_key = format!("cus_onboard1:onboarding:2:{sub}");
     assert_eq!(
         written(&tasks[0]),
@@ -415,7 +418,10 @@ async fn provisioning_is_one_signed_post_with_the_step_key_despite_redelivery_an
     let call = &received[0];
     assert_eq!(call.path, "/provision");
     assert_eq!(header(call, "content-type"), "application/json");
-    let sub = at(&paid, "/data/object/parent/subscription_details/subscription");
+    let sub = at(
+        &paid,
+        "/data/object/parent/subscription_details/subscription",
+    );
     assert_eq!(
         header(call, "idempotency-key"),
         format!("{customer}:provisioning:0:{sub}")
@@ -474,7 +480,10 @@ async fn provisioning_is_retried_until_the_app_answers_2xx_with_the_same_key_and
 
     let received = w.provisioning.received();
     assert_eq!(received.len(), 3, "503, 500, then 200");
-    let sub = at(&paid, "/data/object/parent/subscription_details/subscription");
+    let sub = at(
+        &paid,
+        "/data/object/parent/subscription_details/subscription",
+    );
     for call in &received {
         assert_eq!(
             header(call, "idempotency-key"),
@@ -1205,17 +1214,40 @@ async fn shadow_mode_plans_and_records_every_action_and_writes_nothing() {
     let id = id_of(paid);
     let (once, sub) = (
         "cus_shadow1",
-        at(paid, "/data/object/parent/subscription_details/subscription"),
+        at(
+            paid,
+            "/data/object/parent/subscription_details/subscription",
+        ),
     );
     assert_eq!(
         planned,
         [
             (format!("{id}:financial:0"), "update_contact", "planned"),
-            (format!("{once}:onboarding:0:{sub}"), "update_contact", "planned"),
-            (format!("{once}:onboarding:1:{sub}"), "enroll_workflow", "planned"),
-            (format!("{once}:onboarding:2:{sub}"), "create_task", "planned"),
-            (format!("{once}:onboarding:3:{sub}"), "create_deal", "planned"),
-            (format!("{once}:provisioning:0:{sub}"), "call_webhook", "planned"),
+            (
+                format!("{once}:onboarding:0:{sub}"),
+                "update_contact",
+                "planned"
+            ),
+            (
+                format!("{once}:onboarding:1:{sub}"),
+                "enroll_workflow",
+                "planned"
+            ),
+            (
+                format!("{once}:onboarding:2:{sub}"),
+                "create_task",
+                "planned"
+            ),
+            (
+                format!("{once}:onboarding:3:{sub}"),
+                "create_deal",
+                "planned"
+            ),
+            (
+                format!("{once}:provisioning:0:{sub}"),
+                "call_webhook",
+                "planned"
+            ),
             (format!("{id}:upsell-product-b:0"), "add_to_list", "planned"),
         ]
     );

@@ -415,7 +415,11 @@ async fn patterns_are_sent_as_exact_names_whatever_stripe_answers_to_a_wildcard(
             .await
             .unwrap_or_else(|e| panic!("{wildcard:?}: {e}"));
         // Customer 2's missed invoice.payment_failed and customer.subscription.updated.
-        assert_eq!((counts.new, counts.known), (2, 0), "{wildcard:?}: {counts:?}");
+        assert_eq!(
+            (counts.new, counts.known),
+            (2, 0),
+            "{wildcard:?}: {counts:?}"
+        );
         let requests = sandbox.stripe_requests();
         let queries: Vec<&str> = requests
             .iter()

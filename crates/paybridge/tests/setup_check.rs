@@ -466,22 +466,27 @@ async fn check_names_the_events_to_send_the_payload_style_and_clock_skew() {
     let config = write_config(dir.path(), &sandbox, "sandbox-token", "sk_test_check");
     let out = paybridge(&config, &["check"]).await;
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "a warning is not a failure: {text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning is not a failure: {text}"
+    );
     let clock = line(&text, "clock");
     assert!(
         clock.contains("WARN") && clock.contains("ahead of Stripe's") && clock.contains("NTP"),
         "{clock}"
     );
-    let loaded = paybridge::app::load::load_from_str(
-        Some(STARTER),
-        None,
-        &std::collections::HashMap::new(),
-    )
-    .expect("the starter loads");
+    let loaded =
+        paybridge::app::load::load_from_str(Some(STARTER), None, &std::collections::HashMap::new())
+            .expect("the starter loads");
     let types = loaded.rules.event_types_to_send();
     assert!(types.iter().any(|t| t == "charge.dispute.created"));
     assert!(types.iter().any(|t| t == "refund.failed"));
-    assert!(!types.iter().any(|t| t == "invoice.created" || t.contains('*')));
+    assert!(
+        !types
+            .iter()
+            .any(|t| t == "invoice.created" || t.contains('*'))
+    );
     assert_eq!(
         line(&text, "Stripe events this config handles"),
         format!(
@@ -495,7 +500,10 @@ async fn check_names_the_events_to_send_the_payload_style_and_clock_skew() {
         line(&text, "Payload style:").contains("snapshot or thin both work"),
         "{text}"
     );
-    assert!(!text.contains("\nproducts"), "a key reads product names: {text}");
+    assert!(
+        !text.contains("\nproducts"),
+        "a key reads product names: {text}"
+    );
 
     // Stripe's clock agrees; and a config without a key: snapshot payloads, and the tier
     // falls back to the price's nickname.
@@ -508,7 +516,8 @@ async fn check_names_the_events_to_send_the_payload_style_and_clock_skew() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(line(&text, "stripe").contains("SKIP"), "{text}");
     assert!(
-        line(&text, "Payload style:").starts_with("Payload style: snapshot (thin events need stripe.api_key"),
+        line(&text, "Payload style:")
+            .starts_with("Payload style: snapshot (thin events need stripe.api_key"),
         "{text}"
     );
     assert!(line(&text, "products").contains("WARN"), "{text}");

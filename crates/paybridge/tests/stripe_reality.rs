@@ -68,7 +68,12 @@ impl Default for Options {
 
 /// The starter config pointed at this test's receivers and the sandbox, with or without
 /// a Stripe key.
-fn config_text(sandbox: &Sandbox, slack: &Receiver, provisioning: &Receiver, o: &Options) -> String {
+fn config_text(
+    sandbox: &Sandbox,
+    slack: &Receiver,
+    provisioning: &Receiver,
+    o: &Options,
+) -> String {
     let starter = common::starter_with_receivers(
         &format!("{}/slack", slack.url),
         &format!("{}/provision", provisioning.url),
@@ -95,7 +100,13 @@ async fn world(o: Options) -> World {
     let provisioning = Receiver::start(Vec::new()).await;
     let clock = Clock::manual(NOW_MS);
     let config = config_text(&sandbox, &slack, &provisioning, &o);
-    let app = start(tempfile::tempdir().expect("tempdir"), &config, &sandbox, &clock).await;
+    let app = start(
+        tempfile::tempdir().expect("tempdir"),
+        &config,
+        &sandbox,
+        &clock,
+    )
+    .await;
     World {
         sandbox,
         slack,
@@ -278,10 +289,17 @@ async fn a_thin_event_is_accepted_fetched_with_the_key_and_runs_the_same_rules()
         .await;
     assert_eq!(r.status(), 200);
     let answer: Value = r.json().await.expect("JSON");
-    assert_eq!(answer, json!({"received": true, "id": id, "duplicate": false, "status": "pending"}));
+    assert_eq!(
+        answer,
+        json!({"received": true, "id": id, "duplicate": false, "status": "pending"})
+    );
     let stored = w.event(id).await;
     assert_eq!(
-        (stored.kind.as_str(), stored.payload_kind, stored.customer.as_deref()),
+        (
+            stored.kind.as_str(),
+            stored.payload_kind,
+            stored.customer.as_deref()
+        ),
         ("invoice.payment_failed", PayloadKind::Thin, None),
         "stored under its snapshot name; no customer until fetched"
     );
@@ -302,7 +320,10 @@ async fn a_thin_event_is_accepted_fetched_with_the_key_and_runs_the_same_rules()
         "the related object, its product's name; the sequence's first step reads the object's current state again"
     );
     for r in &requests {
-        assert_eq!(r["stripe_version"], paybridge::stripe::api::DEFAULT_API_VERSION);
+        assert_eq!(
+            r["stripe_version"],
+            paybridge::stripe::api::DEFAULT_API_VERSION
+        );
         assert_eq!(r["stripe_context"], Value::Null);
         assert_eq!(r["status"], 200);
     }
@@ -323,11 +344,11 @@ async fn a_thin_event_is_accepted_fetched_with_the_key_and_runs_the_same_rules()
     );
     let tickets = records(&state, "tickets");
     assert_eq!(tickets.len(), 1);
-    let url = api_object("v1.invoices.retrieve.in_1SBxE9QmT3xK8rLvR3tY6uIo.json")
-        ["hosted_invoice_url"]
-        .as_str()
-        .expect("url")
-        .to_owned();
+    let url =
+        api_object("v1.invoices.retrieve.in_1SBxE9QmT3xK8rLvR3tY6uIo.json")["hosted_invoice_url"]
+            .as_str()
+            .expect("url")
+            .to_owned();
     assert_eq!(
         written(&tickets[0]),
         map(&[
@@ -337,14 +358,20 @@ async fn a_thin_event_is_accepted_fetched_with_the_key_and_runs_the_same_rules()
             ("hs_pipeline_stage", "1"),
             ("hs_ticket_priority", "HIGH"),
             ("hs_ticket_category", "BILLING_ISSUE"),
-            ("paybridge_key", &format!("{ADA}:dunning:0:{FAILED_INVOICE}")),
+            (
+                "paybridge_key",
+                &format!("{ADA}:dunning:0:{FAILED_INVOICE}")
+            ),
         ])
     );
     let enrolled: Vec<Value> = records(&state, "enrollments")
         .iter()
         .map(|e| json!([e["workflowId"], e["email"]]))
         .collect();
-    assert_eq!(enrolled, [json!(["222", "ada@analytical-engines.example.org"])]);
+    assert_eq!(
+        enrolled,
+        [json!(["222", "ada@analytical-engines.example.org"])]
+    );
 
     // Redelivered, and the snapshot event of the same failure arrives too (a second
     // destination): nothing happens twice.
@@ -355,7 +382,8 @@ async fn a_thin_event_is_accepted_fetched_with_the_key_and_runs_the_same_rules()
     assert_eq!(again.status(), 200);
     let again: Value = again.json().await.expect("JSON");
     assert_eq!(again["duplicate"], true);
-    w.post(&story("invoice.payment_failed.attempt-2.json")).await;
+    w.post(&story("invoice.payment_failed.attempt-2.json"))
+        .await;
     w.app.drain().await;
     assert_eq!(created_records(&w.state()), before);
     w.app.stop().await;
@@ -384,7 +412,11 @@ async fn without_a_key_a_thin_event_waits_and_check_says_so_then_runs_once_a_key
     let r = w
         .post_as_stripe_signed("v2.core.event.v1.invoice.payment_failed.json")
         .await;
-    assert_eq!(r.status(), 200, "never a 400 for a correctly signed delivery");
+    assert_eq!(
+        r.status(),
+        200,
+        "never a 400 for a correctly signed delivery"
+    );
     w.app.drain().await;
     let waiting = w.event(id).await;
     assert_eq!(waiting.status, EventStatus::NeedsAttention);
@@ -394,7 +426,10 @@ async fn without_a_key_a_thin_event_waits_and_check_says_so_then_runs_once_a_key
             && reason.contains("set [stripe] api_key"),
         "{reason}"
     );
-    assert!(records(&w.state(), "contacts").is_empty(), "nothing acted on");
+    assert!(
+        records(&w.state(), "contacts").is_empty(),
+        "nothing acted on"
+    );
     assert!(w.sandbox.stripe_requests().is_empty());
 
     // `paybridge check` on the same store reports it.
@@ -429,7 +464,10 @@ async fn without_a_key_a_thin_event_waits_and_check_says_so_then_runs_once_a_key
         .find(|l| l.starts_with("waiting"))
         .unwrap_or_else(|| panic!("no waiting line: {text}"));
     assert!(
-        line.contains("FAIL") && line.contains(&format!("1 thin event(s) wait for stripe.api_key (e.g. {id})")),
+        line.contains("FAIL")
+            && line.contains(&format!(
+                "1 thin event(s) wait for stripe.api_key (e.g. {id})"
+            )),
         "{line}"
     );
 
@@ -485,7 +523,11 @@ async fn a_guest_checkout_gets_a_contact_by_email_which_the_later_customer_joins
         ("stripe_delinquent", "false"),
     ]);
     let state = w.state();
-    assert_eq!(written(&only_contact(&state)), expected, "no Stripe Customer ID yet");
+    assert_eq!(
+        written(&only_contact(&state)),
+        expected,
+        "no Stripe Customer ID yet"
+    );
     for e in [&checkout, &charge] {
         let id = e["id"].as_str().expect("id");
         assert_eq!(w.event(id).await.status, EventStatus::Done);
@@ -521,7 +563,10 @@ async fn a_second_failed_attempt_of_the_same_invoice_opens_no_second_ticket_or_s
     .await;
     let first = shared("invoice.payment_failed.json");
     let second = story("invoice.payment_failed.attempt-2.json");
-    assert_eq!(first["data"]["object"]["id"], second["data"]["object"]["id"]);
+    assert_eq!(
+        first["data"]["object"]["id"],
+        second["data"]["object"]["id"]
+    );
     w.post(&first).await;
     w.app.drain().await;
     let state = w.state();
@@ -540,13 +585,21 @@ async fn a_second_failed_attempt_of_the_same_invoice_opens_no_second_ticket_or_s
     w.post(&second).await;
     w.app.drain().await;
     let after = w.state();
-    assert_eq!(records(&after, "tickets"), tickets, "the first attempt's ticket only");
+    assert_eq!(
+        records(&after, "tickets"),
+        tickets,
+        "the first attempt's ticket only"
+    );
     assert_eq!(
         written(&tickets[0])["paybridge_key"],
         format!("{ADA}:dunning:0:{FAILED_INVOICE}")
     );
     assert!(written(&tickets[0])["content"].starts_with("Attempt 1 failed."));
-    assert_eq!(records(&after, "enrollments").len(), 1, "the sequence was not restarted");
+    assert_eq!(
+        records(&after, "enrollments").len(),
+        1,
+        "the sequence was not restarted"
+    );
     assert_eq!(
         w.app
             .store
@@ -568,8 +621,10 @@ async fn a_second_failed_attempt_of_the_same_invoice_opens_no_second_ticket_or_s
     assert_eq!(rules, [("financial".to_owned(), "done".to_owned())]);
     let timeline = w.app.store.timeline(second_id).await.expect("timeline");
     assert!(
-        timeline.iter().any(|t| t.message
-            == format!("step {ADA}:dunning:0:{FAILED_INVOICE} already done; skipped")),
+        timeline
+            .iter()
+            .any(|t| t.message
+                == format!("step {ADA}:dunning:0:{FAILED_INVOICE} already done; skipped")),
         "{timeline:#?}"
     );
     // attempt_count and next_payment_attempt stay available to rules: the contact shows
@@ -607,7 +662,11 @@ async fn a_trial_is_trialing_with_no_payment_and_onboarding_waits_for_the_first_
         "trialing, no payment, not a customer yet"
     );
     assert!(records(&state, "tasks").is_empty() && records(&state, "deals").is_empty());
-    assert_eq!(w.provisioning.received().len(), 1, "access from the trial's start");
+    assert_eq!(
+        w.provisioning.received().len(),
+        1,
+        "access from the trial's start"
+    );
 
     // The trial ends: the first invoice that takes money.
     let mut converted = trial_invoice.clone();
@@ -647,7 +706,11 @@ async fn a_trial_is_trialing_with_no_payment_and_onboarding_waits_for_the_first_
     let deals = records(&state, "deals");
     assert_eq!(deals.len(), 1);
     assert_eq!(deals[0]["properties"]["amount"], "49.00");
-    assert_eq!(w.provisioning.received().len(), 1, "provisioned once, at the trial");
+    assert_eq!(
+        w.provisioning.received().len(),
+        1,
+        "provisioned once, at the trial"
+    );
 
     // Redelivered: nothing twice.
     let before = created_records(&state);
@@ -724,7 +787,11 @@ async fn refund_story(lowered_after_failure: bool) {
     );
     assert_eq!(w.slack_texts(), texts);
     let refund_tasks = records(&state, "tasks").len();
-    assert_eq!(refund_tasks, texts.len() - 1, "a task per refund, none for the failure");
+    assert_eq!(
+        refund_tasks,
+        texts.len() - 1,
+        "a task per refund, none for the failure"
+    );
     let failed = w.event("evt_3SGeQ2QmT3xK8rLv0Fp6Ls2D").await;
     assert_eq!(failed.status, EventStatus::Done);
 
@@ -787,7 +854,11 @@ async fn the_tier_is_the_product_name_with_a_key_and_the_price_lookup_key_withou
             .into_iter()
             .filter(|r| r["path"] == "/v1/products/prod_TCj5Tm8Nb2Vc4X")
             .collect();
-        assert_eq!(product_reads.len(), usize::from(key), "read once, then from the store");
+        assert_eq!(
+            product_reads.len(),
+            usize::from(key),
+            "read once, then from the store"
+        );
         w.app.stop().await;
     }
 }
@@ -843,10 +914,15 @@ async fn a_dispute_finds_its_customer_through_the_charge_and_opens_a_high_priori
             ),
         ])
     );
-    assert_eq!(tickets[0]["associations"]["contacts"], json!([contact["id"]]));
+    assert_eq!(
+        tickets[0]["associations"]["contacts"],
+        json!([contact["id"]])
+    );
     assert_eq!(
         w.slack_texts(),
-        ["Dispute of $29.00 by mary.somerville@example.com (product_not_received); evidence due 2026-11-12T23:59:59Z"]
+        [
+            "Dispute of $29.00 by mary.somerville@example.com (product_not_received); evidence due 2026-11-12T23:59:59Z"
+        ]
     );
     let reads: Vec<Value> = w
         .sandbox
@@ -955,7 +1031,10 @@ async fn an_accounts_v2_customer_and_a_tiered_invoice_are_read_as_stripe_sends_t
     assert_eq!(hedy["properties"]["email"], "hedy.lamarr@example.org");
     assert_eq!(hedy["properties"]["stripe_last_payment_amount"], "49.00");
     let katherine = &by_customer["cus_TCj6mN9pQ2rS4t"];
-    assert_eq!(katherine["properties"]["stripe_last_payment_amount"], "180.00");
+    assert_eq!(
+        katherine["properties"]["stripe_last_payment_amount"],
+        "180.00"
+    );
     let deal_amounts: Vec<Value> = records(&state, "deals")
         .iter()
         .map(|d| d["properties"]["amount"].clone())
@@ -968,7 +1047,10 @@ async fn an_accounts_v2_customer_and_a_tiered_invoice_are_read_as_stripe_sends_t
         .iter()
         .map(|r| serde_json::from_slice::<Value>(&r.body).expect("JSON")["customer"].clone())
         .collect();
-    assert!(provisioned.contains(&json!("acct_1SM2xKQmT3xK8rLvHl")), "{provisioned:?}");
+    assert!(
+        provisioned.contains(&json!("acct_1SM2xKQmT3xK8rLvHl")),
+        "{provisioned:?}"
+    );
     let before = created_records(&state);
     w.post(&paid).await;
     w.app.drain().await;

@@ -223,7 +223,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/subscriptions/{id}", get(get_subscription))
         .route("/invoices/{id}", get(get_invoice));
     objects::routes(v1)
-        .layer(middleware::from_fn_with_state((shared.clone(), "/v1"), gate))
+        .layer(middleware::from_fn_with_state(
+            (shared.clone(), "/v1"),
+            gate,
+        ))
         .with_state(shared)
 }
 
@@ -231,7 +234,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 pub(crate) fn v2_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/core/events/{id}", get(objects::get_thin_event))
-        .layer(middleware::from_fn_with_state((shared.clone(), "/v2"), gate))
+        .layer(middleware::from_fn_with_state(
+            (shared.clone(), "/v2"),
+            gate,
+        ))
         .with_state(shared)
 }
 
@@ -418,7 +424,9 @@ async fn list_events(
         return Err(StripeError {
             code: Some("parameter_invalid"),
             ..StripeError::invalid(
-                format!("Invalid types[{i}]: must be an exact event type name (wildcards are only allowed in `type`)."),
+                format!(
+                    "Invalid types[{i}]: must be an exact event type name (wildcards are only allowed in `type`)."
+                ),
                 Some(&format!("types[{i}]")),
             )
         });
@@ -614,4 +622,3 @@ async fn get_invoice(
         .map(|x| axum::Json(x.object.clone()).into_response())
         .ok_or_else(|| StripeError::missing("invoice", &id, "id", StatusCode::NOT_FOUND))
 }
-

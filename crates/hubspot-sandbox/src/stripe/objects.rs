@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
 
-use super::{StripeError, StripeStore, Stored, upsert};
+use super::{Stored, StripeError, StripeStore, upsert};
 use crate::state::Shared;
 
 /// Stripe's `object` tag → the resource path it is retrieved under, and its name in
@@ -68,7 +68,9 @@ impl StripeStore {
                 .and_then(Value::as_str)
                 .is_some_and(|id| id.starts_with("evt_"));
         if !ok {
-            return Err("stripe thin_events: each needs `object: v2.core.event` and an evt_ id".into());
+            return Err(
+                "stripe thin_events: each needs `object: v2.core.event` and an evt_ id".into(),
+            );
         }
         upsert(&mut self.thin_events, &mut self.seq, event, true);
         Ok(())

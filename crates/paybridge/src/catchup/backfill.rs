@@ -234,7 +234,11 @@ impl Backfiller {
     }
 
     fn api_counts(&self, state: &mut BackfillProgress) {
-        (state.stripe_requests, state.stripe_throttled, state.stripe_retried) = self.api.counts();
+        (
+            state.stripe_requests,
+            state.stripe_throttled,
+            state.stripe_retried,
+        ) = self.api.counts();
     }
 
     /// The pass over every subscription: each customer's current one kept in the store for

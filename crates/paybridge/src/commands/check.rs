@@ -268,7 +268,11 @@ async fn check_stripe(settings: &Settings, report: &mut Report) {
         }
     };
     let probe = api
-        .request("/v1/customers", &[("limit".to_owned(), "1".to_owned())], None)
+        .request(
+            "/v1/customers",
+            &[("limit".to_owned(), "1".to_owned())],
+            None,
+        )
         .await;
     match &probe {
         Ok(a) if (200..300).contains(&a.status) => report.line(
@@ -344,7 +348,10 @@ fn clock_status(
     } else {
         (
             Status::Ok,
-            format!("within {CLOCK_WARN_SECS} s of Stripe's ({} s apart)", skew.abs()),
+            format!(
+                "within {CLOCK_WARN_SECS} s of Stripe's ({} s apart)",
+                skew.abs()
+            ),
         )
     }
 }
@@ -386,7 +393,8 @@ async fn stripe_events(settings: &Settings, rules: &crate::rules::RuleSet, repor
     if !std::path::Path::new(path).exists() {
         return;
     }
-    let Ok(store) = crate::store::Store::open(&settings.store.url, crate::domain::Clock::system()).await
+    let Ok(store) =
+        crate::store::Store::open(&settings.store.url, crate::domain::Clock::system()).await
     else {
         return;
     };
@@ -396,7 +404,10 @@ async fn stripe_events(settings: &Settings, rules: &crate::rules::RuleSet, repor
         return;
     }
     let (status, what) = if has_key {
-        (Status::Warn, "they run again when `paybridge serve` next starts")
+        (
+            Status::Warn,
+            "they run again when `paybridge serve` next starts",
+        )
     } else {
         (
             Status::Fail,
@@ -412,6 +423,18 @@ async fn stripe_events(settings: &Settings, rules: &crate::rules::RuleSet, repor
             waiting[0]
         ),
     );
+}
+
+fn list(scopes: &BTreeSet<&str>) -> String {
+    join_or_none(&scopes.iter().copied().collect::<Vec<_>>())
+}
+
+fn join_or_none(items: &[&str]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 #[cfg(test)]
@@ -432,17 +455,5 @@ mod tests {
         assert_eq!(status, Status::Warn);
         assert!(detail.contains("100 s behind Stripe's"), "{detail}");
         assert_eq!(clock_status(None, at(900)).0, Status::Skip);
-    }
-}
-
-fn list(scopes: &BTreeSet<&str>) -> String {
-    join_or_none(&scopes.iter().copied().collect::<Vec<_>>())
-}
-
-fn join_or_none(items: &[&str]) -> String {
-    if items.is_empty() {
-        "none".to_owned()
-    } else {
-        items.join(", ")
     }
 }

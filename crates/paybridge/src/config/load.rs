@@ -154,7 +154,12 @@ pub(super) const SECTIONS: &[Section] = &[
     },
     Section {
         name: "contacts",
-        keys: &["id_property", "match_email", "create_missing", "follow_email"],
+        keys: &[
+            "id_property",
+            "match_email",
+            "create_missing",
+            "follow_email",
+        ],
         read: contacts,
     },
     Section {

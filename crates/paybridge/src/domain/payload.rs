@@ -26,7 +26,11 @@ impl PayloadKind {
 
     /// The stored name back (anything unknown reads as a snapshot, the older default).
     pub fn from_db(s: &str) -> Self {
-        if s == "thin" { Self::Thin } else { Self::Snapshot }
+        if s == "thin" {
+            Self::Thin
+        } else {
+            Self::Snapshot
+        }
     }
 }
 

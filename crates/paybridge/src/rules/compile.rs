@@ -430,12 +430,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn actions(
-        &mut self,
-        path: &str,
-        value: Option<&Value>,
-        in_sequence: bool,
-    ) -> Vec<Configured> {
+    fn actions(&mut self, path: &str, value: Option<&Value>, in_sequence: bool) -> Vec<Configured> {
         let mut out = Vec::new();
         match value {
             None => self.fields.problem(

@@ -81,7 +81,11 @@ fn followed_identity(
         properties.insert("email".into(), email.clone());
     }
     if fact.changed.iter().any(|k| k == "name")
-        && let Some(name) = fact.name.as_deref().map(str::trim).filter(|n| !n.is_empty())
+        && let Some(name) = fact
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
     {
         let (first, last) = name.split_once(' ').unwrap_or((name, ""));
         properties.insert("firstname".into(), first.to_owned());
@@ -256,7 +260,10 @@ mod tests {
 
     #[test]
     fn a_trial_invoice_is_not_a_payment() {
-        let trial = props(plan(&fact("story-2/invoice.paid.trial.json"), &Extras::default()));
+        let trial = props(plan(
+            &fact("story-2/invoice.paid.trial.json"),
+            &Extras::default(),
+        ));
         assert!(trial.is_empty(), "{trial:?}");
         let step = plan(&fact("story-2/invoice.paid.trial.json"), &Extras::default());
         assert_eq!(
@@ -269,7 +276,9 @@ mod tests {
             &Extras::default(),
         ));
         assert_eq!(
-            trialing.get("stripe_subscription_status").map(String::as_str),
+            trialing
+                .get("stripe_subscription_status")
+                .map(String::as_str),
             Some("trialing")
         );
     }
@@ -287,22 +296,38 @@ mod tests {
             p.get("email").map(String::as_str),
             Some("ada@analytical-engines.example.org")
         );
-        assert!(props(plan(&f, &Extras::default())).is_empty(), "follow_email = false");
+        assert!(
+            props(plan(&f, &Extras::default())).is_empty(),
+            "follow_email = false"
+        );
         let created = props(plan(&fact("customer.created.json"), &follow));
-        assert!(created.is_empty(), "a new customer changes nothing: {created:?}");
+        assert!(
+            created.is_empty(),
+            "a new customer changes nothing: {created:?}"
+        );
     }
 
     #[test]
     fn guests_get_payments_but_no_status() {
-        let charge = props(plan(&fact("story-2/charge.succeeded.guest.json"), &Extras::default()));
-        assert_eq!(charge.get("stripe_last_payment_amount").map(String::as_str), Some("29.00"));
+        let charge = props(plan(
+            &fact("story-2/charge.succeeded.guest.json"),
+            &Extras::default(),
+        ));
+        assert_eq!(
+            charge.get("stripe_last_payment_amount").map(String::as_str),
+            Some("29.00")
+        );
         let checkout = plan(
             &fact("story-2/checkout.session.completed.guest.json"),
             &Extras::default(),
         );
         assert_eq!(checkout.map(|s| s.action), Some(Action::LinkContact));
         assert!(
-            plan(&fact("story-2/charge.dispute.created.guest.json"), &Extras::default()).is_none(),
+            plan(
+                &fact("story-2/charge.dispute.created.guest.json"),
+                &Extras::default()
+            )
+            .is_none(),
             "no customer and no email until the worker reads the charge"
         );
         assert!(plan(&fact("customer.deleted.json"), &Extras::default()).is_none());

@@ -50,7 +50,10 @@ pub const FINANCIAL_TYPES: &[&str] = &[
 /// The lane `once_per` keys are scoped to: the customer, else a guest's email, else the
 /// event itself (as the queue's lanes).
 pub fn lane_of_fact(fact: &PaymentFact) -> String {
-    match (&fact.customer, fact.email.as_ref().or(fact.fallback_email.as_ref())) {
+    match (
+        &fact.customer,
+        fact.email.as_ref().or(fact.fallback_email.as_ref()),
+    ) {
         (Some(c), _) => c.to_string(),
         (None, Some(email)) => format!("guest:{email}"),
         (None, None) => fact.event_id.to_string(),

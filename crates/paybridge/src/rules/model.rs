@@ -9,8 +9,8 @@ use minijinja::Environment;
 
 use super::FINANCIAL_TYPES;
 use super::actions::ActionTemplate;
-use super::template::Text;
 use super::patterns::TypePatterns;
+use super::template::Text;
 use super::template::environment;
 
 /// The compiled rules and sequences of a configuration.

@@ -339,7 +339,11 @@ mod tests {
             .into_iter()
             .map(|s| s.rule)
             .collect();
-        assert_eq!(rules, ["provisioning"], "a trial is provisioned, not onboarded or upsold");
+        assert_eq!(
+            rules,
+            ["provisioning"],
+            "a trial is provisioned, not onboarded or upsold"
+        );
         let other = fact("invoice.payment_succeeded.json");
         let ctx = context(&other, &CustomerProfile::default());
         assert!(
@@ -381,7 +385,12 @@ mod tests {
         let Action::CreateTicket { content, .. } = &again.steps[0].action else {
             panic!("a ticket");
         };
-        assert!(content.as_deref().is_some_and(|c| c.starts_with("Attempt 2 failed")), "{content:?}");
+        assert!(
+            content
+                .as_deref()
+                .is_some_and(|c| c.starts_with("Attempt 2 failed")),
+            "{content:?}"
+        );
         assert!(matches!(
             &planned.steps[0].action,
             Action::CreateTicket { priority: Some(p), owner: Owner::ContactOwner, .. } if p == "HIGH"
@@ -510,7 +519,10 @@ mod tests {
         assert_eq!(keys(&planned.steps).len(), 1);
         assert!(keys(&planned.steps)[0].starts_with(f.event_id.as_str()));
         assert!(
-            planned.warnings.iter().any(|w| w.contains("once_per rendered empty")),
+            planned
+                .warnings
+                .iter()
+                .any(|w| w.contains("once_per rendered empty")),
             "{:?}",
             planned.warnings
         );
@@ -521,11 +533,13 @@ mod tests {
         let planned = long.plan_in_lane(f.event_id.as_str(), "cus_x", &f.event_type, &ctx, NOW);
         let key = &keys(&planned.steps)[0];
         assert!(key.len() < 120, "a long value is hashed: {key}");
-        assert!(problems(&rule_with(
-            r#"{ type = "create_note", body = "x", once_per = "{{ nope(" }"#
-        ))
-        .iter()
-        .any(|p| p.contains("once_per")));
+        assert!(
+            problems(&rule_with(
+                r#"{ type = "create_note", body = "x", once_per = "{{ nope(" }"#
+            ))
+            .iter()
+            .any(|p| p.contains("once_per"))
+        );
     }
 
     #[test]

@@ -236,7 +236,11 @@ impl Store {
     }
 
     /// Once a thin event's object is fetched, the event log knows its customer.
-    pub async fn set_event_customer(&self, event_id: &str, customer: &str) -> Result<(), StoreError> {
+    pub async fn set_event_customer(
+        &self,
+        event_id: &str,
+        customer: &str,
+    ) -> Result<(), StoreError> {
         let (event_id, customer) = (event_id.to_owned(), customer.to_owned());
         self.write(move |c| {
             Box::pin(async move {

@@ -181,7 +181,9 @@ impl StripeApi {
             .map_err(|e| retryable(e.without_url().to_string()))?
         {
             if bytes.len() + chunk.len() > MAX_BODY {
-                return Err(retryable(format!("the answer is larger than {MAX_BODY} bytes")));
+                return Err(retryable(format!(
+                    "the answer is larger than {MAX_BODY} bytes"
+                )));
             }
             bytes.extend_from_slice(&chunk);
         }

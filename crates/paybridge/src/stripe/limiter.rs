@@ -35,7 +35,10 @@ impl StripeLimiter {
             let wait_until = {
                 let mut sent = self.sent.lock().await;
                 let now = Instant::now();
-                while sent.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+                while sent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+                {
                     sent.pop_front();
                 }
                 if sent.len() < self.per_second {

@@ -115,7 +115,10 @@ pub fn normalise_value(event: &Value) -> Result<PaymentFact, NormaliseError> {
         if let Some(e) = email {
             *e = e.trim().to_ascii_lowercase();
         }
-        if email.as_deref().is_some_and(|e| e.is_empty() || e.len() > 254) {
+        if email
+            .as_deref()
+            .is_some_and(|e| e.is_empty() || e.len() > 254)
+        {
             *email = None;
         }
     }
@@ -492,7 +495,10 @@ mod tests {
         assert_eq!(d.outcome, Outcome::Disputed);
         assert_eq!(d.customer, None);
         assert_eq!(d.email, None);
-        assert_eq!(d.dispute.as_ref().map(|d| d.reason.as_deref()), Some(Some("fraudulent")));
+        assert_eq!(
+            d.dispute.as_ref().map(|d| d.reason.as_deref()),
+            Some(Some("fraudulent"))
+        );
 
         let c = fact("customer.updated.json");
         assert_eq!(
@@ -522,7 +528,10 @@ mod tests {
     fn guests_pay_with_an_email_and_no_customer() {
         let checkout = story("checkout.session.completed.guest.json");
         assert_eq!(checkout.customer, None);
-        assert_eq!(checkout.email.as_deref(), Some("charles.babbage@example.com"));
+        assert_eq!(
+            checkout.email.as_deref(),
+            Some("charles.babbage@example.com")
+        );
         assert_eq!(checkout.outcome, Outcome::PaymentSucceeded);
         let charge = story("charge.succeeded.guest.json");
         assert_eq!(charge.customer, None);
@@ -537,7 +546,11 @@ mod tests {
     fn each_refund_is_its_own_amount_and_failures_are_not_refunds() {
         let first = story("charge.refunded.partial-1.json");
         let second = story("charge.refunded.partial-2.json");
-        assert_eq!(second.amount_refunded, Some(Money::new(1900, "usd")), "running total");
+        assert_eq!(
+            second.amount_refunded,
+            Some(Money::new(1900, "usd")),
+            "running total"
+        );
         assert_eq!(
             first.refund.and_then(|r| r.amount),
             Some(Money::new(900, "usd"))
@@ -549,12 +562,18 @@ mod tests {
         );
         let created = story("refund.created.partial-1.json");
         assert_eq!(created.outcome, Outcome::Refunded);
-        assert_eq!(created.refund.and_then(|r| r.amount), Some(Money::new(900, "usd")));
+        assert_eq!(
+            created.refund.and_then(|r| r.amount),
+            Some(Money::new(900, "usd"))
+        );
         let failed = story("refund.failed.json");
         assert_eq!(failed.outcome, Outcome::RefundFailed);
         let refund = failed.refund.expect("refund");
         assert_eq!(refund.status.as_deref(), Some("failed"));
-        assert_eq!(refund.failure_reason.as_deref(), Some("expired_or_canceled_card"));
+        assert_eq!(
+            refund.failure_reason.as_deref(),
+            Some("expired_or_canceled_card")
+        );
         assert_eq!(refund.amount, Some(Money::new(1000, "usd")));
     }
 
@@ -563,12 +582,26 @@ mod tests {
         let trial = story("invoice.paid.trial.json");
         let invoice = trial.invoice.expect("invoice");
         assert_eq!(invoice.amount_paid, Some(Money::new(0, "usd")));
-        assert_eq!(invoice.billing_reason.as_deref(), Some("subscription_create"));
+        assert_eq!(
+            invoice.billing_reason.as_deref(),
+            Some("subscription_create")
+        );
         let tiered = story("customer.subscription.created.tiered.json");
-        assert_eq!(tiered.amount, None, "no unit_amount × quantity for a tiered price");
-        assert_eq!(tiered.products[0].name.as_deref(), Some("team_monthly_volume"), "lookup key");
+        assert_eq!(
+            tiered.amount, None,
+            "no unit_amount × quantity for a tiered price"
+        );
+        assert_eq!(
+            tiered.products[0].name.as_deref(),
+            Some("team_monthly_volume"),
+            "lookup key"
+        );
         let paid = story("invoice.paid.tiered.json");
-        assert_eq!(paid.amount, Some(Money::new(18000, "usd")), "the invoice's own amount");
+        assert_eq!(
+            paid.amount,
+            Some(Money::new(18000, "usd")),
+            "the invoice's own amount"
+        );
     }
 
     #[test]
@@ -577,8 +610,14 @@ mod tests {
         let sub = s.subscription.expect("subscription");
         assert_eq!(sub.cancel_at, Some(1795684500));
         assert_eq!(sub.cancel_at_period_end, Some(false));
-        assert_eq!(sub.cancellation_reason.as_deref(), Some("cancellation_requested"));
-        assert_eq!(sub.cancellation_feedback.as_deref(), Some("switched_service"));
+        assert_eq!(
+            sub.cancellation_reason.as_deref(),
+            Some("cancellation_requested")
+        );
+        assert_eq!(
+            sub.cancellation_feedback.as_deref(),
+            Some("switched_service")
+        );
         assert_eq!(
             sub.cancellation_comment.as_deref(),
             Some("Moving the team to another tool.")
@@ -587,9 +626,15 @@ mod tests {
         let dispute = d.dispute.expect("dispute");
         assert_eq!(dispute.evidence_due_by, Some(1794527999));
         assert_eq!(dispute.status.as_deref(), Some("needs_response"));
-        assert_eq!(dispute.charge.as_deref(), Some("ch_3SHk1MQmT3xK8rLv1nW3eR5t"));
+        assert_eq!(
+            dispute.charge.as_deref(),
+            Some("ch_3SHk1MQmT3xK8rLv1nW3eR5t")
+        );
         let both = story("invoice.paid.customer-account.json");
-        assert_eq!(both.customer.map(|c| c.to_string()).as_deref(), Some("cus_TDm8Hl2Qw4Er6T"));
+        assert_eq!(
+            both.customer.map(|c| c.to_string()).as_deref(),
+            Some("cus_TDm8Hl2Qw4Er6T")
+        );
         let mut only_account: Value =
             serde_json::from_slice(&fixture("story-2/invoice.paid.customer-account.json"))
                 .expect("JSON");

@@ -188,7 +188,12 @@ mod tests {
         );
         let ahead = verify(&header, b"{}", &[secret("whsec_test")], 300, 1_791_112_000)
             .expect_err("808 s in the future");
-        assert!(ahead.to_string().contains("808 s ahead of this server's clock"), "{ahead}");
+        assert!(
+            ahead
+                .to_string()
+                .contains("808 s ahead of this server's clock"),
+            "{ahead}"
+        );
     }
 
     #[test]

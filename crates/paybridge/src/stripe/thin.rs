@@ -211,7 +211,10 @@ mod tests {
         let e = parse(&bare).expect("still a thin event");
         assert!(e.fetch_path().is_err(), "nothing to fetch");
         let singleton = json!({"id":"evt_1","object":"v2.core.event","type":"v1.balance.available","created":"2026-10-04T11:20:07Z","related_object":{"type":"balance","url":"/v1/balance"}});
-        assert_eq!(parse(&singleton).expect("ok").fetch_path(), Ok("/v1/balance"));
+        assert_eq!(
+            parse(&singleton).expect("ok").fetch_path(),
+            Ok("/v1/balance")
+        );
     }
 
     #[test]
@@ -237,8 +240,14 @@ mod tests {
 
     #[test]
     fn v2_types_keep_their_name_and_bad_times_are_refused() {
-        assert_eq!(snapshot_type("v2.core.account.created"), "v2.core.account.created");
-        assert_eq!(snapshot_type("v1.customer.subscription.past_due"), "customer.subscription.past_due");
+        assert_eq!(
+            snapshot_type("v2.core.account.created"),
+            "v2.core.account.created"
+        );
+        assert_eq!(
+            snapshot_type("v1.customer.subscription.past_due"),
+            "customer.subscription.past_due"
+        );
         let mut v = fixture();
         v["created"] = json!("yesterday");
         assert!(parse(&v).is_err());

@@ -146,7 +146,9 @@ async fn dispute_customer(
     if let Some(customer) = p.inner.store.customer_of_charge(&charge).await?
         && let Ok(id) = CustomerId::parse(&customer)
     {
-        log.say(format!("disputed charge {charge} belongs to {customer} (known from its charge events)"));
+        log.say(format!(
+            "disputed charge {charge} belongs to {customer} (known from its charge events)"
+        ));
         fact.customer = Some(id);
         return Ok(());
     }

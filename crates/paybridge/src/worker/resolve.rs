@@ -70,7 +70,9 @@ pub(crate) async fn resolve(
         (None, None) => match stripe_email(p, customer, log).await? {
             Some(e) => Some(e),
             None => fact.fallback_email.clone().inspect(|e| {
-                log.say(format!("email {e} taken from the payment (receipt or billing email)"));
+                log.say(format!(
+                    "email {e} taken from the payment (receipt or billing email)"
+                ));
             }),
         },
     };
@@ -135,7 +137,10 @@ async fn resolve_guest(
         owner: c.get("hubspot_owner_id").map(str::to_owned),
     };
     if let Some(c) = i.hubspot.contact_by("email", email).await? {
-        log.say(format!("contact found: {} by email {email} (a guest payment)", c.id));
+        log.say(format!(
+            "contact found: {} by email {email} (a guest payment)",
+            c.id
+        ));
         return Ok(Some(found(c)));
     }
     if !i.create_missing {
