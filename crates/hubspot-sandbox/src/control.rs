@@ -32,6 +32,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/new-day", post(new_day))
         .route("/seed", post(seed))
         .route("/stripe/events", post(stripe_event))
+        .route(
+            "/stripe/behaviour",
+            get(get_stripe_behaviour).post(set_stripe_behaviour),
+        )
         .route("/inbox/{name}", post(crate::inbox::receive))
         .with_state(shared)
 }
@@ -290,4 +294,23 @@ async fn stripe_event(
         .stripe
         .record_event(request.event, request.delivered);
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn get_stripe_behaviour(State(s): State<Arc<Shared>>) -> Response {
+    let behaviour = s.crm().stripe.traffic.behaviour.clone();
+    axum::Json(behaviour).into_response()
+}
+
+/// Replaces the Stripe side's switches (rate limit, wildcard `types[]`, clock offset…).
+async fn set_stripe_behaviour(
+    State(s): State<Arc<Shared>>,
+    body: Result<axum::Json<crate::stripe::StripeBehaviour>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(axum::Json(b)) => {
+            s.crm().stripe.traffic.behaviour = b;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_request(e.body_text()),
+    }
 }

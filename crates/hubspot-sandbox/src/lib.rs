@@ -56,6 +56,7 @@ pub use seed::{
     Seed, SeedCondition, SeedList, SeedOwner, SeedPipeline, SeedRecord, SeedRequirement, SeedStage,
     SeedStripe, SeedStripeEvent, SeedToken, SeedWorkflow,
 };
+pub use stripe::{StripeBehaviour, WildcardTypes};
 
 use state::Shared;
 
@@ -80,6 +81,8 @@ pub struct SandboxConfig {
     pub behaviour: Behaviour,
     /// The portal's time zone: its daily limit resets at midnight there.
     pub account: Account,
+    /// The Stripe API's rate limit and the switches for what Stripe does not document.
+    pub stripe: StripeBehaviour,
 }
 
 impl Default for SandboxConfig {
@@ -94,6 +97,7 @@ impl Default for SandboxConfig {
             faults: Faults::default(),
             behaviour: Behaviour::default(),
             account: Account::default(),
+            stripe: StripeBehaviour::default(),
         }
     }
 }
@@ -187,6 +191,24 @@ impl Sandbox {
         self.shared.crm().stripe.record_event(event, delivered);
     }
 
+    /// Changes how the Stripe side behaves (as `POST /_sandbox/stripe/behaviour`).
+    pub fn set_stripe_behaviour(&self, behaviour: StripeBehaviour) {
+        self.shared.crm().stripe.traffic.behaviour = behaviour;
+    }
+
+    /// Every Stripe API request received so far: `{method, path, query, stripe_version,
+    /// stripe_context, status}`, oldest first.
+    pub fn stripe_requests(&self) -> Vec<serde_json::Value> {
+        self.shared
+            .crm()
+            .stripe
+            .traffic
+            .log
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// Merges a seed into the current state (as `POST /_sandbox/seed`).
     pub fn merge_seed(&self, seed: Seed) -> anyhow::Result<()> {
         self.shared.merge_seed(&seed).map_err(anyhow::Error::msg)
@@ -240,5 +262,6 @@ fn build_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(auth::hubspot_router(shared.clone()))
         .nest("/v1", stripe::router(shared.clone()))
+        .nest("/v2", stripe::v2_router(shared.clone()))
         .nest("/_sandbox", control::router(shared))
 }

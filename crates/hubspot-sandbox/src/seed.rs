@@ -178,6 +178,12 @@ pub struct SeedStripe {
     pub subscriptions: Vec<Value>,
     pub invoices: Vec<Value>,
     pub events: Vec<SeedStripeEvent>,
+    /// Any other object Stripe retrieves by id (charges, products, prices, refunds,
+    /// disputes, Checkout sessions, payment intents; customers, subscriptions and invoices
+    /// too), filed by its `object`.
+    pub objects: Vec<Value>,
+    /// Thin events (`"object": "v2.core.event"`), for `GET /v2/core/events/{id}`.
+    pub thin_events: Vec<Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -115,7 +115,7 @@ impl Crm {
             enrollments: Vec::new(),
             owners: Vec::new(),
             tokens: BTreeMap::new(),
-            stripe: StripeStore::default(),
+            stripe: StripeStore::with_behaviour(config.stripe.clone()),
             inbox: Vec::new(),
             behaviour: config.behaviour.clone(),
             requirements: BTreeMap::new(),

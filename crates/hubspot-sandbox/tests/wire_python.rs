@@ -103,7 +103,12 @@ async fn stripes_python_library_lists_events_and_retrieves_customers() {
             serde_json::from_value(json!({"stripe": {"customers": [
                 customer,
                 {"id": "cus_gone", "object": "customer", "created": now, "deleted": true},
-            ]}}))
+            ],
+            // A thin event's related object and the event itself, fetched by the SDK.
+            "objects": [fixture("api/v1.invoices.retrieve.in_1SBxE9QmT3xK8rLvR3tY6uIo")],
+            "thin_events": [fixture(
+                "api/v2.core.events.retrieve.evt_test_65TcK4xQmT3xK8rLv16TcK4pW2nB8vC3xZ9qL5sD7fG1hJ0kM4"
+            )]}}))
             .expect("seed"),
         )
         .expect("seeded");
@@ -112,6 +117,13 @@ async fn stripes_python_library_lists_events_and_retrieves_customers() {
         &[
             ("SANDBOX_URL", api.sandbox.url()),
             ("EXPECTED_EVENTS", names.len().to_string()),
+            (
+                "THIN_FIXTURE",
+                format!(
+                    "{}/../paybridge/fixtures/stripe/story-2/v2.core.event.v1.invoice.payment_failed.json",
+                    env!("CARGO_MANIFEST_DIR")
+                ),
+            ),
         ],
     )
     .await;

@@ -113,6 +113,8 @@ async fn main() -> anyhow::Result<()> {
                     source: EventSource::Webhook,
                     status: EventStatus::Pending,
                     payload: serde_json::to_vec(&e)?,
+                    payload_kind: Default::default(),
+                    guest_email: None,
                 })
                 .await
                 .map(|_| ())

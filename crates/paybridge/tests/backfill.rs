@@ -206,7 +206,42 @@ async fn a_thousand_customers_reach_hubspot_once_across_an_interruption() {
     assert_eq!(first.queue.events, first.new);
     assert_eq!(first.queue.finished, first.new, "{:?}", first.queue);
     assert_eq!((first.queue.dead, first.queue.needs_attention), (0, 0));
-    assert_eq!(reported[..2], [(0, None), (0, Some(500))], "counted first");
+    // Every subscription is read first, then the customers counted, then read.
+    let counted = reported
+        .iter()
+        .position(|r| r.1.is_some())
+        .expect("counted");
+    assert!(
+        reported[..counted].iter().all(|r| *r == (0, None)),
+        "{reported:?}"
+    );
+    assert_eq!(reported[counted], (0, Some(500)), "counted before reading");
+    // One pass over every subscription (1,000 of them: 10 pages), whatever the limit;
+    // customers: 5 pages counted, 5 read. Each request names the pinned Stripe-Version.
+    let requests = sandbox.stripe_requests();
+    let paths = |path: &str| requests.iter().filter(|r| r["path"] == path).count();
+    assert_eq!(
+        paths("/v1/subscriptions"),
+        10,
+        "one list pass, not one call per customer"
+    );
+    assert_eq!(paths("/v1/customers"), 10);
+    // No such product at Stripe (404): the tier stays the price's nickname, and the
+    // answer is remembered instead of asked again for every subscription.
+    assert_eq!(
+        paths("/v1/products/prod_bf"),
+        1,
+        "the product is read once, then cached"
+    );
+    assert!(
+        requests.iter().all(
+            |r| r["stripe_version"] == paybridge::stripe::api::DEFAULT_API_VERSION
+                && (r["status"] == 200 || r["path"] == "/v1/products/prod_bf")
+        ),
+        "{requests:?}"
+    );
+    assert_eq!(first.subscriptions_listed, 1_000);
+    assert_eq!((first.stripe_requests, first.stripe_throttled), (20, 0));
     assert_eq!(reported.last(), Some(&(500, Some(500))));
     let (_, by) = contacts_by_customer(&sandbox);
     let half: BTreeSet<String> = by.keys().cloned().collect();
@@ -236,6 +271,18 @@ async fn a_thousand_customers_reach_hubspot_once_across_an_interruption() {
         .expect("resume");
     assert!(second.resumed);
     assert_eq!(second.run, first.run);
+    assert_eq!(
+        second.subscriptions_listed, 0,
+        "the run's pass over subscriptions was complete"
+    );
+    assert_eq!(
+        sandbox
+            .stripe_requests()
+            .iter()
+            .filter(|r| r["path"] == "/v1/subscriptions")
+            .count(),
+        10
+    );
     assert_eq!(second.customers_before, 400);
     assert_eq!(second.total_customers, Some(600));
     assert_eq!(second.customers, 600);
@@ -380,4 +427,58 @@ api_base = "{url}"
     for i in 0..150 {
         check_contact("cmd", i, &by[&format!("cus_cmd{i:04}")]);
     }
+}
+
+/// Stripe answers 429 beyond its rate (here 2 requests per second, and a client allowed
+/// far more): the requests are retried with a growing wait, the run goes on to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_429s_slow_the_backfill_without_ending_it() {
+    let sandbox = spawn_sandbox(SandboxConfig {
+        stripe: hubspot_sandbox::StripeBehaviour {
+            requests_per_s: 2,
+            ..Default::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await;
+    sandbox.merge_seed(seed(30, "rl")).expect("seed");
+    let app = spawn_app_with(|s| use_sandbox(s, &sandbox), Clock::system()).await;
+    let api =
+        paybridge::stripe::api::StripeApi::new(&sandbox.url(), Secret::new(STRIPE_KEY.into()))
+            .expect("client")
+            .with_rate(100);
+    let intake =
+        paybridge::app::services::intake(&paybridge::rules::RuleSet::default(), app.store.clone());
+    let done = Backfiller::new(api, intake)
+        .run(
+            &BackfillOptions::default(),
+            Drive::Drain(&app.pipeline),
+            &CancellationToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .expect("the run ends well despite the 429s");
+    assert!(done.complete);
+    assert!(done.stripe_throttled >= 1, "{done:?}");
+    assert_eq!(done.stripe_retried, done.stripe_throttled);
+    let statuses: Vec<u64> = sandbox
+        .stripe_requests()
+        .iter()
+        .filter_map(|r| r["status"].as_u64())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count() as u64,
+        done.stripe_throttled
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    let (total, by) = contacts_by_customer(&sandbox);
+    assert_eq!((total, by.len()), (30, 30));
+    for i in 0..30 {
+        check_contact("rl", i, &by[&format!("cus_rl{i:04}")]);
+    }
+    app.stop().await;
 }

@@ -312,7 +312,6 @@ async fn onboarding_makes_a_customer_enrols_them_and_gives_their_owner_a_thank_y
             ("hubspot_owner_id", "101"),
             ("lifecyclestage", "customer"),
             ("stripe_customer_id", "cus_onboard1"),
-            ("stripe_subscription_status", "active"),
             ("stripe_last_payment_date", &date(T0)),
             ("stripe_last_payment_amount", "49.00"),
             ("stripe_delinquent", "false"),
@@ -325,7 +324,12 @@ async fn onboarding_makes_a_customer_enrols_them_and_gives_their_owner_a_thank_y
 
     let tasks = records(&state, "tasks");
     assert_eq!(tasks.len(), 1, "{tasks:#?}");
-    let task_key = format!("{id}:onboarding:2");
+    // Once per subscription (`once_per`), keyed in the customer's lane.
+    let sub = at(
+        &paid,
+        "/data/object/parent/subscription_details/subscription",
+    );
+    let task_key = format!("cus_onboard1:onboarding:2:{sub}");
     assert_eq!(
         written(&tasks[0]),
         map(&[
@@ -363,7 +367,7 @@ async fn onboarding_makes_a_customer_enrols_them_and_gives_their_owner_a_thank_y
             ("dealstage", "closedwon"),
             ("closedate", &datetime(now)),
             ("hubspot_owner_id", "101"),
-            ("paybridge_key", &format!("{id}:onboarding:3")),
+            ("paybridge_key", &format!("cus_onboard1:onboarding:3:{sub}")),
         ])
     );
     assert_eq!(associated(&deals[0], "contacts"), json!(["5001"]));
@@ -416,9 +420,13 @@ async fn provisioning_is_one_signed_post_with_the_step_key_despite_redelivery_an
     let call = &received[0];
     assert_eq!(call.path, "/provision");
     assert_eq!(header(call, "content-type"), "application/json");
+    let sub = at(
+        &paid,
+        "/data/object/parent/subscription_details/subscription",
+    );
     assert_eq!(
         header(call, "idempotency-key"),
-        format!("{id}:provisioning:0")
+        format!("{customer}:provisioning:0:{sub}")
     );
     let signature = header(call, "paybridge-signature");
     assert!(
@@ -474,10 +482,14 @@ async fn provisioning_is_retried_until_the_app_answers_2xx_with_the_same_key_and
 
     let received = w.provisioning.received();
     assert_eq!(received.len(), 3, "503, 500, then 200");
+    let sub = at(
+        &paid,
+        "/data/object/parent/subscription_details/subscription",
+    );
     for call in &received {
         assert_eq!(
             header(call, "idempotency-key"),
-            format!("{id}:provisioning:0")
+            format!("cus_provision2:provisioning:0:{sub}")
         );
         assert_eq!(call.body, received[0].body, "the same payload every time");
         let signature = header(call, "paybridge-signature");
@@ -586,11 +598,11 @@ async fn dunning_opens_a_ticket_runs_the_sequence_on_time_and_hands_over_to_a_hu
             ("lastname", "Lovelace"),
             ("hubspot_owner_id", "101"),
             ("stripe_customer_id", customer),
-            ("stripe_subscription_status", "past_due"),
             ("stripe_last_payment_failed_date", &date(T0 - 3)),
             ("stripe_delinquent", "true"),
         ])
     );
+    let invoice = at(failed, "/data/object/id").to_owned();
     let tickets = records(&state, "tickets");
     assert_eq!(tickets.len(), 1, "{tickets:#?}");
     assert_eq!(
@@ -603,7 +615,7 @@ async fn dunning_opens_a_ticket_runs_the_sequence_on_time_and_hands_over_to_a_hu
             ("hs_ticket_priority", "HIGH"),
             ("hs_ticket_category", "BILLING_ISSUE"),
             ("hubspot_owner_id", "101"),
-            ("paybridge_key", &format!("{id}:dunning:0")),
+            ("paybridge_key", &format!("{customer}:dunning:0:{invoice}")),
         ])
     );
     assert_eq!(associated(&tickets[0], "contacts"), json!(["5101"]));
@@ -811,7 +823,8 @@ async fn invoice_paid_cancels_what_remains_of_the_dunning_sequence() {
     assert_eq!(contact["properties"]["stripe_delinquent"], "false");
     assert_eq!(
         contact["properties"]["stripe_subscription_status"],
-        "active"
+        Value::Null,
+        "a paid invoice says nothing of the subscription's status; its own events do"
     );
 
     // Restarted, and long after step 2's time: the cancelled step never runs.
@@ -933,7 +946,10 @@ async fn an_enterprise_failure_goes_to_the_account_manager_and_nothing_automatic
                 "hs_task_body",
                 &format!(
                     "$49.00 failed (attempt 1). No automatic emails were sent. Invoice: {url}{}",
-                    marker(&format!("{}:dunning-enterprise:0", id_of(failed)))
+                    marker(&format!(
+                        "{customer}:dunning-enterprise:0:{}",
+                        at(failed, "/data/object/id")
+                    ))
                 )
             ),
             ("hs_timestamp", &datetime(now + 4 * HOUR_MS)),
@@ -1198,15 +1214,42 @@ async fn shadow_mode_plans_and_records_every_action_and_writes_nothing() {
         .map(|s| (s.key.clone(), s.kind.as_str(), s.status.as_str()))
         .collect();
     let id = id_of(paid);
+    let (once, sub) = (
+        "cus_shadow1",
+        at(
+            paid,
+            "/data/object/parent/subscription_details/subscription",
+        ),
+    );
     assert_eq!(
         planned,
         [
             (format!("{id}:financial:0"), "update_contact", "planned"),
-            (format!("{id}:onboarding:0"), "update_contact", "planned"),
-            (format!("{id}:onboarding:1"), "enroll_workflow", "planned"),
-            (format!("{id}:onboarding:2"), "create_task", "planned"),
-            (format!("{id}:onboarding:3"), "create_deal", "planned"),
-            (format!("{id}:provisioning:0"), "call_webhook", "planned"),
+            (
+                format!("{once}:onboarding:0:{sub}"),
+                "update_contact",
+                "planned"
+            ),
+            (
+                format!("{once}:onboarding:1:{sub}"),
+                "enroll_workflow",
+                "planned"
+            ),
+            (
+                format!("{once}:onboarding:2:{sub}"),
+                "create_task",
+                "planned"
+            ),
+            (
+                format!("{once}:onboarding:3:{sub}"),
+                "create_deal",
+                "planned"
+            ),
+            (
+                format!("{once}:provisioning:0:{sub}"),
+                "call_webhook",
+                "planned"
+            ),
             (format!("{id}:upsell-product-b:0"), "add_to_list", "planned"),
         ]
     );

@@ -383,3 +383,81 @@ async fn the_command_replays_into_the_store_and_needs_an_api_key() {
     );
     assert!(text.contains(&format!("new        {:>6}", 0)), "{text}");
 }
+
+/// `types[]` takes exact names only (stripe-node `EventListParams`: "An array of up to 20
+/// strings containing specific event names"); what Stripe answers to a `*` there is not
+/// published, so the sandbox refuses it (400) or matches nothing (200, empty), and replay
+/// must find the same events under both: it sends exact names.
+#[tokio::test]
+async fn patterns_are_sent_as_exact_names_whatever_stripe_answers_to_a_wildcard() {
+    for wildcard in [
+        hubspot_sandbox::WildcardTypes::Refuse,
+        hubspot_sandbox::WildcardTypes::Empty,
+    ] {
+        let sandbox = spawn_sandbox(SandboxConfig {
+            stripe: hubspot_sandbox::StripeBehaviour {
+                wildcard_types: wildcard,
+                ..Default::default()
+            },
+            ..SandboxConfig::default()
+        })
+        .await;
+        let app = app_on(&sandbox, Clock::system()).await;
+        let (_, missed, _) = history(&sandbox);
+        let request = ReplayRequest {
+            since: now_secs() - 6 * 86_400,
+            types: vec!["invoice.*".into(), "customer.subscription.*".into()],
+            undelivered: true,
+        };
+        let r = replayer(&app, &sandbox);
+        let counts = r
+            .run(&request, &CancellationToken::new(), &mut |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{wildcard:?}: {e}"));
+        // Customer 2's missed invoice.payment_failed and customer.subscription.updated.
+        assert_eq!(
+            (counts.new, counts.known),
+            (2, 0),
+            "{wildcard:?}: {counts:?}"
+        );
+        let requests = sandbox.stripe_requests();
+        let queries: Vec<&str> = requests
+            .iter()
+            .filter(|q| q["path"] == "/v1/events")
+            .filter_map(|q| q["query"].as_str())
+            .collect();
+        assert!(!queries.is_empty());
+        for q in &queries {
+            assert!(!q.contains('*') && !q.contains("%2A"), "{q}");
+            let n = q.matches("types%5B%5D=").count();
+            assert!((1..=20).contains(&n), "{n} names in {q}");
+        }
+        // The expansion has more than 20 names: more than one listing, each name once.
+        assert!(queries.len() >= 2, "{queries:?}");
+        let listed = |name: &str| {
+            queries
+                .iter()
+                .filter(|q| q.contains(&format!("types%5B%5D={name}&")))
+                .count()
+        };
+        assert_eq!(listed("invoice.payment_failed"), 1);
+        assert_eq!(listed("customer.subscription.updated"), 1);
+        // Once more: Stripe lists them again, the store knows them.
+        let again = r
+            .run(&request, &CancellationToken::new(), &mut |_| {})
+            .await
+            .expect("again");
+        assert_eq!((again.new, again.known), (0, 2), "{wildcard:?}");
+        let missed_ids: Vec<String> = missed.iter().map(id_of).collect();
+        for id in &missed_ids {
+            let e = app
+                .store
+                .get_event(&EventId::parse(id).expect("id"))
+                .await
+                .expect("read")
+                .expect("stored");
+            assert_eq!(e.summary.source, "replay");
+        }
+        app.stop().await;
+    }
+}

@@ -452,3 +452,80 @@ steps = [{ after = "soon", actions = [{ type = "create_note", body = "x" }] }]
         assert!(stdout(&out).is_empty(), "{command}: nothing ran");
     }
 }
+
+/// `check` says which Stripe events to send (the exact types the rules handle, never
+/// invoice.created), which payload style suits the config, and compares the host's clock
+/// with the `Date` of Stripe's answers.
+#[tokio::test]
+async fn check_names_the_events_to_send_the_payload_style_and_clock_skew() {
+    let sandbox = common::spawn_sandbox(SandboxConfig {
+        stripe: hubspot_sandbox::StripeBehaviour {
+            clock_offset_secs: -600,
+            ..Default::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &sandbox, "sandbox-token", "sk_test_check");
+    let out = paybridge(&config, &["check"]).await;
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning is not a failure: {text}"
+    );
+    let clock = line(&text, "clock");
+    assert!(
+        clock.contains("WARN") && clock.contains("ahead of Stripe's") && clock.contains("NTP"),
+        "{clock}"
+    );
+    let loaded =
+        paybridge::app::load::load_from_str(Some(STARTER), None, &std::collections::HashMap::new())
+            .expect("the starter loads");
+    let types = loaded.rules.event_types_to_send();
+    assert!(types.iter().any(|t| t == "charge.dispute.created"));
+    assert!(types.iter().any(|t| t == "refund.failed"));
+    assert!(
+        !types
+            .iter()
+            .any(|t| t == "invoice.created" || t.contains('*'))
+    );
+    assert_eq!(
+        line(&text, "Stripe events this config handles"),
+        format!(
+            "Stripe events this config handles ({}; subscribe the endpoint to these, not to every type): {}",
+            types.len(),
+            types.join(", ")
+        )
+    );
+    assert!(text.contains("not needed: invoice.created"), "{text}");
+    assert!(
+        line(&text, "Payload style:").contains("snapshot or thin both work"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("\nproducts"),
+        "a key reads product names: {text}"
+    );
+
+    // Stripe's clock agrees; and a config without a key: snapshot payloads, and the tier
+    // falls back to the price's nickname.
+    sandbox.set_stripe_behaviour(hubspot_sandbox::StripeBehaviour::default());
+    let keyless = dir.path().join("keyless.toml");
+    let written = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(&keyless, written.replace("api_key = \"sk_test_check\"", "")).expect("write");
+    let out = paybridge(&keyless, &["check"]).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(line(&text, "stripe").contains("SKIP"), "{text}");
+    assert!(
+        line(&text, "Payload style:")
+            .starts_with("Payload style: snapshot (thin events need stripe.api_key"),
+        "{text}"
+    );
+    assert!(line(&text, "products").contains("WARN"), "{text}");
+    let out = paybridge(&config, &["check"]).await;
+    let text = stdout(&out);
+    assert!(line(&text, "clock").contains("OK"), "{text}");
+}

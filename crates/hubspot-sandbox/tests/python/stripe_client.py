@@ -1,8 +1,11 @@
 """Reads the sandbox's Stripe API with Stripe's official Python library.
 Usage: SANDBOX_URL=... python stripe_client.py (the sandbox must hold the events named below)."""
 
+import hashlib
+import hmac
 import os
 import sys
+import time
 
 import stripe
 
@@ -34,6 +37,24 @@ except stripe.InvalidRequestError as e:
 
 gone = stripe.Customer.retrieve("cus_gone")
 assert gone.deleted is True, gone
+
+# A thin event, parsed and fetched as the SDK does it: the related object at
+# related_object.url, and the event at /v2/core/events/{id}.
+client = stripe.StripeClient(
+    "sk_test_sandbox",
+    base_addresses={"api": os.environ["SANDBOX_URL"]},
+    max_network_retries=0,
+)
+secret = "whsec_wire_test"
+payload = open(os.environ["THIN_FIXTURE"], "rb").read()
+t = int(time.time())
+signature = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+notification = client.parse_event_notification(payload, f"t={t},v1={signature}", secret)
+assert notification.type == "v1.invoice.payment_failed", notification
+invoice = notification.fetch_related_object()
+assert invoice.id == "in_1SBxE9QmT3xK8rLvR3tY6uIo" and invoice.attempt_count == 2, invoice
+event = notification.fetch_event()
+assert event.snapshot_event == "evt_1SCyA1QmT3xK8rLvKp4Wd8Zs", event
 
 print("stripe: OK")
 sys.exit(0)

@@ -104,6 +104,7 @@ impl Application {
             None
         };
         let services = Services::build(&settings, rules, store, clock)?;
+        services.resume_thin_events().await?;
         if sandbox.is_some() {
             let defs = crate::ops::setup::definitions(&settings, &services.rules);
             crate::ops::setup::ensure(services.hubspot(), &defs, false)

@@ -58,6 +58,23 @@ impl Services {
     pub fn hubspot(&self) -> &HubSpot {
         self.pipeline.hubspot()
     }
+
+    /// Thin events that waited for `stripe.api_key` run again once a key is configured.
+    pub async fn resume_thin_events(&self) -> anyhow::Result<()> {
+        if self.stripe.is_none() {
+            return Ok(());
+        }
+        let waiting = self.store.thin_waiting_for_key().await?;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let back = self.store.retry_events(&waiting).await?;
+        tracing::info!(
+            events = back.len(),
+            "thin events that waited for stripe.api_key are queued again"
+        );
+        Ok(())
+    }
 }
 
 /// The HubSpot client of the settings; None without `hubspot.token` (sandbox mode: the
@@ -83,7 +100,12 @@ pub fn hubspot(settings: &Settings) -> anyhow::Result<Option<HubSpot>> {
 pub fn stripe(settings: &Settings) -> anyhow::Result<Option<StripeApi>> {
     match &settings.stripe.api_key {
         Some(key) => StripeApi::new(&settings.stripe.api_base, key.clone())
-            .map(Some)
+            .map(|api| {
+                Some(
+                    api.with_version(&settings.stripe.api_version)
+                        .with_rate(settings.stripe.requests_per_s),
+                )
+            })
             .context("cannot build the Stripe API client"),
         None => Ok(None),
     }

@@ -2,6 +2,15 @@
 //! HubSpot through the same pipeline as live events — intake, lanes, workers, the shared
 //! rate limiter and batchers — so nothing about it is special once queued.
 //!
+//! First one pass over every subscription (`GET /v1/subscriptions?status=all&limit=100`:
+//! "Passing in a value of `all` will return subscriptions of all statuses", stripe-node
+//! `SubscriptionListParams`), keeping each customer's current one in the store; then one
+//! pass over the customers. That is two list passes in all, instead of one subscriptions
+//! call per customer. Every request goes through the client's Stripe-side limiter
+//! (`[stripe] requests_per_s`, default 20; Stripe allows 25 per endpoint and 100 in all,
+//! shared with the merchant's own application: docs.stripe.com/rate-limits), and every page
+//! is retried through 429s and 5xx with a doubling wait: they slow the run, never end it.
+//!
 //! For each customer (Stripe's list order: newest first) it stores two synthetic events,
 //! shaped like Stripe's own:
 //! - `customer.updated` with the customer object (`evt_backfill_{run}_{cus}`): the contact
@@ -28,7 +37,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{EventId, EventSource};
@@ -38,15 +46,14 @@ use crate::stripe::Envelope;
 use crate::stripe::api::{MAX_PAGE, ReadError, StripeApi, StripeApiError};
 use crate::worker::Pipeline;
 
-/// Subscription lists read at once.
-const PARALLEL_READS: usize = 8;
-
 /// Where a run is kept in `meta`: its id, the last customer whose events are stored, how
 /// many customers it went through, and whether Stripe's list is exhausted.
 pub const META_RUN: &str = "backfill_run";
 pub const META_CURSOR: &str = "backfill_cursor";
 pub const META_CUSTOMERS: &str = "backfill_customers";
 pub const META_COMPLETE: &str = "backfill_complete";
+/// The run whose pass over every subscription is complete.
+pub const META_SUBSCRIPTIONS: &str = "backfill_subscriptions_read";
 
 #[derive(Debug, Clone, Default)]
 pub struct BackfillOptions {
@@ -79,7 +86,13 @@ pub struct BackfillProgress {
     /// Customers gone through by earlier invocations of the same run.
     pub customers_before: u64,
     pub subscriptions: u64,
+    /// Subscriptions listed by the pass over every subscription (this invocation).
+    pub subscriptions_listed: u64,
     pub pages: u64,
+    /// Stripe API requests sent, 429s met, and retries made (429s, 5xx, network).
+    pub stripe_requests: u64,
+    pub stripe_throttled: u64,
+    pub stripe_retried: u64,
     /// Events stored by this invocation.
     pub new: u64,
     /// Events already stored (re-read after an interruption).
@@ -152,11 +165,15 @@ impl Backfiller {
         let prefix = state.prefix();
         state.queue = self.store().run_progress(&prefix).await?;
         progress(&state);
+        self.read_subscriptions(&mut state, cancel, progress)
+            .await?;
         state.total_customers = Some(self.count(cursor.clone(), options.limit, cancel).await?);
+        self.api_counts(&mut state);
         progress(&state);
         let mut pages = self
             .api
             .pages("/v1/customers", Vec::new())
+            .patient()
             .starting_after(cursor);
         loop {
             let left = options.limit.map(|l| l.saturating_sub(state.customers));
@@ -177,8 +194,9 @@ impl Backfiller {
             let has_more = pages.has_more();
             state.pages += 1;
             let run = state.run.clone();
-            self.page(&run, &customers, &mut state, cancel).await?;
+            self.page(&run, &customers, &mut state).await?;
             state.customers += customers.len() as u64;
+            self.api_counts(&mut state);
             let done_in_run = state.customers_before + state.customers;
             self.store()
                 .meta_set(&[
@@ -213,6 +231,51 @@ impl Backfiller {
         state.queue = self.store().run_progress(&prefix).await?;
         progress(&state);
         Ok(state)
+    }
+
+    fn api_counts(&self, state: &mut BackfillProgress) {
+        (
+            state.stripe_requests,
+            state.stripe_throttled,
+            state.stripe_retried,
+        ) = self.api.counts();
+    }
+
+    /// The pass over every subscription: each customer's current one kept in the store for
+    /// this run (skipped when resuming a run whose pass was complete).
+    async fn read_subscriptions(
+        &self,
+        state: &mut BackfillProgress,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(&BackfillProgress) + Send),
+    ) -> Result<(), BackfillError> {
+        let store = self.store();
+        if store.meta_get(META_SUBSCRIPTIONS).await?.as_deref() == Some(state.run.as_str()) {
+            return Ok(());
+        }
+        store.backfill_forget_other_runs(&state.run).await?;
+        let query = vec![("status".to_owned(), "all".to_owned())];
+        let mut pages = self.api.pages("/v1/subscriptions", query).patient();
+        while let Some(page) = pages.next(cancel).await? {
+            state.subscriptions_listed += page.len() as u64;
+            let kept: Vec<(String, i64, i64, String)> = page
+                .iter()
+                .filter_map(|sub| {
+                    let customer = crate::stripe::event::customer_of(sub)?;
+                    let status = sub.get("status").and_then(Value::as_str).unwrap_or("");
+                    let created = sub.get("created").and_then(Value::as_i64).unwrap_or(0);
+                    let json = serde_json::to_string(sub).ok()?;
+                    Some((customer.to_string(), i64::from(rank(status)), created, json))
+                })
+                .collect();
+            store.backfill_keep_subscriptions(&state.run, kept).await?;
+            self.api_counts(state);
+            progress(state);
+        }
+        store
+            .meta_set(&[(META_SUBSCRIPTIONS, Some(state.run.clone()))])
+            .await?;
+        Ok(())
     }
 
     /// A new run, or the last one to resume.
@@ -268,6 +331,7 @@ impl Backfiller {
         let mut pages = self
             .api
             .pages("/v1/customers", Vec::new())
+            .patient()
             .starting_after(cursor);
         let mut n = 0;
         loop {
@@ -281,41 +345,27 @@ impl Backfiller {
         }
     }
 
-    /// One page of customers: their current subscriptions read, then the customer events
-    /// stored, then the subscription events (so each lane runs the customer's first).
+    /// One page of customers: the customer events stored, then the events of their
+    /// current subscriptions (kept by the pass over every subscription), so each lane runs
+    /// the customer's first.
     async fn page(
         &self,
         run: &str,
         customers: &[Value],
         state: &mut BackfillProgress,
-        cancel: &CancellationToken,
     ) -> Result<(), BackfillError> {
         let now = self.store().clock().now_secs();
-        let ids: Vec<String> = customers
+        let live: Vec<&Value> = customers
             .iter()
             .filter(|c| c.get("deleted").and_then(Value::as_bool) != Some(true))
+            .collect();
+        let ids: Vec<String> = live
+            .iter()
             .filter_map(|c| c.get("id").and_then(Value::as_str).map(str::to_owned))
             .collect();
-        let mut current: Vec<(String, Value)> = Vec::new();
-        for chunk in ids.chunks(PARALLEL_READS) {
-            let mut reads = JoinSet::new();
-            for id in chunk {
-                let (api, id, cancel) = (self.api.clone(), id.clone(), cancel.clone());
-                reads.spawn(async move {
-                    let found = current_subscription(&api, &id, &cancel).await;
-                    (id, found)
-                });
-            }
-            while let Some(joined) = reads.join_next().await {
-                let Ok((id, found)) = joined else { continue };
-                if let Some(sub) = found? {
-                    current.push((id, sub));
-                }
-            }
-        }
-        let customer_events: Vec<(Envelope, Vec<u8>)> = customers
+        let mut current = self.store().backfill_subscriptions_of(run, &ids).await?;
+        let customer_events: Vec<(Envelope, Vec<u8>)> = live
             .iter()
-            .filter(|c| c.get("deleted").and_then(Value::as_bool) != Some(true))
             .filter_map(|c| synthetic(run, "customer.updated", now, c))
             .collect();
         // In page order, so the lanes' tie-break (insertion) is deterministic enough; the
@@ -323,7 +373,8 @@ impl Backfiller {
         current.sort_by_key(|(id, _)| ids.iter().position(|i| i == id));
         let subscription_events: Vec<(Envelope, Vec<u8>)> = current
             .iter()
-            .filter_map(|(_, s)| synthetic(run, "customer.subscription.updated", now, s))
+            .filter_map(|(_, json)| serde_json::from_str::<Value>(json).ok())
+            .filter_map(|s| synthetic(run, "customer.subscription.updated", now, &s))
             .collect();
         state.subscriptions += subscription_events.len() as u64;
         for batch in [customer_events, subscription_events] {
@@ -389,29 +440,6 @@ fn rank(status: &str) -> u8 {
         "incomplete_expired" => 7,
         _ => 8,
     }
-}
-
-/// The customer's current subscription (see the module doc), from every status.
-async fn current_subscription(
-    api: &StripeApi,
-    customer: &str,
-    cancel: &CancellationToken,
-) -> Result<Option<Value>, BackfillError> {
-    let query = vec![
-        ("customer".to_owned(), customer.to_owned()),
-        ("status".to_owned(), "all".to_owned()),
-    ];
-    let mut pages = api.pages("/v1/subscriptions", query);
-    let mut best: Option<(u8, Value)> = None;
-    while let Some(page) = pages.next(cancel).await? {
-        for sub in page {
-            let r = rank(sub.get("status").and_then(Value::as_str).unwrap_or(""));
-            if best.as_ref().is_none_or(|(b, _)| r < *b) {
-                best = Some((r, sub));
-            }
-        }
-    }
-    Ok(best.map(|(_, s)| s))
 }
 
 /// A Stripe-shaped event around `object`, read as intake reads any event (None if the

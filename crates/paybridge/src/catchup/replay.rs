@@ -22,7 +22,7 @@ use crate::stripe::api::{ReadError, StripeApi, StripeApiError};
 
 /// Stripe keeps events for 30 days.
 pub const WINDOW_SECS: i64 = 30 * 86_400;
-/// Stripe accepts at most 20 `types[]`.
+/// Stripe accepts at most 20 `types[]`, exact names only.
 const MAX_TYPES: usize = 20;
 /// A scheduled replay looks this far before the previous run's start (late listings).
 pub const SCHEDULE_OVERLAP_SECS: i64 = 600;
@@ -108,15 +108,14 @@ impl Replayer {
             since: request.since.max(now - WINDOW_SECS),
             ..ReplayCounts::default()
         };
-        // More than 20 types: several listings (an event is counted once).
+        // Patterns become exact names here: `types[]` takes no wildcard. More than 20
+        // names: several listings (an event is counted once). Patterns that match no
+        // known type list nothing (never everything).
+        let names = crate::rules::stripe_types::expand(&request.types);
         let groups: Vec<Vec<String>> = if request.types.is_empty() {
             vec![Vec::new()]
         } else {
-            request
-                .types
-                .chunks(MAX_TYPES)
-                .map(<[String]>::to_vec)
-                .collect()
+            names.chunks(MAX_TYPES).map(<[String]>::to_vec).collect()
         };
         let mut seen: HashSet<String> = HashSet::new();
         for types in groups {

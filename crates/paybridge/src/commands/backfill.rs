@@ -186,8 +186,22 @@ fn line(p: &BackfillProgress, finished_at_start: u64, elapsed: Duration) -> Stri
         None if p.total_customers.is_none() => " · counting customers".to_owned(),
         None => String::new(),
     };
+    let stripe = if p.stripe_throttled + p.stripe_retried > 0 {
+        format!(
+            " · Stripe: {} requests, {} answered 429, {} retried",
+            p.stripe_requests, p.stripe_throttled, p.stripe_retried
+        )
+    } else {
+        String::new()
+    };
+    if p.total_customers.is_none() && p.customers == 0 {
+        return format!(
+            "backfill: reading every subscription · {} listed{stripe}",
+            p.subscriptions_listed
+        );
+    }
     format!(
-        "backfill: {}{total} customers read · {} events queued · {} applied · {} waiting{eta}",
+        "backfill: {}{total} customers read · {} events queued · {} applied · {} waiting{eta}{stripe}",
         p.customers,
         p.new + p.known,
         p.queue.finished.saturating_sub(finished_at_start),
@@ -211,6 +225,11 @@ fn summary(p: &BackfillProgress, elapsed: Duration) -> anyhow::Result<()> {
         out,
         "  events   {} queued now, {} already queued by an interrupted attempt",
         p.new, p.known
+    )?;
+    writeln!(
+        out,
+        "  stripe   {} requests ({} subscriptions listed), {} answered 429, {} retried",
+        p.stripe_requests, p.subscriptions_listed, p.stripe_throttled, p.stripe_retried
     )?;
     writeln!(
         out,

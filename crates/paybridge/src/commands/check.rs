@@ -35,6 +35,7 @@ enum Status {
     Ok,
     Fail,
     Skip,
+    /// Worth acting on, but not a failure.
     Warn,
 }
 
@@ -90,6 +91,7 @@ pub async fn run(config: Loaded) -> anyhow::Result<()> {
         }
     }
     check_stripe(&settings, &mut report).await;
+    stripe_events(&settings, &rules, &mut report).await;
     if report.failures.is_empty() {
         println!("all checks passed");
         Ok(())
@@ -317,22 +319,162 @@ async fn check_stripe(settings: &Settings, report: &mut Report) {
             return;
         }
     };
-    match api
-        .get("/v1/customers", &[("limit".to_owned(), "1".to_owned())])
-        .await
-    {
-        Ok(Some(_)) => report.line(
+    let probe = api
+        .request(
+            "/v1/customers",
+            &[("limit".to_owned(), "1".to_owned())],
+            None,
+        )
+        .await;
+    match &probe {
+        Ok(a) if (200..300).contains(&a.status) => report.line(
             "stripe",
             Status::Ok,
-            format!("{base}: the API key can read customers"),
+            format!(
+                "{base}: the API key can read customers (Stripe-Version {})",
+                api.version()
+            ),
         ),
-        Ok(None) => report.line(
+        Ok(a) if a.status == 404 => report.line(
             "stripe",
             Status::Fail,
             format!("{base}: /v1/customers answered 404 (check stripe.api_base)"),
         ),
+        Ok(a) => report.line(
+            "stripe",
+            Status::Fail,
+            format!(
+                "{base}: /v1/customers answered {}: {}",
+                a.status,
+                a.body
+                    .pointer("/error/message")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("no message")
+            ),
+        ),
         Err(e) => report.line("stripe", Status::Fail, e),
     }
+    if let Ok(answer) = &probe {
+        check_clock(answer.date, chrono::Utc::now(), report);
+    }
+}
+
+/// The largest difference between this host's clock and Stripe's that `check` accepts
+/// quietly: Stripe signs each delivery with its time, refused beyond `tolerance_secs`.
+const CLOCK_WARN_SECS: i64 = 60;
+
+/// This host's clock against the `Date` header of Stripe's answer (RFC 9110 §6.6.1; Stripe's
+/// own material does not document it, so a missing header is only reported).
+fn check_clock(
+    stripe: Option<chrono::DateTime<chrono::Utc>>,
+    here: chrono::DateTime<chrono::Utc>,
+    report: &mut Report,
+) {
+    let (status, detail) = clock_status(stripe, here);
+    report.line("clock", status, detail);
+}
+
+fn clock_status(
+    stripe: Option<chrono::DateTime<chrono::Utc>>,
+    here: chrono::DateTime<chrono::Utc>,
+) -> (Status, String) {
+    let Some(stripe) = stripe else {
+        return (
+            Status::Skip,
+            "Stripe's answer has no Date header; cannot compare clocks".into(),
+        );
+    };
+    let skew = here.signed_duration_since(stripe).num_seconds();
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%SZ").to_string();
+    if skew.abs() > CLOCK_WARN_SECS {
+        (
+            Status::Warn,
+            format!(
+                "this host's clock ({}) is {} s {} Stripe's ({}): signed webhooks are refused beyond stripe.tolerance_secs; synchronise the clock (NTP)",
+                fmt(here),
+                skew.abs(),
+                if skew > 0 { "ahead of" } else { "behind" },
+                fmt(stripe)
+            ),
+        )
+    } else {
+        (
+            Status::Ok,
+            format!(
+                "within {CLOCK_WARN_SECS} s of Stripe's ({} s apart)",
+                skew.abs()
+            ),
+        )
+    }
+}
+
+/// Which Stripe events the endpoint should send (what the rules handle, as exact names),
+/// which payload style suits the config, what product names will show, and thin events
+/// that wait for an API key.
+async fn stripe_events(settings: &Settings, rules: &crate::rules::RuleSet, report: &mut Report) {
+    let types = rules.event_types_to_send();
+    println!(
+        "Stripe events this config handles ({}; subscribe the endpoint to these, not to every type): {}",
+        types.len(),
+        types.join(", ")
+    );
+    if !types.iter().any(|t| t == "invoice.created") {
+        println!(
+            "  not needed: invoice.created (Stripe waits for the endpoint's 2xx before finalising a renewal, up to 72 h)"
+        );
+    }
+    let has_key = settings.stripe.api_key.is_some();
+    println!(
+        "Payload style: {}",
+        if has_key {
+            "snapshot or thin both work (thin events are fetched with stripe.api_key; choose one style per endpoint, not both)"
+        } else {
+            "snapshot (thin events need stripe.api_key to fetch their object and would wait as needs_attention)"
+        }
+    );
+    if !has_key {
+        report.line(
+            "products",
+            Status::Warn,
+            "no stripe.api_key: the subscription tier shows the price's nickname or lookup key, else the product id (with a key, the product's name)",
+        );
+    }
+    let Some(path) = settings.store.url.strip_prefix("sqlite://") else {
+        return;
+    };
+    if !std::path::Path::new(path).exists() {
+        return;
+    }
+    let Ok(store) =
+        crate::store::Store::open(&settings.store.url, crate::domain::Clock::system()).await
+    else {
+        return;
+    };
+    let waiting = store.thin_waiting_for_key().await.unwrap_or_default();
+    store.close().await;
+    if waiting.is_empty() {
+        return;
+    }
+    let (status, what) = if has_key {
+        (
+            Status::Warn,
+            "they run again when `paybridge serve` next starts",
+        )
+    } else {
+        (
+            Status::Fail,
+            "set [stripe] api_key (a restricted key that can read them), then restart `paybridge serve`",
+        )
+    };
+    report.line(
+        "waiting",
+        status,
+        format!(
+            "{} thin event(s) wait for stripe.api_key (e.g. {}): {what}",
+            waiting.len(),
+            waiting[0]
+        ),
+    );
 }
 
 /// Optional scopes `check` reads with: the object schemas' create-record requirements.
@@ -355,5 +497,26 @@ fn join_or_none(items: &[&str]) -> String {
         "none".to_owned()
     } else {
         items.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(secs, 0).expect("time")
+    }
+
+    #[test]
+    fn clocks_more_than_a_minute_apart_are_a_warning_not_a_failure() {
+        assert_eq!(clock_status(Some(at(1_000)), at(1_060)).0, Status::Ok);
+        let (status, detail) = clock_status(Some(at(1_000)), at(1_061));
+        assert_eq!(status, Status::Warn);
+        assert!(detail.contains("61 s ahead of Stripe's"), "{detail}");
+        let (status, detail) = clock_status(Some(at(1_000)), at(900));
+        assert_eq!(status, Status::Warn);
+        assert!(detail.contains("100 s behind Stripe's"), "{detail}");
+        assert_eq!(clock_status(None, at(900)).0, Status::Skip);
     }
 }

@@ -134,6 +134,8 @@ pub(super) const SECTIONS: &[Section] = &[
             "api_key",
             "api_base",
             "replay_every",
+            "api_version",
+            "requests_per_s",
         ],
         read: stripe,
     },
@@ -157,6 +159,7 @@ pub(super) const SECTIONS: &[Section] = &[
             "match_email",
             "create_missing",
             "lifecycle_stages",
+            "follow_email",
         ],
         read: contacts,
     },
@@ -357,6 +360,36 @@ fn stripe(f: &mut Fields, at: At, s: &mut Settings) {
             "needs stripe.api_key: the replay reads Stripe's Events API",
         );
     }
+    stripe_api(f, at, stripe);
+}
+
+/// `api_version` (sent as `Stripe-Version`) and `requests_per_s`.
+fn stripe_api(f: &mut Fields, at: At, stripe: &mut super::StripeSettings) {
+    if let Some(v) = f.string(at, "api_version") {
+        if is_stripe_version(&v) {
+            stripe.api_version = v;
+        } else {
+            f.problem(
+                "stripe.api_version",
+                format!(
+                    "`{v}` is not a Stripe API version (YYYY-MM-DD.name such as \"{}\", or YYYY-MM-DD)",
+                    crate::stripe::api::DEFAULT_API_VERSION
+                ),
+            );
+        }
+    }
+    if let Some(v) = f.int(at, "requests_per_s", 1..=100) {
+        stripe.requests_per_s = v as u32;
+    }
+}
+
+/// Stripe's version names: `2026-08-26.dahlia`, and the older bare dates (`2024-06-20`).
+fn is_stripe_version(v: &str) -> bool {
+    let (date, name) = v.split_once('.').unwrap_or((v, "a"));
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok()
+        && date.len() == 10
+        && !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_lowercase())
 }
 
 fn hubspot(f: &mut Fields, at: At, s: &mut Settings) {
@@ -430,6 +463,9 @@ fn contacts(f: &mut Fields, at: At, s: &mut Settings) {
         } else {
             s.contacts.lifecycle_stages = stages;
         }
+    }
+    if let Some(v) = f.bool(at, "follow_email") {
+        s.contacts.follow_email = v;
     }
 }
 

@@ -57,6 +57,12 @@ pub struct StripeSettings {
     pub api_key: Option<Secret>,
     pub api_base: String,
     pub replay_every: Option<Duration>,
+    /// Sent as `Stripe-Version` on every API request (default: the version paybridge's
+    /// reading of objects and its fixtures model).
+    pub api_version: String,
+    /// Paybridge's own budget for Stripe's API (Stripe allows 25 per endpoint, shared with
+    /// the merchant's own application).
+    pub requests_per_s: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +84,9 @@ pub struct ContactsSettings {
     /// Lifecycle stages (internal ids) in their forward order: paybridge never writes an
     /// earlier one. HubSpot's default order unless the portal has custom stages.
     pub lifecycle_stages: Vec<String>,
+    /// A changed Stripe email (and name) is written to the contact; a collision with
+    /// another contact's email is `needs_attention`, never an overwrite.
+    pub follow_email: bool,
 }
 
 /// HubSpot's default lifecycle stages, in their forward order (their internal values, as
@@ -148,6 +157,8 @@ impl Settings {
                 api_key: None,
                 api_base: "https://api.stripe.com".into(),
                 replay_every: None,
+                api_version: crate::stripe::api::DEFAULT_API_VERSION.into(),
+                requests_per_s: crate::stripe::api::DEFAULT_REQUESTS_PER_S,
             },
             hubspot: HubspotSettings {
                 token: None,
@@ -165,6 +176,7 @@ impl Settings {
                     .iter()
                     .map(|s| (*s).to_owned())
                     .collect(),
+                follow_email: true,
             },
             worker: WorkerSettings {
                 concurrency: 500,

@@ -41,7 +41,7 @@ fn check(kind: &'static str, value: &str) -> Result<(), IdError> {
 }
 
 macro_rules! string_id {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $prefix:literal) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $prefix:literal $(| $other:literal)*) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[serde(transparent)]
@@ -50,7 +50,7 @@ macro_rules! string_id {
         impl $name {
             pub fn parse(value: &str) -> Result<Self, IdError> {
                 check($kind, value)?;
-                if !value.starts_with($prefix) {
+                if !value.starts_with($prefix) $(&& !value.starts_with($other))* {
                     return Err(IdError::BadPrefix {
                         kind: $kind,
                         value: value.chars().take(80).collect(),
@@ -87,9 +87,13 @@ string_id!(
 );
 string_id!(
     /// A Stripe customer id (`cus_…`), the lane of the queue and the link to the HubSpot contact.
+    /// An Accounts v2 customer (`customer_account`, `acct_…`) is accepted too: Stripe
+    /// documents "You can use this ID with any v1 API that accepts a customer_account
+    /// parameter" and "You can also retrieve … customer-configured Accounts using the
+    /// /v1/customers endpoint" (docs.stripe.com/connect/use-accounts-as-customers).
     CustomerId,
     "customer id",
-    "cus_"
+    "cus_" | "acct_"
 );
 
 /// `bytes` random bytes as lowercase hex: run ids, worker ids, generated secrets.
@@ -126,5 +130,7 @@ mod tests {
             Err(IdError::TooLong { .. })
         ));
         assert!(CustomerId::parse("cus_T7aLp4qZ9cXn2W").is_ok());
+        assert!(CustomerId::parse("acct_1SM2xKQmT3xK8rLvHl").is_ok());
+        assert!(CustomerId::parse("sub_1SM2xKQmT3xK8rLvHl").is_err());
     }
 }

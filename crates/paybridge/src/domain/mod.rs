@@ -7,16 +7,19 @@ pub mod fact;
 pub mod ids;
 pub mod latency;
 pub mod money;
+pub mod payload;
 pub mod source;
 pub mod status;
 pub mod time;
 
 pub use clock::Clock;
 pub use fact::{
-    ChargeFacts, CustomerProfile, InvoiceFacts, Outcome, PaymentFact, ProductRef, SubscriptionFacts,
+    ChargeFacts, CustomerProfile, DisputeFacts, InvoiceFacts, Outcome, PaymentFact, ProductRef,
+    RefundFacts, SubscriptionFacts,
 };
 pub use ids::{CustomerId, EventId, random_hex};
 pub use latency::Latency;
 pub use money::Money;
+pub use payload::PayloadKind;
 pub use source::EventSource;
 pub use status::EventStatus;

@@ -15,7 +15,7 @@ use super::PublicState;
 use crate::domain::EventSource;
 use crate::intake::Received;
 use crate::store::StoreError;
-use crate::stripe::{Envelope, verify};
+use crate::stripe::{Envelope, SignatureError, verify};
 
 #[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct IntakeResponse {
@@ -91,6 +91,15 @@ pub async fn receive(State(state): State<PublicState>, headers: HeaderMap, body:
         state.tolerance_secs,
         state.clock.now_secs(),
     ) {
+        if let SignatureError::OutsideTolerance { timestamp, now, .. } = &e {
+            // Clock skew shows up here first: both clocks in the log line, not just the age.
+            tracing::warn!(
+                header_t = timestamp,
+                server_clock = now,
+                skew_secs = now - timestamp,
+                "the signature's time is outside the tolerance; compare the server's clock with Stripe's (`paybridge check`)"
+            );
+        }
         return refuse(StatusCode::BAD_REQUEST, e.code(), e.to_string());
     }
     let envelope = match Envelope::parse(&body) {

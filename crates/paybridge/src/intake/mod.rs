@@ -74,6 +74,8 @@ impl Intake {
             source,
             status,
             payload,
+            payload_kind: envelope.payload_kind,
+            guest_email: envelope.guest_email.clone(),
         };
         Ok(match self.store.intake(event).await? {
             IntakeOutcome::Duplicate => Received::Duplicate,

@@ -11,7 +11,7 @@ use minijinja::Environment;
 use toml::Value;
 
 use super::actions::{self, ActionTemplate, action_types};
-use super::model::{Rule, RuleSet, Sequence, SequenceStep};
+use super::model::{Configured, Rule, RuleSet, Sequence, SequenceStep};
 use super::patterns::{TypePatterns, glob_match};
 use super::template::{Text, describe_error, environment, is_template, is_unknown_name};
 use super::{financial, stripe_types};
@@ -21,6 +21,8 @@ use crate::basics::{At, Fields, Problem, Secret, parse_duration};
 const RULE_KEYS: &[&str] = &["name", "on", "if", "actions"];
 const SEQUENCE_KEYS: &[&str] = &["cancel_on", "steps"];
 const STEP_KEYS: &[&str] = &["after", "actions"];
+/// The key every action kind accepts: what it happens once for (a template).
+const ONCE_PER: &str = "once_per";
 
 impl RuleSet {
     /// Validates and compiles `[[rules]]` and `[sequences.NAME]` as written. `env` looks up
@@ -428,12 +430,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn actions(
-        &mut self,
-        path: &str,
-        value: Option<&Value>,
-        in_sequence: bool,
-    ) -> Vec<ActionTemplate> {
+    fn actions(&mut self, path: &str, value: Option<&Value>, in_sequence: bool) -> Vec<Configured> {
         let mut out = Vec::new();
         match value {
             None => self.fields.problem(
@@ -461,9 +458,9 @@ impl Compiler<'_> {
         out
     }
 
-    /// One action: its `type`, no unknown keys, then the kind's own keys. None when
-    /// anything about it is wrong.
-    fn action(&mut self, p: &str, value: &Value, in_sequence: bool) -> Option<ActionTemplate> {
+    /// One action: its `type`, no unknown keys, then the kind's own keys and `once_per`
+    /// (every kind takes it). None when anything about it is wrong.
+    fn action(&mut self, p: &str, value: &Value, in_sequence: bool) -> Option<Configured> {
         let known_types = || action_types().collect::<Vec<_>>().join(", ");
         let Some(t) = value.as_table() else {
             self.fields.problem(
@@ -509,12 +506,18 @@ impl Compiler<'_> {
         };
         let before = self.fields.count();
         let list = keys.join(", ");
-        self.fields
-            .unknown_keys(p, t.keys().filter(|k| *k != "type"), keys, |hint| {
-                format!("unknown key for {kind} ({hint}known: type, {list})")
-            });
+        self.fields.unknown_keys(
+            p,
+            t.keys().filter(|k| *k != "type" && *k != ONCE_PER),
+            keys,
+            |hint| format!("unknown key for {kind} ({hint}known: type, once_per, {list})"),
+        );
         let action = ActionTemplate::parse(self, kind, at, in_sequence);
-        (self.fields.count() == before).then_some(action).flatten()
+        let once_per = self.text(at, ONCE_PER, false, "what the action happens once for");
+        (self.fields.count() == before)
+            .then_some(action)
+            .flatten()
+            .map(|action| Configured { action, once_per })
     }
 }
 

@@ -10,10 +10,15 @@
 //! customer     { id, email, name, metadata {…} }      the profile's values win over the event's
 //! amount       major units as a number (49 / 49.5), amount_minor (4900), currency ("usd"),
 //! amount_formatted ("$49.00")                          null when the event has no amount
-//! refund       { amount, amount_formatted } | null
+//! refund       { id, amount, amount_formatted, status, failure_reason, reason } | null
+//!              (this refund: a charge.refunded's delta, or the refund object's amount)
+//! dispute      { id, amount, amount_formatted, reason, status, evidence_due_by,
+//!                evidence_due_by_iso } | null
 //! invoice      { id, billing_reason, attempt_count, next_payment_attempt, status,
-//!                hosted_invoice_url } | null
-//! subscription { id, status, previous_status, cancel_at_period_end, cancellation_reason } | null
+//!                hosted_invoice_url, amount_paid, amount_due, total, first_payment } | null
+//! subscription { id, status, previous_status, cancel_at_period_end, cancel_at,
+//!                cancel_at_iso, canceled_at, ended_at, trial_end, cancellation_reason,
+//!                cancellation_feedback, cancellation_comment } | null
 //! charge       { id, status, failure_code, failure_message, refunded } | null
 //! products     [ { id, price_id, name } ]
 //! product      the first of products | null
@@ -72,38 +77,10 @@ pub fn context(fact: &PaymentFact, profile: &CustomerProfile) -> Value {
         "amount_formatted".into(),
         json!(fact.amount.as_ref().map(Money::display)),
     );
-    c.insert(
-        "refund".into(),
-        fact.amount_refunded.as_ref().map_or(
-            Value::Null,
-            |m| json!({ "amount": major_number(m), "amount_formatted": m.display() }),
-        ),
-    );
-    c.insert(
-        "invoice".into(),
-        fact.invoice.as_ref().map_or(Value::Null, |i| {
-            json!({
-                "id": i.id,
-                "billing_reason": i.billing_reason,
-                "attempt_count": i.attempt_count,
-                "next_payment_attempt": i.next_payment_attempt,
-                "status": i.status,
-                "hosted_invoice_url": i.hosted_invoice_url,
-            })
-        }),
-    );
-    c.insert(
-        "subscription".into(),
-        fact.subscription.as_ref().map_or(Value::Null, |s| {
-            json!({
-                "id": s.id,
-                "status": s.status,
-                "previous_status": s.previous_status,
-                "cancel_at_period_end": s.cancel_at_period_end,
-                "cancellation_reason": s.cancellation_reason,
-            })
-        }),
-    );
+    c.insert("refund".into(), refund(fact));
+    c.insert("dispute".into(), dispute(fact));
+    c.insert("invoice".into(), invoice(fact));
+    c.insert("subscription".into(), subscription(fact));
     c.insert(
         "charge".into(),
         fact.charge.as_ref().map_or(Value::Null, |ch| {
@@ -122,6 +99,77 @@ pub fn context(fact: &PaymentFact, profile: &CustomerProfile) -> Value {
     );
     c.insert("products".into(), Value::Array(products));
     Value::Object(c)
+}
+
+fn amount(m: Option<&Money>) -> Value {
+    m.map_or(Value::Null, major_number)
+}
+
+fn iso(secs: Option<i64>) -> Value {
+    json!(secs.and_then(|s| time::rfc3339(s.saturating_mul(1000))))
+}
+
+fn refund(fact: &PaymentFact) -> Value {
+    fact.refund.as_ref().map_or(Value::Null, |r| {
+        json!({
+            "id": r.id,
+            "amount": amount(r.amount.as_ref()),
+            "amount_formatted": r.amount.as_ref().map(Money::display),
+            "status": r.status,
+            "failure_reason": r.failure_reason,
+            "reason": r.reason,
+        })
+    })
+}
+
+fn dispute(fact: &PaymentFact) -> Value {
+    fact.dispute.as_ref().map_or(Value::Null, |d| {
+        json!({
+            "id": d.id,
+            "amount": amount(d.amount.as_ref()),
+            "amount_formatted": d.amount.as_ref().map(Money::display),
+            "reason": d.reason,
+            "status": d.status,
+            "evidence_due_by": d.evidence_due_by,
+            "evidence_due_by_iso": iso(d.evidence_due_by),
+        })
+    })
+}
+
+fn invoice(fact: &PaymentFact) -> Value {
+    fact.invoice.as_ref().map_or(Value::Null, |i| {
+        json!({
+            "id": i.id,
+            "billing_reason": i.billing_reason,
+            "attempt_count": i.attempt_count,
+            "next_payment_attempt": i.next_payment_attempt,
+            "status": i.status,
+            "hosted_invoice_url": i.hosted_invoice_url,
+            "amount_paid": amount(i.amount_paid.as_ref()),
+            "amount_due": amount(i.amount_due.as_ref()),
+            "total": amount(i.total.as_ref()),
+            "first_payment": i.first_payment,
+        })
+    })
+}
+
+fn subscription(fact: &PaymentFact) -> Value {
+    fact.subscription.as_ref().map_or(Value::Null, |s| {
+        json!({
+            "id": s.id,
+            "status": s.status,
+            "previous_status": s.previous_status,
+            "cancel_at_period_end": s.cancel_at_period_end,
+            "cancel_at": s.cancel_at,
+            "cancel_at_iso": iso(s.cancel_at),
+            "canceled_at": s.canceled_at,
+            "ended_at": s.ended_at,
+            "trial_end": s.trial_end,
+            "cancellation_reason": s.cancellation_reason,
+            "cancellation_feedback": s.cancellation_feedback,
+            "cancellation_comment": s.cancellation_comment,
+        })
+    })
 }
 
 /// Major units as a JSON number: whole amounts as integers (`49`), others as decimals
@@ -152,14 +200,32 @@ pub(crate) fn sample() -> Value {
         livemode: false,
         customer: crate::domain::CustomerId::parse("cus_sample").ok(),
         email: Some("ada@example.com".into()),
+        fallback_email: Some("ada@example.com".into()),
         name: Some("Ada Lovelace".into()),
         customer_metadata: [("tier".to_owned(), "pro".to_owned())].into(),
         object_kind: "invoice".into(),
         object_id: Some("in_sample".into()),
         metadata: Default::default(),
+        changed: Vec::new(),
         outcome: crate::domain::Outcome::PaymentSucceeded,
         amount: Some(Money::new(4900, "usd")),
         amount_refunded: Some(Money::new(0, "usd")),
+        refund: Some(crate::domain::RefundFacts {
+            id: Some("re_sample".into()),
+            amount: Some(Money::new(1000, "usd")),
+            status: Some("succeeded".into()),
+            failure_reason: Some("declined".into()),
+            reason: Some("requested_by_customer".into()),
+            charge: Some("ch_sample".into()),
+        }),
+        dispute: Some(crate::domain::DisputeFacts {
+            id: "dp_sample".into(),
+            amount: Some(Money::new(4900, "usd")),
+            reason: Some("fraudulent".into()),
+            status: Some("needs_response".into()),
+            evidence_due_by: Some(1_789_000_000),
+            charge: Some("ch_sample".into()),
+        }),
         products: vec![crate::domain::ProductRef {
             product_id: Some("prod_sample".into()),
             price_id: Some("price_sample".into()),
@@ -170,7 +236,13 @@ pub(crate) fn sample() -> Value {
             status: Some("active".into()),
             previous_status: Some("trialing".into()),
             cancel_at_period_end: Some(false),
-            cancellation_reason: None,
+            cancel_at: Some(1_790_000_000),
+            canceled_at: Some(1_788_000_000),
+            ended_at: None,
+            cancellation_reason: Some("cancellation_requested".into()),
+            cancellation_feedback: Some("too_expensive".into()),
+            cancellation_comment: Some("sample".into()),
+            trial_end: Some(1_788_000_000),
         }),
         invoice: Some(crate::domain::InvoiceFacts {
             id: "in_sample".into(),
@@ -179,6 +251,10 @@ pub(crate) fn sample() -> Value {
             next_payment_attempt: None,
             status: Some("paid".into()),
             hosted_invoice_url: Some("https://invoice.stripe.com/i/sample".into()),
+            amount_paid: Some(Money::new(4900, "usd")),
+            amount_due: Some(Money::new(4900, "usd")),
+            total: Some(Money::new(4900, "usd")),
+            first_payment: true,
         }),
         charge: Some(crate::domain::ChargeFacts {
             id: "ch_sample".into(),
@@ -287,6 +363,7 @@ mod tests {
                 "charge",
                 "currency",
                 "customer",
+                "dispute",
                 "event",
                 "invoice",
                 "product",

@@ -24,7 +24,7 @@ mod testing;
 pub use actions::{ActionTemplate, action_types};
 pub use context::context;
 pub use financial::Extras;
-pub use model::{Rule, RuleSet, Sequence, SequenceStep};
+pub use model::{Configured, Rule, RuleSet, Sequence, SequenceStep};
 pub use needs::{Needs, PropertyKind, PropertyNeed};
 pub use patterns::TypePatterns;
 pub use plan::{Action, Owner, Planned, Step, step_key};
@@ -44,7 +44,22 @@ pub const FINANCIAL_TYPES: &[&str] = &[
     "charge.failed",
     "charge.refunded",
     "checkout.session.completed",
+    "refund.updated",
+    "refund.failed",
 ];
+
+/// The lane `once_per` keys are scoped to: the customer, else a guest's email, else the
+/// event itself (as the queue's lanes).
+pub fn lane_of_fact(fact: &PaymentFact) -> String {
+    match (
+        &fact.customer,
+        fact.email.as_ref().or(fact.fallback_email.as_ref()),
+    ) {
+        (Some(c), _) => c.to_string(),
+        (None, Some(email)) => format!("guest:{email}"),
+        (None, None) => fact.event_id.to_string(),
+    }
+}
 
 /// The whole plan for one event: the built-in financial step (if any), then the steps of
 /// the configured rules in config order. `context` is [`context()`] of the same fact.
@@ -56,7 +71,14 @@ pub fn plan_event(
     now_ms: i64,
 ) -> Planned {
     let mut steps: Vec<Step> = financial::plan(fact, extras).into_iter().collect();
-    let rules = ruleset.plan(fact.event_id.as_str(), &fact.event_type, context, now_ms);
+    let lane = lane_of_fact(fact);
+    let rules = ruleset.plan_in_lane(
+        fact.event_id.as_str(),
+        &lane,
+        &fact.event_type,
+        context,
+        now_ms,
+    );
     steps.extend(rules.steps);
     Planned {
         steps,

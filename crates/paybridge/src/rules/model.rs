@@ -10,6 +10,7 @@ use minijinja::Environment;
 use super::FINANCIAL_TYPES;
 use super::actions::ActionTemplate;
 use super::patterns::TypePatterns;
+use super::template::Text;
 use super::template::environment;
 
 /// The compiled rules and sequences of a configuration.
@@ -28,7 +29,17 @@ pub struct Rule {
     pub on: TypePatterns,
     /// The `if` expression's source (compiled and checked at load).
     pub condition: Option<String>,
-    pub actions: Vec<ActionTemplate>,
+    pub actions: Vec<Configured>,
+}
+
+/// One action as configured: what it does, and what it happens once for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Configured {
+    pub action: ActionTemplate,
+    /// `once_per = "{{ invoice.id }}"`: the rendered value, not the event, keys the step
+    /// (`{lane}:{rule}:{action}:{value}`), so the same invoice's second failed attempt finds
+    /// the step done and skips it (DESIGN.md, "`once_per`").
+    pub once_per: Option<Text>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,7 +56,7 @@ pub struct SequenceStep {
     /// Counted from the start of the sequence (the triggering event), not from the
     /// previous step: `0h`, `3d`, `7d` run on day 0, 3 and 7.
     pub after: Duration,
-    pub actions: Vec<ActionTemplate>,
+    pub actions: Vec<Configured>,
 }
 
 impl Sequence {
@@ -93,6 +104,14 @@ impl RuleSet {
         types
     }
 
+    /// The exact event types to subscribe a Stripe endpoint to: what something here acts
+    /// on, patterns expanded against Stripe's list. Sending more only adds `ignored` rows.
+    pub fn event_types_to_send(&self) -> Vec<String> {
+        let mut types = super::stripe_types::expand(self.handled_types().as_slice());
+        types.sort();
+        types
+    }
+
     pub fn sequence(&self, name: &str) -> Option<&Sequence> {
         self.sequences.get(name)
     }
@@ -108,11 +127,15 @@ impl RuleSet {
 
     /// Every action template, rules first, then each sequence's steps.
     pub(super) fn all_actions(&self) -> impl Iterator<Item = &ActionTemplate> {
-        self.rules.iter().flat_map(|r| r.actions.iter()).chain(
-            self.sequences
-                .values()
-                .flat_map(|s| s.steps.iter().flat_map(|step| step.actions.iter())),
-        )
+        self.rules
+            .iter()
+            .flat_map(|r| r.actions.iter())
+            .chain(
+                self.sequences
+                    .values()
+                    .flat_map(|s| s.steps.iter().flat_map(|step| step.actions.iter())),
+            )
+            .map(|c| &c.action)
     }
 }
 

@@ -206,14 +206,16 @@ impl RuleSet {
             r.actions
                 .iter()
                 .enumerate()
-                .map(move |(j, a)| (format!("rules[{i}].actions[{j}]"), a))
+                .map(move |(j, c)| (format!("rules[{i}].actions[{j}]"), &c.action))
         });
         let sequences = self.sequences.values().flat_map(|s| {
             s.steps.iter().enumerate().flat_map(move |(k, step)| {
-                step.actions
-                    .iter()
-                    .enumerate()
-                    .map(move |(j, a)| (format!("sequences.{}.steps[{k}].actions[{j}]", s.name), a))
+                step.actions.iter().enumerate().map(move |(j, c)| {
+                    (
+                        format!("sequences.{}.steps[{k}].actions[{j}]", s.name),
+                        &c.action,
+                    )
+                })
             })
         });
         rules.chain(sequences).collect()

@@ -7,16 +7,28 @@ use std::time::Duration;
 use minijinja::Environment;
 use serde_json::Value as Json;
 
-use super::actions::ActionTemplate;
-use super::model::RuleSet;
+use super::model::{Configured, RuleSet};
 use super::plan::{Planned, Step, step_key};
 use super::template::{Text, describe_error};
 
 impl RuleSet {
     /// The steps of the rules that match `event_type` and whose `if` holds, in config
-    /// order; keys `{event_id}:{rule}:{action_index}`.
+    /// order; keys `{event_id}:{rule}:{action_index}` (the event's own lane).
     pub fn plan(&self, event_id: &str, event_type: &str, context: &Json, now_ms: i64) -> Planned {
-        let r = Renderer::new(&self.env, context, now_ms);
+        self.plan_in_lane(event_id, event_id, event_type, context, now_ms)
+    }
+
+    /// [`Self::plan`] for an event of `lane` (its customer): an action with `once_per` is
+    /// keyed `{lane}:{rule}:{action_index}:{rendered once_per}`.
+    pub fn plan_in_lane(
+        &self,
+        event_id: &str,
+        lane: &str,
+        event_type: &str,
+        context: &Json,
+        now_ms: i64,
+    ) -> Planned {
+        let r = Renderer::new(&self.env, context, now_ms, lane);
         let mut out = Planned::default();
         for rule in &self.rules {
             if !rule.on.matches(event_type) {
@@ -69,7 +81,7 @@ impl RuleSet {
         let step = sequence.steps.get(step_index)?;
         let rule = format!("seq:{name}:{step_index}");
         let mut out = Planned::default();
-        Renderer::new(&self.env, context, now_ms).render_actions(
+        Renderer::new(&self.env, context, now_ms, trigger_event_id).render_actions(
             &rule,
             &step.actions,
             trigger_event_id,
@@ -87,16 +99,57 @@ pub(crate) struct Renderer<'a> {
     /// The same, as minijinja reads it.
     ctx: minijinja::Value,
     now_ms: i64,
+    /// What `once_per` keys are scoped to: the customer's lane.
+    lane: &'a str,
 }
 
+/// The longest `once_per` value kept as is in a step key; longer ones are hashed.
+const MAX_ONCE_PER: usize = 200;
+
 impl<'a> Renderer<'a> {
-    fn new(env: &'a Environment<'static>, context: &'a Json, now_ms: i64) -> Self {
+    fn new(env: &'a Environment<'static>, context: &'a Json, now_ms: i64, lane: &'a str) -> Self {
         Self {
             env,
             context,
             ctx: minijinja::Value::from_serialize(context),
             now_ms,
+            lane,
         }
+    }
+
+    /// The step key of action `index` of `rule`: per event, or per rendered `once_per`.
+    /// A `once_per` that renders empty falls back to the event (with a warning): an
+    /// action is never skipped for want of a value.
+    fn key(
+        &self,
+        configured: &Configured,
+        rule: &str,
+        index: usize,
+        event_id: &str,
+    ) -> Result<(String, Option<String>), String> {
+        let Some(once_per) = &configured.once_per else {
+            return Ok((step_key(event_id, rule, index), None));
+        };
+        let value = self.text(once_per)?;
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok((
+                step_key(event_id, rule, index),
+                Some(format!(
+                    "rule {rule}, action {index}: once_per rendered empty; keyed by the event instead"
+                )),
+            ));
+        }
+        let value = if value.len() > MAX_ONCE_PER {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(value.as_bytes()))
+        } else {
+            value.to_owned()
+        };
+        Ok((
+            format!("{}:{value}", step_key(self.lane, rule, index)),
+            None,
+        ))
     }
 
     pub fn context(&self) -> &Json {
@@ -144,18 +197,25 @@ impl<'a> Renderer<'a> {
     fn render_actions(
         &self,
         rule: &str,
-        actions: &[ActionTemplate],
+        actions: &[Configured],
         event_id: &str,
         out: &mut Planned,
     ) {
-        for (index, action) in actions.iter().enumerate() {
-            match action.render(self) {
-                Ok(action) => out.steps.push(Step {
-                    key: step_key(event_id, rule, index),
-                    rule: rule.to_owned(),
-                    index,
-                    action,
-                }),
+        for (index, configured) in actions.iter().enumerate() {
+            let rendered = configured
+                .action
+                .render(self)
+                .and_then(|action| Ok((action, self.key(configured, rule, index, event_id)?)));
+            match rendered {
+                Ok((action, (key, warning))) => {
+                    out.warnings.extend(warning);
+                    out.steps.push(Step {
+                        key,
+                        rule: rule.to_owned(),
+                        index,
+                        action,
+                    });
+                }
                 Err(e) => out.warnings.push(format!(
                     "rule {rule}, action {index}: {e}; the action was left out"
                 )),
@@ -179,23 +239,35 @@ mod tests {
     };
     use crate::rules::{Action, Owner};
 
+    /// The fixture's invoice, as the worker sees a subscription's first paying invoice.
+    fn first_payment(name: &str) -> crate::domain::PaymentFact {
+        let mut f = fact(name);
+        if let Some(invoice) = &mut f.invoice {
+            invoice.first_payment = true;
+        }
+        f
+    }
+
     #[test]
     fn the_starter_onboards_a_new_subscriber() {
         let ruleset = starter();
-        let f = fact("invoice.paid.json");
+        let f = first_payment("invoice.paid.json");
         let ctx = context(&f, &CustomerProfile::default());
-        let planned = ruleset.plan(f.event_id.as_str(), &f.event_type, &ctx, NOW);
+        let lane = crate::rules::lane_of_fact(&f);
+        assert_eq!(lane, "cus_T7aLp4qZ9cXn2W");
+        let planned = ruleset.plan_in_lane(f.event_id.as_str(), &lane, &f.event_type, &ctx, NOW);
         assert!(planned.warnings.is_empty(), "{:?}", planned.warnings);
         let id = f.event_id.as_str();
+        let sub = "sub_1S4kPqQmT3xK8rLv0cH2mN5a";
         assert_eq!(
             keys(&planned.steps),
             [
-                format!("{id}:onboarding:0"),
-                format!("{id}:onboarding:1"),
-                format!("{id}:onboarding:2"),
-                format!("{id}:onboarding:3"),
+                format!("{lane}:onboarding:0:{sub}"),
+                format!("{lane}:onboarding:1:{sub}"),
+                format!("{lane}:onboarding:2:{sub}"),
+                format!("{lane}:onboarding:3:{sub}"),
                 format!("{id}:upsell-product-b:0"),
-                format!("{id}:provisioning:0"),
+                format!("{lane}:provisioning:0:{sub}"),
             ]
         );
         let actions: Vec<&Action> = planned.steps.iter().map(|s| &s.action).collect();
@@ -248,7 +320,30 @@ mod tests {
             }
         );
 
-        // invoice.payment_succeeded for the same invoice is not a rule trigger.
+        // Not the subscription's first payment (a renewal, a trial's $0 invoice): no
+        // onboarding; and invoice.payment_succeeded is not a rule trigger.
+        let renewal = fact("invoice.paid.json");
+        let ctx = context(&renewal, &CustomerProfile::default());
+        let rules: Vec<String> = ruleset
+            .plan(renewal.event_id.as_str(), &renewal.event_type, &ctx, NOW)
+            .steps
+            .into_iter()
+            .map(|s| s.rule)
+            .collect();
+        assert_eq!(rules, ["upsell-product-b", "provisioning"]);
+        let trial = fact("story-2/invoice.paid.trial.json");
+        let ctx = context(&trial, &CustomerProfile::default());
+        let rules: Vec<String> = ruleset
+            .plan(trial.event_id.as_str(), &trial.event_type, &ctx, NOW)
+            .steps
+            .into_iter()
+            .map(|s| s.rule)
+            .collect();
+        assert_eq!(
+            rules,
+            ["provisioning"],
+            "a trial is provisioned, not onboarded or upsold"
+        );
         let other = fact("invoice.payment_succeeded.json");
         let ctx = context(&other, &CustomerProfile::default());
         assert!(
@@ -266,10 +361,35 @@ mod tests {
         let id = f.event_id.as_str();
 
         let ordinary = context(&f, &CustomerProfile::default());
-        let planned = ruleset.plan(id, &f.event_type, &ordinary, NOW);
+        let planned = ruleset.plan_in_lane(id, "cus_T7aLp4qZ9cXn2W", &f.event_type, &ordinary, NOW);
+        let invoice = "in_1SBxE9QmT3xK8rLvR3tY6uIo";
         assert_eq!(
             keys(&planned.steps),
-            [format!("{id}:dunning:0"), format!("{id}:dunning:1")]
+            [
+                format!("cus_T7aLp4qZ9cXn2W:dunning:0:{invoice}"),
+                format!("cus_T7aLp4qZ9cXn2W:dunning:1:{invoice}")
+            ]
+        );
+        // The same invoice's second failed attempt: a new event, the same keys.
+        let second = fact("story-2/invoice.payment_failed.attempt-2.json");
+        assert_ne!(second.event_id, f.event_id);
+        let ctx = context(&second, &CustomerProfile::default());
+        let again = ruleset.plan_in_lane(
+            second.event_id.as_str(),
+            "cus_T7aLp4qZ9cXn2W",
+            &second.event_type,
+            &ctx,
+            NOW,
+        );
+        assert_eq!(keys(&again.steps), keys(&planned.steps));
+        let Action::CreateTicket { content, .. } = &again.steps[0].action else {
+            panic!("a ticket");
+        };
+        assert!(
+            content
+                .as_deref()
+                .is_some_and(|c| c.starts_with("Attempt 2 failed")),
+            "{content:?}"
         );
         assert!(matches!(
             &planned.steps[0].action,
@@ -289,7 +409,10 @@ mod tests {
         let ctx = context(&f, &enterprise);
         let planned = ruleset.plan(id, &f.event_type, &ctx, NOW);
         assert!(planned.warnings.is_empty(), "{:?}", planned.warnings);
-        assert_eq!(keys(&planned.steps), [format!("{id}:dunning-enterprise:0")]);
+        assert_eq!(
+            keys(&planned.steps),
+            [format!("{id}:dunning-enterprise:0:{invoice}")]
+        );
         let Action::CreateTask {
             subject,
             owner,
@@ -375,13 +498,48 @@ mod tests {
     #[test]
     fn the_financial_step_comes_first() {
         let ruleset = starter();
-        let f = fact("invoice.paid.json");
+        let f = first_payment("invoice.paid.json");
         let ctx = context(&f, &CustomerProfile::default());
         let planned =
             crate::rules::plan_event(&ruleset, &f, &crate::rules::Extras::default(), &ctx, NOW);
         assert_eq!(planned.steps[0].rule, "financial");
         assert_eq!(planned.steps[1].rule, "onboarding");
         assert_eq!(planned.steps.len(), 7);
+    }
+
+    #[test]
+    fn once_per_that_renders_empty_falls_back_to_the_event_with_a_warning() {
+        let ruleset = compile(&rule_with(
+            r#"{ type = "create_note", body = "x", once_per = "{{ charge.id }}" }"#,
+        ))
+        .expect("compiles");
+        let f = fact("invoice.paid.json");
+        let ctx = context(&f, &CustomerProfile::default());
+        let planned = ruleset.plan_in_lane(f.event_id.as_str(), "cus_x", &f.event_type, &ctx, NOW);
+        assert_eq!(keys(&planned.steps).len(), 1);
+        assert!(keys(&planned.steps)[0].starts_with(f.event_id.as_str()));
+        assert!(
+            planned
+                .warnings
+                .iter()
+                .any(|w| w.contains("once_per rendered empty")),
+            "{:?}",
+            planned.warnings
+        );
+        let long = compile(&rule_with(
+            r#"{ type = "create_note", body = "x", once_per = "{{ range(100) | join(',') }}" }"#,
+        ))
+        .expect("compiles");
+        let planned = long.plan_in_lane(f.event_id.as_str(), "cus_x", &f.event_type, &ctx, NOW);
+        let key = &keys(&planned.steps)[0];
+        assert!(key.len() < 120, "a long value is hashed: {key}");
+        assert!(
+            problems(&rule_with(
+                r#"{ type = "create_note", body = "x", once_per = "{{ nope(" }"#
+            ))
+            .iter()
+            .any(|p| p.contains("once_per"))
+        );
     }
 
     #[test]

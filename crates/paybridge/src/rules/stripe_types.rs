@@ -334,6 +334,27 @@ const KNOWN_MISTAKES: &[(&str, &str)] = &[
     ("refund.succeeded", "did you mean charge.refunded?"),
 ];
 
+/// Event types and `*` patterns as the exact names they stand for, deduplicated, in the
+/// order given: Stripe's Events API takes "An array of up to 20 strings containing specific
+/// event names" in `types[]`; only `type` takes "a group of events using * as a wildcard"
+/// (stripe-node 23.1.0 `Events.d.ts` `EventListParams`). A name not in the list is kept
+/// as given (Stripe may know types this build does not).
+pub fn expand(patterns: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in patterns {
+        if p.contains('*') {
+            for t in STRIPE_EVENT_TYPES {
+                if super::patterns::glob_match(p, t) && !out.iter().any(|o| o == t) {
+                    out.push((*t).to_owned());
+                }
+            }
+        } else if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
 pub fn is_stripe_type(name: &str) -> bool {
     STRIPE_EVENT_TYPES.contains(&name)
 }
@@ -382,6 +403,26 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), STRIPE_EVENT_TYPES.len(), "no duplicates");
+    }
+
+    #[test]
+    fn patterns_expand_to_exact_names() {
+        let names = expand(&["invoice.pa*".to_owned(), "invoice.paid".to_owned()]);
+        assert_eq!(
+            names,
+            [
+                "invoice.paid",
+                "invoice.payment.overpaid",
+                "invoice.payment_action_required",
+                "invoice.payment_attempt_required",
+                "invoice.payment_failed",
+                "invoice.payment_succeeded"
+            ]
+        );
+        assert!(names.iter().all(|n| !n.contains('*')));
+        let subs = expand(&["customer.subscription.*".to_owned()]);
+        assert!(subs.len() >= 8 && subs.iter().all(|s| s.starts_with("customer.subscription.")));
+        assert!(expand(&["nothing.*".to_owned()]).is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
 
 use super::{Store, StoreError, status_from_db};
-use crate::domain::{EventId, EventStatus};
+use crate::domain::{EventId, EventStatus, PayloadKind};
 
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -35,6 +35,8 @@ pub struct EventSummary {
     pub source: String,
     pub livemode: bool,
     pub api_version: Option<String>,
+    /// `snapshot` or `thin` (the object was fetched from Stripe's API).
+    pub payload_kind: PayloadKind,
 }
 
 /// One event with its raw payload (None once purged by retention).
@@ -45,7 +47,7 @@ pub struct EventRecord {
 }
 
 const SUMMARY_COLUMNS: &str = "id, type, status, customer, created, received_at, finished_at, \
-     attempts, last_error, contact_id, source, livemode, api_version";
+     attempts, last_error, contact_id, source, livemode, api_version, payload_kind";
 
 fn summary(row: &SqliteRow) -> Result<EventSummary, sqlx::Error> {
     Ok(EventSummary {
@@ -62,6 +64,7 @@ fn summary(row: &SqliteRow) -> Result<EventSummary, sqlx::Error> {
         source: row.try_get("source")?,
         livemode: row.try_get("livemode")?,
         api_version: row.try_get("api_version")?,
+        payload_kind: PayloadKind::from_db(row.try_get::<&str, _>("payload_kind")?),
     })
 }
 

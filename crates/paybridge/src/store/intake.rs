@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::lane_of;
-use crate::domain::{CustomerId, EventId, EventSource, EventStatus};
+use crate::domain::{CustomerId, EventId, EventSource, EventStatus, PayloadKind};
 
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound variables).
 const ROWS_PER_STATEMENT: usize = 256;
@@ -25,6 +25,19 @@ pub struct NewEvent {
     /// Pending (a job is enqueued) or Ignored (no rule handles the type).
     pub status: EventStatus,
     pub payload: Vec<u8>,
+    pub payload_kind: PayloadKind,
+    /// A guest payment's email: its lane when there is no customer.
+    pub guest_email: Option<String>,
+}
+
+impl NewEvent {
+    /// The queue lane: the customer, else the guest's email, else the event itself.
+    fn lane(&self) -> String {
+        match (&self.customer, &self.guest_email) {
+            (None, Some(email)) => format!("guest:{email}"),
+            _ => lane_of(&self.id, self.customer.as_ref()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +58,7 @@ pub(super) async fn insert(
     let mut new_ids = HashSet::new();
     for chunk in batch.chunks(ROWS_PER_STATEMENT) {
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO events (id, type, created, livemode, api_version, customer, source, status, received_at, payload) ",
+            "INSERT INTO events (id, type, created, livemode, api_version, customer, source, status, received_at, payload, payload_kind) ",
         );
         insert.push_values(chunk, |mut row, e| {
             row.push_bind(e.id.as_str())
@@ -57,7 +70,8 @@ pub(super) async fn insert(
                 .push_bind(e.source.as_str())
                 .push_bind(e.status.as_str())
                 .push_bind(received_at)
-                .push_bind(&e.payload);
+                .push_bind(&e.payload)
+                .push_bind(e.payload_kind.as_str());
         });
         insert.push(" ON CONFLICT(id) DO NOTHING RETURNING id");
         let inserted: Vec<String> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
@@ -75,7 +89,7 @@ pub(super) async fn insert(
             enqueue.push_values(jobs, |mut row, e| {
                 row.push_bind(e.id.as_str())
                     .push_bind("event")
-                    .push_bind(lane_of(&e.id, e.customer.as_ref()))
+                    .push_bind(e.lane())
                     .push_bind(e.created)
                     .push_bind("pending")
                     .push_bind(received_at);

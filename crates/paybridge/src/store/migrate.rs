@@ -29,6 +29,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "counters",
         include_str!("../../migrations/sqlite/0005_counters.sql"),
     ),
+    (
+        11,
+        "thin_events",
+        include_str!("../../migrations/sqlite/0011_thin_events.sql"),
+    ),
+    (
+        12,
+        "stripe_memory",
+        include_str!("../../migrations/sqlite/0012_stripe_memory.sql"),
+    ),
+    (
+        13,
+        "backfill_subscriptions",
+        include_str!("../../migrations/sqlite/0013_backfill_subscriptions.sql"),
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

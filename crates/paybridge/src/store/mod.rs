@@ -16,6 +16,7 @@ mod report;
 mod retention;
 mod sequences;
 mod steps;
+mod stripe_memory;
 mod writer;
 
 use std::str::FromStr;
@@ -36,6 +37,7 @@ pub use intake::{IntakeOutcome, NewEvent};
 pub use queue::{ClaimedJob, JobOutcome, NextStep};
 pub use report::{EventRow, PAYMENT_TYPES, PaymentPayload};
 pub use steps::{StepRecord, StepStart, TimelineEntry};
+pub use stripe_memory::{CachedProduct, THIN_NEEDS_KEY};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

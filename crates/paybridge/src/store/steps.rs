@@ -279,45 +279,6 @@ impl Store {
         .await
     }
 
-    /// Records a charge's paid and refunded amounts (never lowering what is known for the
-    /// same charge) and returns the customer's lifetime value in minor units for `currency`.
-    pub async fn ledger_record(
-        &self,
-        customer: &str,
-        charge: &str,
-        currency: &str,
-        paid: Option<i64>,
-        refunded: Option<i64>,
-    ) -> Result<i64, StoreError> {
-        let (customer, charge, currency) =
-            (customer.to_owned(), charge.to_owned(), currency.to_owned());
-        self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO ledger (customer, charge, currency, paid, refunded) VALUES (?1, ?2, ?3, COALESCE(?4, 0), COALESCE(?5, 0))
-                     ON CONFLICT(customer, charge) DO UPDATE SET
-                         paid = MAX(ledger.paid, COALESCE(?4, ledger.paid)),
-                         refunded = MAX(ledger.refunded, COALESCE(?5, ledger.refunded))",
-                )
-                .bind(&customer)
-                .bind(&charge)
-                .bind(&currency)
-                .bind(paid)
-                .bind(refunded)
-                .execute(&mut *c)
-                .await?;
-                sqlx::query_scalar(
-                    "SELECT COALESCE(SUM(paid - refunded), 0) FROM ledger WHERE customer = ?1 AND currency = ?2",
-                )
-                .bind(&customer)
-                .bind(&currency)
-                .fetch_one(&mut *c)
-                .await
-            })
-        })
-        .await
-    }
-
     pub async fn log_timeline(
         &self,
         event_id: &str,

@@ -1,24 +1,52 @@
 //! The few Stripe API reads paybridge makes: a customer (for the email charges and disputes
-//! do not carry), the events list (replay), customers and subscriptions (backfill). Owns
-//! Stripe's list paging (`limit`, `starting_after`, `has_more`) and the retry of reads.
+//! do not carry), a thin event's related object, a product's name, a disputed charge, the
+//! events list (replay), customers and subscriptions (backfill). Owns Stripe's list paging
+//! (`limit`, `starting_after`, `has_more`), the retry of reads and the request budget.
+//!
+//! Every request carries `Stripe-Version` (`[stripe] api_version`): "requests made with
+//! curl use your Stripe account's default API version" otherwise
+//! (docs.stripe.com/api/versioning), and the objects paybridge reads must have the shapes
+//! it was written for (the fixtures model `2026-08-26.dahlia`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::limiter::StripeLimiter;
 use crate::basics::Secret;
 
 /// Stripe's maximum page size.
 pub const MAX_PAGE: u64 = 100;
 /// Attempts of a retried read (waiting 1 s, 2 s, 4 s, 8 s between them).
 const READ_ATTEMPTS: u32 = 5;
+/// The longest wait between the attempts of a patient read.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The version the fixtures (and so paybridge's reading of objects) model.
+pub const DEFAULT_API_VERSION: &str = "2026-08-26.dahlia";
+/// Requests per second paybridge allows itself by default (Stripe: 25 per endpoint).
+pub const DEFAULT_REQUESTS_PER_S: u32 = 20;
+/// The largest response body read from Stripe.
+const MAX_BODY: usize = 8 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct StripeApi {
     http: reqwest::Client,
     base: String,
     key: Secret,
+    version: String,
+    limiter: StripeLimiter,
+    counts: Arc<Counts>,
+}
+
+/// What the client met, for progress lines.
+#[derive(Debug, Default)]
+struct Counts {
+    requests: AtomicU64,
+    throttled: AtomicU64,
+    retried: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,15 +82,117 @@ pub struct StripeCustomer {
     pub metadata: std::collections::BTreeMap<String, String>,
 }
 
+/// One answer of Stripe's API: the status, the JSON body, and the `Date` header.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    /// The server's clock (RFC 9110 §6.6.1 `Date`), when sent: `check` compares clocks.
+    pub date: Option<chrono::DateTime<chrono::Utc>>,
+    /// `Stripe-Should-Retry`: "The API may ask us not to retry … or advise us to retry …;
+    /// we defer to that" (stripe-node `RequestSender.js` `_shouldRetry`).
+    pub should_retry: Option<bool>,
+}
+
 impl StripeApi {
     pub fn new(base: &str, key: Secret) -> anyhow::Result<Self> {
         Ok(Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))
                 .build()?,
             base: base.trim_end_matches('/').to_owned(),
             key,
+            version: DEFAULT_API_VERSION.to_owned(),
+            limiter: StripeLimiter::new(DEFAULT_REQUESTS_PER_S),
+            counts: Arc::default(),
+        })
+    }
+
+    /// Sends `Stripe-Version: version` (`[stripe] api_version`).
+    pub fn with_version(mut self, version: &str) -> Self {
+        self.version = version.to_owned();
+        self
+    }
+
+    /// At most `per_second` requests in any second (`[stripe] requests_per_s`).
+    pub fn with_rate(mut self, per_second: u32) -> Self {
+        self.limiter = StripeLimiter::new(per_second);
+        self
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Requests sent, 429s met, and retries made so far by this client (and its clones).
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.counts.requests.load(Ordering::Relaxed),
+            self.counts.throttled.load(Ordering::Relaxed),
+            self.counts.retried.load(Ordering::Relaxed),
+        )
+    }
+
+    /// GET `path` with query pairs and optional `Stripe-Context`, within the budget; the
+    /// answer whatever its status (network failures are errors).
+    pub async fn request(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        context: Option<&str>,
+    ) -> Result<Answer, StripeApiError> {
+        self.limiter.acquire().await;
+        self.counts.requests.fetch_add(1, Ordering::Relaxed);
+        let mut request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.key.expose())
+            .header("Stripe-Version", &self.version)
+            .query(query);
+        if let Some(context) = context {
+            request = request.header("Stripe-Context", context);
+        }
+        let retryable = |message: String| StripeApiError::Retryable {
+            path: path.to_owned(),
+            message,
+        };
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| retryable(e.without_url().to_string()))?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let date = header("date")
+            .and_then(|d| chrono::DateTime::parse_from_rfc2822(&d).ok())
+            .map(|d| d.with_timezone(&chrono::Utc));
+        let should_retry = header("stripe-should-retry").map(|v| v == "true");
+        let status = response.status().as_u16();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| retryable(e.without_url().to_string()))?
+        {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(retryable(format!(
+                    "the answer is larger than {MAX_BODY} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Answer {
+            status,
+            body,
+            date,
+            should_retry,
         })
     }
 
@@ -72,31 +202,37 @@ impl StripeApi {
         path: &str,
         query: &[(String, String)],
     ) -> Result<Option<Value>, StripeApiError> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(self.key.expose())
-            .query(query)
-            .send()
-            .await
-            .map_err(|e| StripeApiError::Retryable {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(Some(body));
+        self.get_in(path, query, None).await
+    }
+
+    /// [`Self::get`] in a `Stripe-Context` (a thin event's `context`).
+    pub async fn get_in(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        context: Option<&str>,
+    ) -> Result<Option<Value>, StripeApiError> {
+        let answer = self.request(path, query, context).await?;
+        let status = answer.status;
+        if (200..300).contains(&status) {
+            return Ok(Some(answer.body));
         }
-        if status.as_u16() == 404 {
+        if status == 404 {
             return Ok(None);
         }
-        let message = body
+        let message = answer
+            .body
             .pointer("/error/message")
             .and_then(Value::as_str)
             .unwrap_or("no message")
             .to_owned();
-        if status.as_u16() == 429 || status.is_server_error() {
+        if status == 429 {
+            self.counts.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        let retry = answer
+            .should_retry
+            .unwrap_or(status == 429 || status == 409 || status >= 500);
+        if retry {
             return Err(StripeApiError::Retryable {
                 path: path.to_owned(),
                 message: format!("{status}: {message}"),
@@ -104,7 +240,7 @@ impl StripeApi {
         }
         Err(StripeApiError::Refused {
             path: path.to_owned(),
-            status: status.as_u16(),
+            status,
             message,
         })
     }
@@ -116,6 +252,19 @@ impl StripeApi {
         path: &str,
         query: &[(String, String)],
         cancel: &CancellationToken,
+    ) -> Result<Value, ReadError> {
+        self.get_with_retries(path, query, cancel, Some(READ_ATTEMPTS))
+            .await
+    }
+
+    /// [`Self::get_retrying`] with `attempts` (None: until it works or is cancelled, the
+    /// wait doubling up to a minute: a backfill outlives Stripe's 429s and outages).
+    async fn get_with_retries(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        cancel: &CancellationToken,
+        attempts: Option<u32>,
     ) -> Result<Value, ReadError> {
         let mut delay = Duration::from_secs(1);
         let mut attempt = 1;
@@ -130,13 +279,16 @@ impl StripeApi {
                     }
                     .into());
                 }
-                Err(StripeApiError::Retryable { path, message }) if attempt < READ_ATTEMPTS => {
-                    tracing::warn!(%path, %message, attempt, "Stripe API call failed; retrying");
+                Err(StripeApiError::Retryable { path, message })
+                    if attempts.is_none_or(|a| attempt < a) =>
+                {
+                    tracing::warn!(%path, %message, attempt, wait_ms = delay.as_millis() as u64, "Stripe API call failed; retrying");
+                    self.counts.retried.fetch_add(1, Ordering::Relaxed);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = cancel.cancelled() => return Err(ReadError::Cancelled),
                     }
-                    delay *= 2;
+                    delay = (delay * 2).min(MAX_BACKOFF);
                     attempt += 1;
                 }
                 Err(e) => return Err(e.into()),
@@ -153,9 +305,32 @@ impl StripeApi {
             limit: MAX_PAGE,
             after: None,
             done: false,
+            attempts: Some(READ_ATTEMPTS),
         }
     }
 
+    /// A product's name and whether it is active (`GET /v1/products/{id}`, stripe-node
+    /// `Products.d.ts`: `name` "The product's name, meant to be displayable to the
+    /// customer"). None: no such product (a deleted one answers 404 `resource_missing`).
+    pub async fn product(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Option<String>, Option<bool>)>, StripeApiError> {
+        let Some(body) = self.get(&format!("/v1/products/{id}"), &[]).await? else {
+            return Ok(None);
+        };
+        Ok(Some((
+            body.get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned),
+            body.get("active").and_then(Value::as_bool),
+        )))
+    }
+
+    /// A customer (`GET /v1/customers/{id}`; an Accounts v2 `acct_…` works there too:
+    /// "You can also retrieve or update customer-configured Accounts using the
+    /// /v1/customers endpoint", docs.stripe.com/connect/use-accounts-as-customers).
     pub async fn customer(&self, id: &str) -> Result<Option<StripeCustomer>, StripeApiError> {
         let Some(body) = self.get(&format!("/v1/customers/{id}"), &[]).await? else {
             return Ok(None);
@@ -197,9 +372,17 @@ pub struct Pager<'a> {
     limit: u64,
     after: Option<String>,
     done: bool,
+    attempts: Option<u32>,
 }
 
 impl Pager<'_> {
+    /// Every page is retried until it is read (or the run is cancelled): 429s and 5xx
+    /// never end the list.
+    pub fn patient(mut self) -> Self {
+        self.attempts = None;
+        self
+    }
+
     /// Starts after the object `cursor` (a list read before, resumed).
     pub fn starting_after(mut self, cursor: Option<String>) -> Self {
         self.after = cursor;
@@ -237,7 +420,10 @@ impl Pager<'_> {
         if let Some(after) = &self.after {
             query.push(("starting_after".to_owned(), after.clone()));
         }
-        let mut body = self.api.get_retrying(&self.path, &query, cancel).await?;
+        let mut body = self
+            .api
+            .get_with_retries(&self.path, &query, cancel, self.attempts)
+            .await?;
         let has_more = body
             .get("has_more")
             .and_then(Value::as_bool)

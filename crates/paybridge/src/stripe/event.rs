@@ -1,12 +1,14 @@
 //! The Stripe event envelope, parsed tolerantly: unknown fields are ignored, both the
-//! current (`2026-08-26.dahlia`) and pre-basil (`2024-06-20`) renderings are accepted.
+//! current (`2026-08-26.dahlia`) and pre-basil (`2024-06-20`) renderings are accepted, and
+//! so are thin events (`v2.core.event`, see `thin`), which name no customer until fetched.
 //! Intake reads only what the queue needs (no tree of the whole object is built); the
 //! worker parses the stored payload in full.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::{CustomerId, EventId};
+use super::thin;
+use crate::domain::{CustomerId, EventId, PayloadKind};
 
 /// The fields of a snapshot event we rely on.
 #[derive(Debug, Clone)]
@@ -20,6 +22,11 @@ pub struct Envelope {
     /// `data.object.object`, e.g. `invoice`.
     pub object_type: Option<String>,
     pub customer: Option<CustomerId>,
+    /// Snapshot, or thin (the object is fetched by the worker).
+    pub payload_kind: PayloadKind,
+    /// A guest payment's email (no customer): the lane that keeps one person's guest
+    /// payments in order.
+    pub guest_email: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,7 +52,8 @@ struct Raw {
     object: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
-    created: Option<i64>,
+    /// Unix seconds for snapshot events, an RFC 3339 string for thin ones.
+    created: Option<Value>,
     #[serde(default)]
     livemode: bool,
     api_version: Option<String>,
@@ -64,6 +72,15 @@ struct RawObject {
     id: Option<String>,
     object: Option<String>,
     customer: Option<Value>,
+    customer_account: Option<Value>,
+    receipt_email: Option<String>,
+    customer_details: Option<RawEmail>,
+    billing_details: Option<RawEmail>,
+}
+
+#[derive(Deserialize)]
+struct RawEmail {
+    email: Option<String>,
 }
 
 impl Envelope {
@@ -77,11 +94,7 @@ impl Envelope {
         let not_event = |why: &str| EnvelopeError::NotAnEvent(why.to_owned());
         match raw.object.as_deref() {
             Some("event") => {}
-            Some("v2.core.event") => {
-                return Err(not_event(
-                    "thin events (v2.core.event) are not supported; configure a snapshot event destination",
-                ));
-            }
+            Some("v2.core.event") => return Self::thin(body),
             Some(other) => {
                 return Err(EnvelopeError::NotAnEvent(format!(
                     "`object` is `{other}`, expected `event`"
@@ -102,7 +115,9 @@ impl Envelope {
         }
         let created = raw
             .created
-            .ok_or_else(|| not_event("`created` is missing"))?;
+            .as_ref()
+            .and_then(Value::as_i64)
+            .ok_or_else(|| not_event("`created` is missing or not unix seconds"))?;
         let object = raw
             .data
             .and_then(|d| d.object)
@@ -113,7 +128,23 @@ impl Envelope {
                 .as_deref()
                 .and_then(|id| CustomerId::parse(id).ok())
         } else {
-            object.customer.as_ref().and_then(customer_ref)
+            object
+                .customer
+                .as_ref()
+                .and_then(customer_ref)
+                .or_else(|| object.customer_account.as_ref().and_then(customer_ref))
+        };
+        let guest_email = match customer {
+            Some(_) => None,
+            None => [
+                object.customer_details.and_then(|d| d.email),
+                object.receipt_email,
+                object.billing_details.and_then(|d| d.email),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|e| e.trim().to_ascii_lowercase())
+            .find(|e| !e.is_empty() && e.len() <= 254),
         };
         Ok(Self {
             id,
@@ -124,6 +155,28 @@ impl Envelope {
             account: raw.account,
             object_type: object.object,
             customer,
+            payload_kind: PayloadKind::Snapshot,
+            guest_email,
+        })
+    }
+
+    /// A thin event: stored under its snapshot name, with no customer until the worker
+    /// fetches its object.
+    fn thin(body: &[u8]) -> Result<Self, EnvelopeError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        let t = thin::parse(&value)?;
+        Ok(Self {
+            id: t.id,
+            kind: t.kind,
+            created: t.created,
+            livemode: t.livemode,
+            api_version: None,
+            account: t.context,
+            object_type: t.related.and_then(|r| r.kind),
+            customer: None,
+            payload_kind: PayloadKind::Thin,
+            guest_email: None,
         })
     }
 }
@@ -149,5 +202,8 @@ pub fn customer_of(object: &Value) -> Option<CustomerId> {
             .and_then(Value::as_str)
             .and_then(|id| CustomerId::parse(id).ok());
     }
-    object.get("customer").and_then(customer_ref)
+    object
+        .get("customer")
+        .and_then(customer_ref)
+        .or_else(|| object.get("customer_account").and_then(customer_ref))
 }

@@ -27,10 +27,23 @@ pub enum SignatureError {
     NoV1Signature,
     #[error("no v1 signature matches the payload for any configured secret")]
     NoMatch,
+    /// The signature is valid but its time is too far from this server's clock: either the
+    /// delivery is a replay, or this server's clock is wrong. The message gives both times.
     #[error(
-        "the signature timestamp is {age_secs} s away from now, beyond the tolerance of {tolerance_secs} s"
+        "the signature's timestamp t={timestamp} ({}) is {} s {} this server's clock ({now}, {}), beyond the tolerance of {tolerance_secs} s; if every delivery is refused like this, this server's clock is wrong (synchronise it with NTP)",
+        crate::domain::time::seconds(*timestamp),
+        age_secs.abs(),
+        if *age_secs >= 0 { "behind" } else { "ahead of" },
+        crate::domain::time::seconds(*now)
     )]
-    OutsideTolerance { age_secs: i64, tolerance_secs: i64 },
+    OutsideTolerance {
+        age_secs: i64,
+        tolerance_secs: i64,
+        /// The header's `t`.
+        timestamp: i64,
+        /// This server's clock when it checked.
+        now: i64,
+    },
 }
 
 impl SignatureError {
@@ -125,6 +138,8 @@ pub fn verify(
         return Err(SignatureError::OutsideTolerance {
             age_secs: age,
             tolerance_secs,
+            timestamp: parsed.timestamp,
+            now: now_secs,
         });
     }
     Ok(parsed.timestamp)
@@ -160,6 +175,25 @@ mod tests {
             verify(&header, b"{}", &[secret("whsec_test")], 300, 1_699),
             Err(SignatureError::OutsideTolerance { .. })
         ));
+    }
+
+    #[test]
+    fn a_refused_timestamp_names_both_clocks() {
+        let header = sign("whsec_test", 1_791_112_808, b"{}");
+        let e = verify(&header, b"{}", &[secret("whsec_test")], 300, 1_791_113_208)
+            .expect_err("400 s old");
+        assert_eq!(
+            e.to_string(),
+            "the signature's timestamp t=1791112808 (2026-10-04 11:20:08Z) is 400 s behind this server's clock (1791113208, 2026-10-04 11:26:48Z), beyond the tolerance of 300 s; if every delivery is refused like this, this server's clock is wrong (synchronise it with NTP)"
+        );
+        let ahead = verify(&header, b"{}", &[secret("whsec_test")], 300, 1_791_112_000)
+            .expect_err("808 s in the future");
+        assert!(
+            ahead
+                .to_string()
+                .contains("808 s ahead of this server's clock"),
+            "{ahead}"
+        );
     }
 
     #[test]

@@ -164,11 +164,20 @@ async fn update_contact(
     if write.is_empty() {
         return cx.finished("skipped", Some(&json!({"stale": stale}))).await;
     }
+    let customer = fact.customer.as_ref().map(|c| c.as_str());
+    if let Some(email) = write.get("email") {
+        super::resolve::email_is_free(p, contact, customer, email).await?;
+    }
     match i.hubspot.update_contact(&contact.id, write.clone()).await {
         Ok(_) => {}
         // In a batch update's 207, a merged or deleted contact is an OBJECT_NOT_FOUND item.
         Err(e) if e.status() == Some(404) => return Err(vanished(cx, &contact.id).await),
         Err(e) => return Err(e.into()),
+    }
+    if let (Some(email), Some(customer)) = (write.get("email"), customer) {
+        i.store
+            .remember_contact(customer, &contact.id, Some(email))
+            .await?;
     }
     let watermarked: Vec<String> = write
         .keys()

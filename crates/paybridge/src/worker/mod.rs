@@ -49,6 +49,10 @@ struct Inner {
     id_property: String,
     match_email: bool,
     create_missing: bool,
+    follow_email: bool,
+    /// One product read from Stripe at a time: many workers missing the cache for the same
+    /// product wait for the first one's answer instead of all asking Stripe.
+    product_reads: tokio::sync::Mutex<()>,
     max_attempts: i64,
     backoff: Backoff,
     mode: WorkerMode,
@@ -86,6 +90,8 @@ impl Pipeline {
                 id_property: settings.contacts.id_property.clone(),
                 match_email: settings.contacts.match_email,
                 create_missing: settings.contacts.create_missing,
+                follow_email: settings.contacts.follow_email,
+                product_reads: tokio::sync::Mutex::new(()),
                 max_attempts: i64::from(settings.worker.max_attempts),
                 backoff: Backoff {
                     base: settings.worker.backoff_base,

@@ -2,7 +2,7 @@
 //! lifetime value (`read`); the rules turn them into keyed steps (pure, no I/O); the steps
 //! then run one by one, each through its step context (`step`).
 
-use super::read::{extras, load_fact, profile};
+use super::read::{enrich, extras, load_fact, profile};
 use super::step::act;
 use super::{Log, Pipeline, WorkError};
 use crate::domain::{PaymentFact, time};
@@ -16,7 +16,8 @@ pub(crate) async fn process_event(
     log: &mut Log,
 ) -> Result<Option<String>, WorkError> {
     let i = &p.inner;
-    let fact = load_fact(p, &job.event_id).await?;
+    let mut fact = load_fact(p, &job.event_id, log).await?;
+    enrich(p, &mut fact, log).await?;
     cancel_sequences(p, &fact, log).await?;
     let profile = profile(p, &fact).await?;
     let extras = extras(p, &fact).await?;
@@ -69,7 +70,7 @@ pub(crate) async fn process_sequence_step(
             "a sequence job without its sequence".into(),
         ));
     };
-    let fact = load_fact(p, &job.event_id).await?;
+    let fact = load_fact(p, &job.event_id, log).await?;
     let profile = profile(p, &fact).await?;
     let context = rules::context(&fact, &profile);
     let Some((planned, delay)) = i.ruleset.sequence_step_planned(

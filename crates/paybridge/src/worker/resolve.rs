@@ -27,8 +27,7 @@ pub(crate) async fn resolve(
 ) -> Result<Option<Resolved>, WorkError> {
     let i = &p.inner;
     let Some(customer) = fact.customer.as_ref().map(|c| c.as_str()) else {
-        log.say("the event has no Stripe customer; no contact to act on");
-        return Ok(None);
+        return resolve_guest(p, fact, log).await;
     };
     if let Some((id, email)) = i.store.contact_for(customer).await? {
         log.say(format!("contact found: {id} (remembered for {customer})"));
@@ -37,7 +36,7 @@ pub(crate) async fn resolve(
             email,
             owner: None,
         };
-        return attach_email(p, customer, resolved, fact.email.as_deref(), log)
+        return attach_email(p, customer, resolved, best_email(fact), log)
             .await
             .map(Some);
     }
@@ -47,7 +46,7 @@ pub(crate) async fn resolve(
             c.id, i.id_property
         ));
         let resolved = remember(p, customer, &c).await?;
-        return attach_email(p, customer, resolved, fact.email.as_deref(), log)
+        return attach_email(p, customer, resolved, best_email(fact), log)
             .await
             .map(Some);
     }
@@ -69,7 +68,14 @@ pub(crate) async fn resolve(
             ));
             Some(e)
         }
-        (None, None) => stripe_email(p, customer, log).await?,
+        (None, None) => match stripe_email(p, customer, log).await? {
+            Some(e) => Some(e),
+            None => fact.fallback_email.clone().inspect(|e| {
+                log.say(format!(
+                    "email {e} taken from the payment (receipt or billing email)"
+                ));
+            }),
+        },
     };
     let name = fact
         .name
@@ -103,6 +109,100 @@ pub(crate) async fn resolve(
     create(p, customer, email.as_deref(), name.as_deref(), log)
         .await
         .map(Some)
+}
+
+/// The email an event gives its customer: the customer record's (customer, invoice,
+/// Checkout session), else the one the payment was made with.
+fn best_email(fact: &PaymentFact) -> Option<&str> {
+    fact.email.as_deref().or(fact.fallback_email.as_deref())
+}
+
+/// A guest payment (Checkout with `customer_creation = if_required`, a charge or payment
+/// intent without customer): the contact of the email Stripe carries
+/// (`customer_details.email`, then `receipt_email` / `billing_details.email`), created
+/// without a Stripe Customer ID. When the person later becomes a Stripe customer, the
+/// customer's first event finds this contact by email and links it (no twin).
+async fn resolve_guest(
+    p: &Pipeline,
+    fact: &PaymentFact,
+    log: &mut Log,
+) -> Result<Option<Resolved>, WorkError> {
+    let i = &p.inner;
+    let Some(email) = best_email(fact) else {
+        log.say("the event has no Stripe customer and no email; no contact to act on");
+        return Ok(None);
+    };
+    let found = |c: Contact| Resolved {
+        id: c.id.clone(),
+        email: c.get("email").map(str::to_owned),
+        owner: c.get("hubspot_owner_id").map(str::to_owned),
+    };
+    if let Some(c) = i.hubspot.contact_by("email", email).await? {
+        log.say(format!(
+            "contact found: {} by email {email} (a guest payment)",
+            c.id
+        ));
+        return Ok(Some(found(c)));
+    }
+    if !i.create_missing {
+        log.say("no contact has the guest's email and contacts.create_missing = false");
+        return Ok(None);
+    }
+    let mut properties = Properties::new();
+    properties.insert("email".into(), email.to_owned());
+    if let Some(name) = &fact.name {
+        let (first, last) = split_name(name);
+        properties.insert("firstname".into(), first);
+        if !last.is_empty() {
+            properties.insert("lastname".into(), last);
+        }
+    }
+    match i.hubspot.create_contact(properties).await {
+        Ok(c) => {
+            log.say(format!(
+                "contact created: {} ({email}, a guest: no Stripe customer yet)",
+                c.id
+            ));
+            Ok(Some(found(c)))
+        }
+        Err(HubspotError::Terminal { category, .. }) if category == "CONFLICT" => {
+            match i.hubspot.contact_by("email", email).await? {
+                Some(c) => Ok(Some(found(c))),
+                None => Err(WorkError::Again(
+                    "contact create conflicted but no contact is readable yet".into(),
+                )),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Before a contact's email is changed to `email` (`follow_email`): no other contact may
+/// have it. If one does, a person decides, and nothing is overwritten.
+pub(crate) async fn email_is_free(
+    p: &Pipeline,
+    contact: &Resolved,
+    customer: Option<&str>,
+    email: &str,
+) -> Result<(), WorkError> {
+    if contact.email.as_deref() == Some(email) {
+        return Ok(());
+    }
+    if let Some(other) = p.inner.hubspot.contact_by("email", email).await?
+        && other.id != contact.id
+    {
+        return Err(WorkError::NeedsAttention {
+            message: format!(
+                "Stripe customer {} changed its email to {email}, which contact {} already has; contact {} keeps {} and nothing was overwritten — merge the two contacts in HubSpot (or correct the email in Stripe), then `paybridge events retry`",
+                customer.unwrap_or("-"),
+                other.id,
+                contact.id,
+                contact.email.as_deref().unwrap_or("no email")
+            ),
+            contact_id: Some(contact.id.clone()),
+        });
+    }
+    Ok(())
 }
 
 /// Creates the customer's contact with what is known; a conflict (someone created it since

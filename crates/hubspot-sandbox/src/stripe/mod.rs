@@ -1,20 +1,30 @@
-//! The Stripe API reads paybridge's `replay` and `backfill` use (research/stripe.md
-//! §3–§4): events (30-day window, filters, cursor paging), customers,
-//! subscriptions, invoices. Lists are newest first; unknown parameters are
-//! refused as Stripe does.
+//! The Stripe API reads paybridge makes (research/stripe.md §3–§4): events (30-day
+//! window, filters, cursor paging), customers, subscriptions, invoices, and (`objects`) a
+//! thin event's related object, products, charges, and `/v2/core/events/{id}`. Lists are
+//! newest first; unknown parameters are refused as Stripe does. Every request passes
+//! [`gate`]: faults, the API key, the `Stripe-Version` header, Stripe's rate limit, then
+//! the handler; the `Date` header follows Stripe's clock (see `behaviour`).
 
+mod behaviour;
+mod gate;
+mod objects;
+
+use gate::gate;
+
+pub use behaviour::{StripeBehaviour, WildcardTypes};
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::clock;
-use crate::faults::Injected;
 use crate::search::glob;
 use crate::seed::SeedStripe;
 use crate::state::Shared;
@@ -22,7 +32,7 @@ use crate::state::Shared;
 const THIRTY_DAYS: i64 = 30 * 24 * 3600;
 
 #[derive(Debug, Clone)]
-struct Stored {
+pub(crate) struct Stored {
     object: Value,
     /// Events only: delivered to every endpoint.
     delivered: bool,
@@ -53,10 +63,15 @@ pub(crate) struct StripeStore {
     subscriptions: Vec<Stored>,
     invoices: Vec<Stored>,
     events: Vec<Stored>,
+    /// Other objects by resource path (`charges`, `products`, `checkout/sessions`…).
+    objects: BTreeMap<String, Vec<Stored>>,
+    thin_events: Vec<Stored>,
     seq: u64,
+    /// The switches, the rate window and the request log.
+    pub traffic: behaviour::StripeTraffic,
 }
 
-fn upsert(items: &mut Vec<Stored>, seq: &mut u64, object: Value, delivered: bool) {
+pub(crate) fn upsert(items: &mut Vec<Stored>, seq: &mut u64, object: Value, delivered: bool) {
     *seq += 1;
     let item = Stored {
         object,
@@ -115,7 +130,20 @@ impl StripeStore {
                 e.delivered,
             );
         }
+        for o in &seed.objects {
+            self.put_object(o.clone())?;
+        }
+        for e in &seed.thin_events {
+            self.put_thin_event(e.clone())?;
+        }
         Ok(())
+    }
+
+    pub fn with_behaviour(behaviour: StripeBehaviour) -> Self {
+        Self {
+            traffic: behaviour::StripeTraffic::new(behaviour),
+            ..Self::default()
+        }
     }
 
     pub fn record_event(&mut self, event: Value, delivered: bool) {
@@ -129,13 +157,16 @@ impl StripeStore {
             "subscriptions": all(&self.subscriptions),
             "invoices": all(&self.invoices),
             "events": self.events.iter().map(|e| json!({"event": e.object, "delivered": e.delivered})).collect::<Vec<_>>(),
+            "objects": self.objects.iter().map(|(k, v)| (k.clone(), json!(all(v)))).collect::<serde_json::Map<_, _>>(),
+            "thin_events": all(&self.thin_events),
+            "traffic": self.traffic.json(),
         })
     }
 }
 
 /// Stripe's error body: `{"error":{"type","message","code"?,"param"?,"doc_url"?}}`.
 #[derive(Debug)]
-struct StripeError {
+pub(crate) struct StripeError {
     status: StatusCode,
     kind: &'static str,
     message: String,
@@ -183,100 +214,31 @@ impl IntoResponse for StripeError {
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let v1 = Router::new()
         .route("/events", get(list_events))
         .route("/events/{id}", get(get_event))
         .route("/customers", get(list_customers))
         .route("/customers/{id}", get(get_customer))
         .route("/subscriptions", get(list_subscriptions))
         .route("/subscriptions/{id}", get(get_subscription))
-        .route("/invoices/{id}", get(get_invoice))
-        .layer(middleware::from_fn_with_state(shared.clone(), gate))
+        .route("/invoices/{id}", get(get_invoice));
+    objects::routes(v1)
+        .layer(middleware::from_fn_with_state(
+            (shared.clone(), "/v1"),
+            gate,
+        ))
         .with_state(shared)
 }
 
-/// Standard base64 (the `Basic` header of `curl -u sk_test_…:`).
-fn base64_decode(input: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = 0u32;
-    let mut bits = 0;
-    for c in input.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        buf = (buf << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(u8::try_from((buf >> bits) & 0xff).ok()?);
-        }
-    }
-    Some(out)
-}
-
-fn api_key(req: &Request) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = value.split_once(' ')?;
-    if scheme.eq_ignore_ascii_case("bearer") {
-        return Some(rest.trim().to_owned());
-    }
-    if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = String::from_utf8(base64_decode(rest.trim())?).ok()?;
-        return Some(decoded.split(':').next().unwrap_or("").to_owned());
-    }
-    None
-}
-
-/// Any test-mode secret or restricted key is accepted; live keys are refused.
-async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    let injected = s.faults.roll(false);
-    s.limiter.record_stripe(injected != Injected::None);
-    let mut response = if let Injected::Error(code) = injected {
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        (
-            status,
-            axum::Json(json!({"error": {"type": "api_error", "message": "An error occurred with our connection to Stripe."}})),
-        )
-            .into_response()
-    } else {
-        let latency = s.faults.latency();
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
-        match api_key(&req) {
-            None => StripeError {
-                status: StatusCode::UNAUTHORIZED,
-                kind: "invalid_request_error",
-                message: "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.".into(),
-                code: None,
-                param: None,
-            }
-            .into_response(),
-            Some(key) if key.starts_with("sk_test_") || key.starts_with("rk_test_") => next.run(req).await,
-            Some(key) => {
-                let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-                let head: String = key.chars().take(8).collect();
-                StripeError {
-                    status: StatusCode::UNAUTHORIZED,
-                    kind: "invalid_request_error",
-                    message: format!("Invalid API Key provided: {head}****{tail}"),
-                    code: Some("api_key_invalid"),
-                    param: None,
-                }
-                .into_response()
-            }
-        }
-    };
-    let request_id = format!("req_{:014x}", rand::random::<u64>() & 0xff_ffff_ffff_ffff);
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("Request-Id", v);
-    }
-    response
+/// `/v2/…`: the thin events (`GET /v2/core/events/{id}`).
+pub(crate) fn v2_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/core/events/{id}", get(objects::get_thin_event))
+        .layer(middleware::from_fn_with_state(
+            (shared.clone(), "/v2"),
+            gate,
+        ))
+        .with_state(shared)
 }
 
 /// A list request's parameters, checked against what the endpoint allows.
@@ -417,6 +379,10 @@ fn page(
     .into_response())
 }
 
+fn wildcard_answer(s: &Shared) -> WildcardTypes {
+    s.crm().stripe.traffic.behaviour.wildcard_types
+}
+
 fn recent(e: &Stored) -> bool {
     e.created() >= clock::wall().timestamp() - THIRTY_DAYS
 }
@@ -451,6 +417,20 @@ async fn list_events(
             Some("types"),
         ));
     }
+    let wildcard = wildcard_answer(&s);
+    if let Some(i) = types.iter().position(|t| t.contains('*'))
+        && wildcard == WildcardTypes::Refuse
+    {
+        return Err(StripeError {
+            code: Some("parameter_invalid"),
+            ..StripeError::invalid(
+                format!(
+                    "Invalid types[{i}]: must be an exact event type name (wildcards are only allowed in `type`)."
+                ),
+                Some(&format!("types[{i}]")),
+            )
+        });
+    }
     let delivered = match params.get("delivery_success") {
         None => None,
         Some("true") => Some(true),
@@ -468,7 +448,7 @@ async fn list_events(
         Ok(recent(e)
             && params.created_ok(e.created())?
             && one.as_deref().is_none_or(|p| glob(p, ty))
-            && (types.is_empty() || types.iter().any(|p| glob(p, ty)))
+            && (types.is_empty() || types.iter().any(|p| p == ty))
             && delivered.is_none_or(|d| e.delivered == d))
     })
 }
@@ -641,17 +621,4 @@ async fn get_invoice(
         .find(|x| x.id() == id)
         .map(|x| axum::Json(x.object.clone()).into_response())
         .ok_or_else(|| StripeError::missing("invoice", &id, "id", StatusCode::NOT_FOUND))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64_decode;
-
-    #[test]
-    fn decodes_basic_auth() {
-        assert_eq!(
-            base64_decode("c2tfdGVzdF9hYmM6").as_deref(),
-            Some(&b"sk_test_abc:"[..])
-        );
-    }
 }
