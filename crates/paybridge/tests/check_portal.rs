@@ -216,6 +216,13 @@ async fn a_portal_lacking_what_the_rules_name_fails_with_each_rule_path() {
              Stage 3, 4 Stage 4)",
         ),
         (
+            // The dispute rule's ticket goes to the same missing stage.
+            "pipeline",
+            "rules[7].actions[0].stage",
+            "tickets pipeline 0 (Support Pipeline) has no stage 1 (its stages: 2 Stage 2, 3 \
+             Stage 3, 4 Stage 4)",
+        ),
+        (
             "required",
             "rules[5].actions[0]",
             "HubSpot requires hs_task_priority to create tasks (the portal's create-record \
@@ -227,12 +234,12 @@ async fn a_portal_lacking_what_the_rules_name_fails_with_each_rule_path() {
             format!("{topic:<11}FAIL  {path}: {message}")
         );
     }
-    // The same five, and nothing else, in the failure summary.
+    // The same six, and nothing else, in the failure summary.
     let summary = text
         .split("check failed")
         .nth(1)
         .unwrap_or_else(|| panic!("a summary in:\n{text}"));
-    assert!(summary.starts_with(" (5 problems)"), "{summary}");
+    assert!(summary.starts_with(" (6 problems)"), "{summary}");
     // Other tasks set their priority: only the refund task is reported.
     assert!(
         !text.contains("rules[0].actions[2]: HubSpot requires"),

@@ -211,7 +211,12 @@ async fn tickets_are_made_with_the_legacy_or_the_granular_scopes_whichever_the_p
 
 // ─── Item 2 (H6): a contact merged or deleted inside a 207 ─────────────────────────
 
+/// `follow_email` is off: the simulated `customer.updated` says Stripe's email changed,
+/// and this test is about finding the survivor, not about following Stripe's email.
 const LINKED: &str = r#"
+[contacts]
+follow_email = false
+
 [[rules]]
 name = "welcome"
 on = ["customer.updated"]

@@ -262,8 +262,10 @@ fn seed_contact(sandbox: &Sandbox, id: &str, email: &str) {
         .expect("seed the contact");
 }
 
+/// The step's marker in a task or note body: visible text, since HubSpot's rich-text
+/// sanitiser may drop comments (issue 12, H4).
 fn marker(key: &str) -> String {
-    format!("<!-- paybridge:{key} -->")
+    format!("<p>[paybridge:{key}]</p>")
 }
 
 // ─── 1. Thin events ─────────────────────────────────────────────────────────────────
