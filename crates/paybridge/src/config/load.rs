@@ -50,13 +50,37 @@ pub fn locate(
     }
 }
 
-/// Reads TOML text (None = no file, sandbox mode) with an environment map's overrides and
-/// secrets. Only text that is not TOML at all is an error here; everything else wrong is
-/// in [`Read::problems`].
+/// Reads TOML text (None = no file) with an environment map's overrides and secrets.
+/// Only text that is not TOML at all is an error here; everything else wrong is in
+/// [`Read::problems`]. Sandbox mode when there is no file and no secret in the
+/// environment ([`read_as`] with `sandbox` for `serve --sandbox`).
 pub fn read(
     text: Option<&str>,
     file: Option<PathBuf>,
     env: &HashMap<String, String>,
+) -> Result<Read, ConfigError> {
+    read_as(text, file, env, false)
+}
+
+/// Environment variables that make a deployment a real one: a secret or a HubSpot token
+/// given through `PAYBRIDGE_*` overrides, or under the names the starter config reads.
+const REAL_DEPLOYMENT_VARS: &[&str] = &[
+    "PAYBRIDGE_HUBSPOT__TOKEN",
+    "PAYBRIDGE_STRIPE__WEBHOOK_SECRETS",
+    "PAYBRIDGE_STRIPE__API_KEY",
+    "PAYBRIDGE_SERVER__ADMIN_TOKEN",
+    "PAYBRIDGE_ALERTS__SLACK_WEBHOOK_URL",
+    "HUBSPOT_TOKEN",
+    "STRIPE_WEBHOOK_SECRET",
+    "PAYBRIDGE_ADMIN_TOKEN",
+];
+
+/// [`read`], in sandbox mode when `sandbox` (`serve --sandbox`) whatever the file says.
+pub fn read_as(
+    text: Option<&str>,
+    file: Option<PathBuf>,
+    env: &HashMap<String, String>,
+    sandbox: bool,
 ) -> Result<Read, ConfigError> {
     let mut root = match text {
         Some(text) => toml::from_str::<Table>(text).map_err(|e| ConfigError {
@@ -79,7 +103,17 @@ pub fn read(
         rules: Vec::new(),
         sequences: BTreeMap::new(),
     };
-    read.settings.sandbox_mode = text.is_none();
+    // Never sandbox mode by accident: a deployment configured through the environment
+    // alone is a real one (SPEC §3).
+    let real_vars: Vec<&str> = REAL_DEPLOYMENT_VARS
+        .iter()
+        .copied()
+        .filter(|v| env.get(*v).is_some_and(|x| !x.is_empty()))
+        .collect();
+    read.settings.sandbox_mode = sandbox || (text.is_none() && real_vars.is_empty());
+    if text.is_none() && !read.settings.sandbox_mode {
+        tracing::debug!(vars = ?real_vars, "no config file, but secrets in the environment: not sandbox mode");
+    }
     read.settings.file = file;
     read_root(&mut f, &root, &mut read);
     let empty = Table::new();
@@ -90,7 +124,17 @@ pub fn read(
         };
         (section.read)(&mut f, At::new(table, section.name), &mut read.settings);
     }
+    check_secrets(&mut f, &read.settings, sandbox);
     read.problems = f.into_problems();
+    if text.is_none() && !read.settings.sandbox_mode && !read.problems.is_empty() {
+        read.problems.push(Problem {
+            path: "config".into(),
+            message: format!(
+                "no config file, and the environment sets {}: this is a real deployment, not sandbox mode (give every required key as PAYBRIDGE_<SECTION>__<KEY>, write a config file, or run `paybridge serve --sandbox` to try paybridge locally)",
+                real_vars.join(", ")
+            ),
+        });
+    }
     // A value that came from the environment says so: the file is not where to fix it.
     for p in &mut read.problems {
         if let Some(var) = from_env.get(&p.path) {
@@ -118,6 +162,8 @@ pub(super) const SECTIONS: &[Section] = &[
             "max_body_bytes",
             "tls_cert",
             "tls_key",
+            "max_connections",
+            "admin_tls",
         ],
         read: server,
     },
@@ -176,6 +222,11 @@ pub(super) const SECTIONS: &[Section] = &[
         name: "report",
         keys: &["minutes_per_action"],
         read: report,
+    },
+    Section {
+        name: "outbound",
+        keys: &["allow_hosts"],
+        read: outbound,
     },
 ];
 
@@ -283,6 +334,67 @@ fn server(f: &mut Fields, at: At, s: &mut Settings) {
             "server.tls_cert",
             "tls_cert and tls_key must be given together (or neither, for plain HTTP)",
         );
+    }
+    if let Some(v) = f.int(at, "max_connections", 16..=1_000_000) {
+        server.max_connections = v as usize;
+    }
+    if let Some(v) = f.bool(at, "admin_tls") {
+        server.admin_tls = v;
+        if v && server.tls_cert.is_none() {
+            f.problem(
+                "server.admin_tls",
+                "needs server.tls_cert and server.tls_key (the admin listener serves the same certificate)",
+            );
+        }
+    }
+    if server.admin_token.is_none() && !server.admin_listen.ip().is_loopback() {
+        f.problem(
+            "server.admin_listen",
+            format!(
+                "{} is not a loopback address, and server.admin_token is not set: the admin listener holds customer data (set server.admin_token to a random value of 32+ characters, or listen on 127.0.0.1)",
+                server.admin_listen
+            ),
+        );
+    }
+}
+
+/// Secrets that must not go live: an admin token too short to resist guessing, and the
+/// starter's example values next to a real HubSpot token. Values are never echoed.
+fn check_secrets(f: &mut Fields, s: &Settings, sandbox_flag: bool) {
+    use super::{EXAMPLE_SECRETS, MIN_ADMIN_TOKEN_CHARS};
+    if let Some(token) = &s.server.admin_token {
+        let chars = token.expose().chars().count();
+        if chars < MIN_ADMIN_TOKEN_CHARS {
+            f.problem(
+                "server.admin_token",
+                format!(
+                    "is {chars} characters long; use at least {MIN_ADMIN_TOKEN_CHARS} random characters (e.g. the output of `openssl rand -hex 32`)"
+                ),
+            );
+        }
+    }
+    let real_hubspot = s.hubspot.token.is_some() && !s.sandbox_mode;
+    if sandbox_flag && s.hubspot.token.is_some() {
+        f.problem(
+            "hubspot.token",
+            "cannot be combined with `serve --sandbox` (which uses the embedded HubSpot sandbox): drop --sandbox to use your HubSpot account",
+        );
+    }
+    if !real_hubspot {
+        return;
+    }
+    let is_example = |secret: &crate::basics::Secret| EXAMPLE_SECRETS.contains(&secret.expose());
+    let fix = "is the starter's example value, and hubspot.token is a real token: replace it with your own secret, e.g. env:NAME";
+    if s.server.admin_token.as_ref().is_some_and(is_example) {
+        f.problem("server.admin_token", format!("{fix} (a random value of 32+ characters)"));
+    }
+    for (i, secret) in s.stripe.webhook_secrets.iter().enumerate() {
+        if is_example(secret) {
+            f.problem(
+                format!("stripe.webhook_secrets[{i}]"),
+                format!("{fix} (the endpoint's signing secret from the Stripe dashboard)"),
+            );
+        }
     }
 }
 
@@ -442,6 +554,29 @@ fn worker(f: &mut Fields, at: At, s: &mut Settings) {
 
 fn alerts(f: &mut Fields, at: At, s: &mut Settings) {
     s.alerts.slack_webhook_url = f.secret(at, "slack_webhook_url", None);
+}
+
+fn outbound(f: &mut Fields, at: At, s: &mut Settings) {
+    if let Some(hosts) = f.typed::<Vec<String>>(
+        at,
+        "allow_hosts",
+        "a list of hosts, e.g. [\"hooks.slack.com\", \"app.example.com:8443\"]",
+    ) {
+        for (i, host) in hosts.iter().enumerate() {
+            let plain = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+            if plain {
+                s.outbound.allow_hosts.push(host.to_ascii_lowercase());
+            } else {
+                f.problem(
+                    format!("outbound.allow_hosts[{i}]"),
+                    format!("`{host}` is not a host or host:port (no scheme, no path)"),
+                );
+            }
+        }
+    }
 }
 
 fn report(f: &mut Fields, at: At, s: &mut Settings) {

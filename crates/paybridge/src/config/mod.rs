@@ -9,13 +9,25 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use load::{Read, locate, read};
+pub use load::{Read, locate, read, read_as};
 
 use crate::basics::Secret;
 use crate::hubspot::ApiVersion;
 
 /// The commented starter config `paybridge init` writes: every key, every playbook.
 pub const STARTER: &str = include_str!("starter.toml");
+
+/// The example secrets the starter config ships with (and those of earlier starters):
+/// fine against the embedded sandbox, refused next to a real HubSpot token.
+pub const EXAMPLE_SECRETS: &[&str] = &[
+    "example-admin-token-change-me-before-going-live",
+    "change-me-admin-token",
+    "whsec_replace_me_with_your_endpoint_secret",
+    "replace-me-provisioning-secret",
+];
+
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -27,7 +39,9 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub alerts: AlertSettings,
     pub report: ReportSettings,
-    /// No config file was found: embedded HubSpot sandbox, generated webhook secret.
+    pub outbound: OutboundSettings,
+    /// `serve --sandbox`, or no config file and no secret in the environment: embedded
+    /// HubSpot sandbox, generated webhook secret, admin open on loopback without a token.
     pub sandbox_mode: bool,
     /// The file the settings came from, if any.
     pub file: Option<PathBuf>,
@@ -41,6 +55,18 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Connections the public listener holds at once; more are answered 503.
+    pub max_connections: usize,
+    /// Serve the admin listener over HTTPS too (with `tls_cert` / `tls_key`).
+    pub admin_tls: bool,
+}
+
+/// Where rules and alerts may send requests (`call_webhook`, `notify_slack`, Slack alerts).
+#[derive(Debug, Clone, Default)]
+pub struct OutboundSettings {
+    /// `host` or `host:port` entries. Empty: any host with a public address. Listed
+    /// hosts may also be private (loopback, RFC 1918…), which are refused otherwise.
+    pub allow_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +147,8 @@ impl Settings {
                 max_body_bytes: 1_048_576,
                 tls_cert: None,
                 tls_key: None,
+                max_connections: 4_096,
+                admin_tls: false,
             },
             store: StoreSettings {
                 url: "sqlite://paybridge.db".into(),
@@ -160,6 +188,7 @@ impl Settings {
             report: ReportSettings {
                 minutes_per_action: BTreeMap::from([("default".to_owned(), 3.0)]),
             },
+            outbound: OutboundSettings::default(),
             sandbox_mode: false,
             file: None,
         }
