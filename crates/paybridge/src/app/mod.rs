@@ -245,6 +245,7 @@ impl Application {
     /// The public and admin listeners, until `cancel`.
     async fn serve(&self, listeners: Listeners, cancel: &CancellationToken) -> anyhow::Result<()> {
         use crate::http::listener::{Limits, serve};
+        let throttle = Arc::new(crate::http::throttle::Throttle::default());
         let public_state = PublicState {
             intake: self.services.intake.clone(),
             secrets: self.webhook_secrets.clone(),
@@ -257,6 +258,7 @@ impl Application {
             token: self.settings.server.admin_token.clone(),
             open: self.settings.sandbox_mode,
             replayer: self.replayer(),
+            throttle: throttle.clone(),
         };
         let acceptor = match &listeners.tls {
             Some(cert) => {
@@ -277,6 +279,7 @@ impl Application {
             self.services.store.clone(),
             &self.settings,
             self.services.hubspot().call_counts(),
+            throttle,
         );
         let admin = serve(
             listeners.admin,

@@ -11,18 +11,105 @@ pub enum Text {
     Template(String),
 }
 
+/// Where a rendered text goes, and so how the values filled into it are escaped. Only
+/// the values (`{{ … }}`) are escaped: the rule's own literal text is written as the rule's
+/// author wrote it (a Slack link or HTML markup they chose stays markup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// Property values, subjects, names, JSON payload strings: as they are.
+    Plain,
+    /// Slack message text: `&`, `<` and `>` become `&amp;`, `&lt;` and `&gt;`, as Slack's
+    /// "Formatting text for app surfaces" (section "Escaping text") asks, so a customer
+    /// named `<!channel>` or `<https://evil.example|Approve>` is shown, never a ping or a link.
+    Slack,
+    /// HubSpot rich-text bodies (`hs_note_body`, `hs_task_body`, ticket `content`: HubSpot
+    /// stores and shows them as HTML, see HubSpot's "Using Object APIs" examples of
+    /// `hs_meeting_body`): HTML-escaped.
+    Html,
+    /// A URL's path or query: percent-encoded, every byte but RFC 3986's unreserved ones.
+    UrlComponent,
+}
+
+/// The context variable that tells the formatter the destination of this render.
+pub(crate) const ESCAPE_VAR: &str = "__paybridge_escape";
+
+impl Escape {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Slack => "slack",
+            Self::Html => "html",
+            Self::UrlComponent => "url",
+        }
+    }
+
+    fn from_name(name: &str) -> Self {
+        match name {
+            "slack" => Self::Slack,
+            "html" => Self::Html,
+            "url" => Self::UrlComponent,
+            _ => Self::Plain,
+        }
+    }
+
+    /// `text` escaped for this destination.
+    pub fn apply(self, text: &str) -> String {
+        match self {
+            Self::Plain => text.to_owned(),
+            Self::Slack => text
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;"),
+            Self::Html => {
+                let mut out = String::with_capacity(text.len());
+                for c in text.chars() {
+                    match c {
+                        '&' => out.push_str("&amp;"),
+                        '<' => out.push_str("&lt;"),
+                        '>' => out.push_str("&gt;"),
+                        '"' => out.push_str("&quot;"),
+                        '\'' => out.push_str("&#x27;"),
+                        c => out.push(c),
+                    }
+                }
+                out
+            }
+            Self::UrlComponent => {
+                let mut out = String::with_capacity(text.len());
+                for b in text.bytes() {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                        out.push(b as char);
+                    } else {
+                        out.push_str(&format!("%{b:02X}"));
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
 /// The environment every template and expression of a rule set is compiled into.
 pub(crate) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Lenient);
     env.set_auto_escape_callback(|_| AutoEscape::None);
-    // `none` (a JSON null in the context) prints as nothing, like an undefined value.
+    // `none` (a JSON null in the context) prints as nothing, like an undefined value; other
+    // values are escaped for where the text goes (see [`Escape`]). `| safe` opts out.
     env.set_formatter(|out, state, value| {
         if value.is_none() {
-            Ok(())
-        } else {
-            minijinja::escape_formatter(out, state, value)
+            return Ok(());
         }
+        let escape = state
+            .lookup(ESCAPE_VAR)
+            .and_then(|v| v.as_str().map(Escape::from_name))
+            .unwrap_or(Escape::Plain);
+        if escape == Escape::Plain || value.is_safe() {
+            return minijinja::escape_formatter(out, state, value);
+        }
+        let text = value.to_string();
+        out.write_str(&escape.apply(&text))
+            .map_err(|e| minijinja::Error::new(ErrorKind::WriteFailure, e.to_string()))
     });
     env
 }

@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "counters",
         include_str!("../../migrations/sqlite/0005_counters.sql"),
     ),
+    (
+        31,
+        "sessions",
+        include_str!("../../migrations/sqlite/0031_sessions.sql"),
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {
