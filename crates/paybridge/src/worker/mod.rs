@@ -10,6 +10,7 @@ mod alert;
 mod create;
 mod execute;
 mod job;
+pub mod outbound;
 mod pool;
 mod process;
 mod read;
@@ -52,8 +53,9 @@ struct Inner {
     backoff: Backoff,
     mode: WorkerMode,
     concurrency: usize,
-    /// Outbound calls: Slack, provisioning endpoints.
+    /// Outbound calls: Slack, provisioning endpoints (no redirects, address-checked).
     http: reqwest::Client,
+    outbound: outbound::Policy,
     ruleset: Arc<RuleSet>,
     lease: Duration,
 }
@@ -68,8 +70,9 @@ impl Pipeline {
         stripe: Option<StripeApi>,
         clock: Clock,
     ) -> anyhow::Result<Self> {
+        let outbound = outbound::Policy::new(&settings.outbound);
         let alerter = match &settings.alerts.slack_webhook_url {
-            Some(url) => Some(Alerter::new(url.clone())?),
+            Some(url) => Some(Alerter::new(url.clone(), &outbound)?),
             None => None,
         };
         Ok(Self {
@@ -92,10 +95,8 @@ impl Pipeline {
                 concurrency: settings.worker.concurrency,
                 ruleset: rules,
                 lease: settings.worker.lease,
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(30))
-                    .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))
-                    .build()?,
+                http: outbound.client()?,
+                outbound,
             }),
         })
     }

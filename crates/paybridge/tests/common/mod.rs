@@ -36,9 +36,11 @@ pub fn test_settings(dir: &Path) -> Settings {
     let mut s = Settings::defaults();
     s.server.listen = "127.0.0.1:0".parse().expect("addr");
     s.server.admin_listen = "127.0.0.1:0".parse().expect("addr");
-    s.server.admin_token = Some(Secret::new("admin-test-token".into()));
+    s.server.admin_token = Some(Secret::new("admin-test-token-0123456789abcdef".into()));
     s.store.url = format!("sqlite://{}", dir.join("paybridge.db").display());
     s.stripe.webhook_secrets = vec![Secret::new(SECRET.into())];
+    // Receivers of Slack and provisioning calls listen on loopback.
+    s.outbound.allow_hosts = vec!["127.0.0.1".into()];
     s
 }
 
@@ -100,7 +102,7 @@ pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::S
     };
     set("server", "listen", "127.0.0.1:0".into());
     set("server", "admin_listen", "127.0.0.1:0".into());
-    set("server", "admin_token", "admin-test-token".into());
+    set("server", "admin_token", "admin-test-token-0123456789abcdef".into());
     let db = format!("sqlite://{}", dir.join("paybridge.db").display());
     set("store", "url", db.into());
     set(
@@ -113,6 +115,11 @@ pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::S
         "hubspot",
         "token",
         hubspot_sandbox::SandboxConfig::default().token.into(),
+    );
+    set(
+        "outbound",
+        "allow_hosts",
+        Value::Array(vec!["127.0.0.1".into()]),
     );
     set("worker", "backoff_base", "100ms".into());
     set("worker", "backoff_max", "2s".into());

@@ -115,7 +115,7 @@ fn fixed_origin(source: &str) -> Result<&str, String> {
         "http://".len()
     } else {
         return Err(format!(
-            "`{source}` must start with http:// or https:// written out (templates may fill the path and query only)"
+            "`{source}` is not an http(s):// URL (write the scheme and host out: templates may fill the path and query only)"
         ));
     };
     let rest = &literal[scheme_len..];
