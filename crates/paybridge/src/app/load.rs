@@ -145,4 +145,28 @@ actions = [{ type = "enroll_workflow" }]
         );
         assert_eq!(found.len(), 2, "{found:#?}");
     }
+
+    #[test]
+    fn the_starter_goes_live_only_without_its_example_secrets() {
+        let env = HashMap::from([("HUBSPOT_TOKEN".to_owned(), "pat-na1-real".to_owned())]);
+        // As written (embedded sandbox), the starter loads.
+        load_from_str(Some(config::STARTER), None, &env).expect("the starter loads");
+        // With a real token and nothing else changed, each example secret is named.
+        let live = config::STARTER.replace("sandbox = true", "token = \"env:HUBSPOT_TOKEN\"");
+        let err = load_from_str(Some(&live), None, &env).expect_err("refused");
+        let found: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+        for path in [
+            "server.admin_token",
+            "stripe.webhook_secrets[0]",
+            "rules[2].actions[0].secret",
+        ] {
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.starts_with(&format!("{path}: is the starter's example value"))),
+                "{path}: {found:#?}"
+            );
+        }
+        assert_eq!(found.len(), 3, "{found:#?}");
+    }
 }

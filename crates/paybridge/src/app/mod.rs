@@ -272,7 +272,7 @@ impl Application {
             listeners.public,
             acceptor,
             public_router(public_state),
-            Limits::new(listeners.max_connections),
+            Limits::new(listeners.max_connections, &self.settings.server.timeouts),
             cancel.clone(),
         );
         let dashboard = DashboardState::new(
@@ -285,7 +285,7 @@ impl Application {
             listeners.admin,
             admin_acceptor,
             admin_router(admin_state).merge(dashboard_router(dashboard)),
-            Limits::new(ADMIN_MAX_CONNECTIONS),
+            Limits::new(ADMIN_MAX_CONNECTIONS, &self.settings.server.timeouts),
             cancel.clone(),
         );
         let (public, admin) = tokio::join!(public, admin);

@@ -118,8 +118,16 @@ async fn show(store: &Store, id: &str, json: bool) -> anyhow::Result<()> {
     writeln!(out, "event      {}", p(&e.id))?;
     writeln!(out, "type       {}", p(&e.kind))?;
     writeln!(out, "status     {}", e.status)?;
-    writeln!(out, "customer   {}", p(e.customer.as_deref().unwrap_or("-")))?;
-    writeln!(out, "contact    {}", p(e.contact_id.as_deref().unwrap_or("-")))?;
+    writeln!(
+        out,
+        "customer   {}",
+        p(e.customer.as_deref().unwrap_or("-"))
+    )?;
+    writeln!(
+        out,
+        "contact    {}",
+        p(e.contact_id.as_deref().unwrap_or("-"))
+    )?;
     writeln!(out, "created    {}", time::precise(e.created * 1000))?;
     writeln!(
         out,

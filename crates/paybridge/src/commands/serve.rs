@@ -38,10 +38,7 @@ pub async fn run(config: Loaded) -> anyhow::Result<()> {
         // The operator needs this secret to sign test events; paybridge generated it for
         // this database and keeps it across restarts. Printed to stdout once, never logged.
         // A configured secret is never printed.
-        println!(
-            "  sandbox mode: webhook signing secret {}",
-            secret.expose()
-        );
+        println!("  sandbox mode: webhook signing secret {}", secret.expose());
     }
     let cancel = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(cancel.clone()));

@@ -59,6 +59,29 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// Serve the admin listener over HTTPS too (with `tls_cert` / `tls_key`).
     pub admin_tls: bool,
+    /// The listeners' time bounds: fixed (not config keys); tests shorten them.
+    pub timeouts: Timeouts,
+}
+
+/// How long a client may take: headers (and a TLS handshake), the body after them, an
+/// idle connection; and how long open connections get to finish on shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub header: Duration,
+    pub body: Duration,
+    pub idle: Duration,
+    pub shutdown: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header: Duration::from_secs(10),
+            body: Duration::from_secs(15),
+            idle: Duration::from_secs(30),
+            shutdown: Duration::from_secs(20),
+        }
+    }
 }
 
 /// Where rules and alerts may send requests (`call_webhook`, `notify_slack`, Slack alerts).
@@ -149,6 +172,7 @@ impl Settings {
                 tls_key: None,
                 max_connections: 4_096,
                 admin_tls: false,
+                timeouts: Timeouts::default(),
             },
             store: StoreSettings {
                 url: "sqlite://paybridge.db".into(),

@@ -7,10 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Extensions};
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::extract::{Request, State};
+use axum::http::{Extensions, HeaderMap};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -149,4 +149,53 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::metrics().render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(name: &'static str, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_str(value).expect("header"));
+        h
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        for value in ["Bearer t0k", "bearer t0k", "BEARER t0k", "  Bearer   t0k  "] {
+            assert_eq!(
+                bearer(&headers("authorization", value)),
+                Some("t0k"),
+                "{value}"
+            );
+        }
+        assert_eq!(bearer(&headers("authorization", "Basic t0k")), None);
+        assert_eq!(bearer(&headers("authorization", "Bearer ")), None);
+        assert_eq!(bearer(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn an_open_admin_answers_only_to_loopback_hosts() {
+        for host in [
+            "127.0.0.1:9090",
+            "localhost:9090",
+            "LOCALHOST",
+            "[::1]:9090",
+            "127.8.9.10",
+        ] {
+            assert!(loopback_host(&headers("host", host)), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:9090",
+            "10.0.0.1:9090",
+            "localhost.evil.example",
+        ] {
+            assert!(!loopback_host(&headers("host", host)), "{host}");
+        }
+        assert!(!loopback_host(&HeaderMap::new()));
+    }
 }

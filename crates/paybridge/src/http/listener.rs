@@ -58,18 +58,13 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-    pub const BODY_DEADLINE: Duration = Duration::from_secs(15);
-    pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-    pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
-
-    pub fn new(max_connections: usize) -> Self {
+    pub fn new(max_connections: usize, t: &crate::config::Timeouts) -> Self {
         Self {
             max_connections,
-            header_timeout: Self::HEADER_TIMEOUT,
-            body_deadline: Self::BODY_DEADLINE,
-            idle_timeout: Self::IDLE_TIMEOUT,
-            shutdown_grace: Self::SHUTDOWN_GRACE,
+            header_timeout: t.header,
+            body_deadline: t.body,
+            idle_timeout: t.idle,
+            shutdown_grace: t.shutdown,
         }
     }
 }

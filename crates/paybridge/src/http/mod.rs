@@ -65,10 +65,10 @@ async fn screen_request_id(mut request: Request<axum::body::Body>) -> Request<ax
 pub fn public_router(state: PublicState) -> Router {
     with_request_ids(
         Router::new()
-        .route("/webhooks/stripe", post(webhooks::receive))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .with_state(state),
+            .route("/webhooks/stripe", post(webhooks::receive))
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .with_state(state),
     )
 }
 

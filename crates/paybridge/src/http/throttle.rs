@@ -150,6 +150,10 @@ mod tests {
         assert_eq!(t.locked(ip, 10_000), Some(Throttle::MAX_LOCK_MS), "capped");
         t.succeeded(ip);
         assert_eq!(t.locked(ip, 10_000), None);
-        assert_eq!(t.failed(ip, 10_000), 0, "a right token starts the count again");
+        assert_eq!(
+            t.failed(ip, 10_000),
+            0,
+            "a right token starts the count again"
+        );
     }
 }

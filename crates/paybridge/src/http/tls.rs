@@ -30,6 +30,9 @@ pub struct Certificate {
     current: RwLock<Arc<CertifiedKey>>,
     /// The files' modification times and sizes when last read.
     stamp: RwLock<Option<Stamp>>,
+    /// SIGHUP, listened for from the moment the certificate is loaded (so a SIGHUP sent
+    /// once the server says it is running never falls on the default action, exit).
+    hangup: std::sync::Mutex<Option<Hangup>>,
 }
 
 type Stamp = [(Option<SystemTime>, u64); 2];
@@ -55,12 +58,14 @@ impl Certificate {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let stamp = stamp_of([cert, key]);
         let current = read_pair(cert, key, &provider)?;
+        let hangup = tokio::runtime::Handle::try_current().ok().map(|_| hangup());
         Ok(Arc::new(Self {
             cert: cert.to_owned(),
             key: key.to_owned(),
             provider,
             current: RwLock::new(Arc::new(current)),
             stamp: RwLock::new(stamp),
+            hangup: std::sync::Mutex::new(hangup),
         }))
     }
 
@@ -99,7 +104,12 @@ impl Certificate {
     pub async fn watch(self: Arc<Self>, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut hangup = hangup();
+        let mut hangup = self
+            .hangup
+            .lock()
+            .ok()
+            .and_then(|mut h| h.take())
+            .unwrap_or_else(hangup);
         loop {
             let why = tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -112,7 +122,9 @@ impl Certificate {
                 _ = next_hangup(&mut hangup) => "SIGHUP",
             };
             match self.reload() {
-                Ok(()) => tracing::info!(cert = %self.cert.display(), reason = why, "TLS certificate reloaded"),
+                Ok(()) => {
+                    tracing::info!(cert = %self.cert.display(), reason = why, "TLS certificate reloaded")
+                }
                 Err(e) => tracing::error!(
                     reason = why,
                     error = %format!("{e:#}"),

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::PublicState;
-use super::listener::{BodyDeadline, Limits};
+use super::listener::BodyDeadline;
 use super::throttle::{LogLimiter, monotonic_ms};
 use crate::domain::EventSource;
 use crate::intake::Received;
@@ -185,10 +185,7 @@ fn unreadable(e: axum::Error, limit: usize) -> Response {
             return refuse(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
-                format!(
-                    "the body did not arrive within {} s",
-                    Limits::BODY_DEADLINE.as_secs()
-                ),
+                "the body did not arrive in time".into(),
             );
         }
         source = s.source();
@@ -230,7 +227,38 @@ pub(crate) fn type_label(kind: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::type_label;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::{StatusCode, refuse, type_label};
+
+    /// Counts the WARN lines logged.
+    struct Count(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+        fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            if *e.metadata().level() == tracing::Level::WARN {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[test]
+    fn a_flood_of_refusals_logs_a_line_a_second() {
+        let warned = Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry().with(Count(warned.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..500 {
+                let r = refuse(StatusCode::BAD_REQUEST, "missing_signature", "x".into());
+                assert_eq!(r.status(), StatusCode::BAD_REQUEST, "each is still refused");
+            }
+        });
+        let lines = warned.load(Ordering::Relaxed);
+        // 500 refusals in well under a second or two: one line, two on a slow machine.
+        assert!((1..=3).contains(&lines), "{lines} lines for 500 refusals");
+    }
 
     #[test]
     fn type_labels_are_a_small_fixed_set() {

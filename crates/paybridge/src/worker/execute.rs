@@ -221,10 +221,12 @@ async fn post(
     for (k, v) in headers {
         request = request.header(*k, v);
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| WorkError::Again(format!("{what} unreachable: {}", super::outbound::describe(e))))?;
+    let response = request.send().await.map_err(|e| {
+        WorkError::Again(format!(
+            "{what} unreachable: {}",
+            super::outbound::describe(e)
+        ))
+    })?;
     let status = response.status().as_u16();
     if response.status().is_success() {
         Ok(status)

@@ -215,8 +215,15 @@ mod tests {
         }
         let local = policy(&["127.0.0.1:8089"]);
         assert!(local.check("http://127.0.0.1:8089/x").is_ok());
-        assert!(local.check("http://127.0.0.1:9090/x").is_err(), "another port");
-        assert!(policy(&["127.0.0.1"]).check("http://127.0.0.1:9090/x").is_ok());
+        assert!(
+            local.check("http://127.0.0.1:9090/x").is_err(),
+            "another port"
+        );
+        assert!(
+            policy(&["127.0.0.1"])
+                .check("http://127.0.0.1:9090/x")
+                .is_ok()
+        );
         assert!(policy(&["[::1]"]).check("http://[::1]:1/x").is_ok());
     }
 
@@ -227,7 +234,10 @@ mod tests {
         assert!(p.check("https://app.example.com:8443/provision").is_ok());
         assert!(p.check("https://app.example.com/provision").is_err());
         let e = p.check("https://evil.example/x").expect_err("not listed");
-        assert!(e.contains("evil.example is not in outbound.allow_hosts"), "{e}");
+        assert!(
+            e.contains("evil.example is not in outbound.allow_hosts"),
+            "{e}"
+        );
         assert!(p.check("ftp://hooks.slack.com/x").is_err());
     }
 

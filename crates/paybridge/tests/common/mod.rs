@@ -102,7 +102,11 @@ pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::S
     };
     set("server", "listen", "127.0.0.1:0".into());
     set("server", "admin_listen", "127.0.0.1:0".into());
-    set("server", "admin_token", "admin-test-token-0123456789abcdef".into());
+    set(
+        "server",
+        "admin_token",
+        "admin-test-token-0123456789abcdef".into(),
+    );
     let db = format!("sqlite://{}", dir.join("paybridge.db").display());
     set("store", "url", db.into());
     set(

@@ -161,7 +161,9 @@ impl Auth {
 /// browser presents).
 pub fn session_id(nonce: &str) -> String {
     use sha2::Digest;
-    hex::encode(Sha256::digest(format!("paybridge session|{nonce}").as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("paybridge session|{nonce}").as_bytes(),
+    ))
 }
 
 /// The nonce of a cookie value this code issued (not verified).
@@ -254,13 +256,19 @@ pub async fn require_login(
         Some(Principal::Session { nonce }) => {
             match state.store().session_active(&session_id(&nonce), now).await {
                 Ok(true) => {
-                    request.extensions_mut().insert(Principal::Session { nonce });
+                    request
+                        .extensions_mut()
+                        .insert(Principal::Session { nonce });
                     return next.run(request).await;
                 }
                 Ok(false) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "the session store cannot be read");
-                    return (StatusCode::SERVICE_UNAVAILABLE, "the session store cannot be read").into_response();
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the session store cannot be read",
+                    )
+                        .into_response();
                 }
             }
         }
@@ -352,7 +360,9 @@ pub async fn login(
         let mut page = state.login_page(
             StatusCode::TOO_MANY_REQUESTS,
             &next,
-            Some(&format!("Too many wrong tokens from this address: try again in {secs} s.")),
+            Some(&format!(
+                "Too many wrong tokens from this address: try again in {secs} s."
+            )),
         );
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             page.headers_mut().insert(header::RETRY_AFTER, v);
@@ -526,7 +536,10 @@ mod tests {
             );
         }
         assert_eq!(
-            a.authenticate(&headers(&[("authorization", "Basic s3cret-admin-token")]), 0),
+            a.authenticate(
+                &headers(&[("authorization", "Basic s3cret-admin-token")]),
+                0
+            ),
             None
         );
     }

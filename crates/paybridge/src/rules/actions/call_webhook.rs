@@ -76,7 +76,10 @@ impl CallWebhook {
     }
 
     pub(crate) fn render(&self, r: &Renderer) -> Result<Action, String> {
-        let url = r.text_for(&self.url, Escape::UrlComponent)?.trim().to_owned();
+        let url = r
+            .text_for(&self.url, Escape::UrlComponent)?
+            .trim()
+            .to_owned();
         let keeps_origin = url
             .strip_prefix(self.origin.as_str())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']));
