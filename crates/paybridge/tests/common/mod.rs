@@ -17,6 +17,10 @@ use paybridge::stripe;
 use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "whsec_test_paybridge_0123456789";
+/// What the tests sign provisioning calls with, in place of the starter's example secret
+/// (which paybridge refuses next to a real HubSpot token, as the tests' sandbox token is).
+pub const PROVISIONING_SECRET: &str = "test-provisioning-secret-0123456789";
+const STARTER_PROVISIONING_SECRET: &str = "replace-me-provisioning-secret";
 
 pub struct TestApp {
     pub pipeline: paybridge::worker::Pipeline,
@@ -91,7 +95,8 @@ pub async fn restart_app_with_config(
 /// and app token (`[hubspot] sandbox = true` is dropped), test-sized retry delays.
 pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::Sandbox) -> Loaded {
     use toml::{Table, Value};
-    let mut root: Table = toml::from_str(text).expect("the config text is TOML");
+    let text = text.replace(STARTER_PROVISIONING_SECRET, PROVISIONING_SECRET);
+    let mut root: Table = toml::from_str(&text).expect("the config text is TOML");
     let mut set = |section: &str, key: &str, value: Value| {
         let table = root
             .entry(section)
