@@ -5,6 +5,7 @@
 pub mod process;
 pub mod receiver;
 pub mod story;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 

@@ -95,6 +95,27 @@ impl Running {
         let _ = self.child.wait();
     }
 
+    /// The first line printed so far that contains `needle`, waiting up to 20 s for it.
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self
+                .output
+                .lock()
+                .ok()
+                .and_then(|o| o.iter().find(|l| l.contains(needle)).cloned())
+            {
+                return line;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line with {needle:?}: {}",
+                self.output_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn output_text(&self) -> String {
         self.output.lock().map(|o| o.join("\n")).unwrap_or_default()
     }
