@@ -398,3 +398,50 @@ async fn an_environment_only_deployment_keeps_its_secret_and_its_admin_closed() 
     assert!(!output.contains(secret), "{output}");
     assert!(!output.contains("sandbox"), "{output}");
 }
+
+#[tokio::test]
+async fn events_show_and_list_print_customer_text_without_terminal_escapes() {
+    let app = spawn_app_with(|_| {}, Clock::system()).await;
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&common::fixture("customer.created.json")).expect("json");
+    event["id"] = "evt_escape_1".into();
+    event["data"]["object"]["name"] = "\u{1b}]0;pwned\u{7}Ada\u{1b}[2J\u{202e}".into();
+    let body = serde_json::to_vec(&event).expect("json");
+    assert_eq!(app.post_signed(&body).await.status(), 200);
+    let db = app.db_path.clone();
+    let dir = app.stop().await;
+    let config = dir.path().join("cli.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n[stripe]\nwebhook_secrets = [\"{SECRET}\"]\n[hubspot]\nsandbox = true\n",
+            db.display()
+        ),
+    )
+    .expect("config");
+    for args in [
+        &["events", "show", "evt_escape_1"][..],
+        &["events", "list"][..],
+    ] {
+        let out = common::process::binary()
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let text = String::from_utf8(out.stdout).expect("UTF-8");
+        assert!(
+            !text
+                .chars()
+                .any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{202e}'),
+            "{args:?} printed a control character: {text:?}"
+        );
+        if args[1] == "show" {
+            assert!(
+                text.contains("\\u{1b}]0;pwned\\u{7}Ada\\u{1b}[2J\\u{202e}"),
+                "{text}"
+            );
+        }
+    }
+}

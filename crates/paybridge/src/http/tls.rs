@@ -94,7 +94,7 @@ impl Certificate {
     }
 
     /// Whether either file changed (time or size) since it was last read.
-    fn changed(&self) -> bool {
+    pub fn changed(&self) -> bool {
         let now = stamp_of([&self.cert, &self.key]);
         now.is_some() && self.stamp.read().map(|s| *s != now).unwrap_or(false)
     }

@@ -70,7 +70,7 @@ pub fn start_serve(dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> R
         if let Some(rest) = line.split("webhook endpoint").nth(1) {
             let url = rest
                 .split_whitespace()
-                .find(|w| w.starts_with("http://"))
+                .find(|w| w.starts_with("http://") || w.starts_with("https://"))
                 .expect("a URL on the endpoint line")
                 .trim_end_matches("/webhooks/stripe")
                 .to_owned();
@@ -97,14 +97,27 @@ impl Running {
 
     /// The first line printed so far that contains `needle`, waiting up to 20 s for it.
     pub fn wait_for_line(&self, needle: &str) -> String {
+        self.wait_for_nth_line(needle, 1)
+    }
+
+    /// How many lines printed so far contain `needle`.
+    pub fn count_lines(&self, needle: &str) -> usize {
+        self.output
+            .lock()
+            .map(|o| o.iter().filter(|l| l.contains(needle)).count())
+            .unwrap_or(0)
+    }
+
+    /// The `n`th line (from 1) that contains `needle`, waiting up to 20 s for it.
+    pub fn wait_for_nth_line(&self, needle: &str, n: usize) -> String {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(line) = self
-                .output
-                .lock()
-                .ok()
-                .and_then(|o| o.iter().find(|l| l.contains(needle)).cloned())
-            {
+            if let Some(line) = self.output.lock().ok().and_then(|o| {
+                o.iter()
+                    .filter(|l| l.contains(needle))
+                    .nth(n.saturating_sub(1))
+                    .cloned()
+            }) {
                 return line;
             }
             assert!(
