@@ -445,3 +445,115 @@ async fn events_show_and_list_print_customer_text_without_terminal_escapes() {
         }
     }
 }
+
+/// The hostile mix of `examples/hostile_bench.rs`, small: each kind refused (or cut off),
+/// nothing stored, the health check answering all along.
+#[tokio::test]
+async fn a_mix_of_hostile_requests_is_refused_and_nothing_is_stored() {
+    let app = spawn_app_with(short_timeouts, Clock::system()).await;
+    let now = app.clock.now_secs();
+    let body = event_json("evt_hostile_1", "invoice.paid", "cus_HOSTILE", now);
+    let sign = |t: i64, secret: &str, body: &[u8]| paybridge::stripe::sign(secret, t, body);
+    let request = |signature: &[u8], body: &[u8], declared: usize| {
+        let mut r = format!(
+            "POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {declared}\r\nStripe-Signature: "
+        )
+        .into_bytes();
+        r.extend_from_slice(signature);
+        r.extend_from_slice(b"\r\n\r\n");
+        r.extend_from_slice(body);
+        r
+    };
+    let mut non_utf8 = body.clone();
+    non_utf8.splice(5..5, [0xff, 0xfe]);
+    let junk = b"{\"id\": \"evt_x\", \"type\": ";
+    let full = |r: Vec<u8>| {
+        let n = r.len();
+        (r, n)
+    };
+    let signed = request(sign(now, SECRET, &body).as_bytes(), &body, body.len());
+    let head = signed.len() - body.len();
+    let cases: Vec<(&str, (Vec<u8>, usize), &[&str])> = vec![
+        (
+            "forged",
+            full(request(
+                sign(now, "whsec_wrong", &body).as_bytes(),
+                &body,
+                body.len(),
+            )),
+            &["400"],
+        ),
+        (
+            "stale",
+            full(request(
+                sign(now - 3_600, SECRET, &body).as_bytes(),
+                &body,
+                body.len(),
+            )),
+            &["400"],
+        ),
+        (
+            "future",
+            full(request(
+                sign(now + 3_600, SECRET, &body).as_bytes(),
+                &body,
+                body.len(),
+            )),
+            &["400"],
+        ),
+        (
+            "oversized",
+            full(request(
+                sign(now, SECRET, &body).as_bytes(),
+                &[b'x'; 4096],
+                2 << 20,
+            )),
+            &["413", ""],
+        ),
+        (
+            "malformed",
+            full(request(
+                sign(now, SECRET, junk).as_bytes(),
+                junk,
+                junk.len(),
+            )),
+            &["400"],
+        ),
+        (
+            "non-UTF-8 body",
+            full(request(
+                sign(now, SECRET, &non_utf8).as_bytes(),
+                &non_utf8,
+                non_utf8.len(),
+            )),
+            &["400"],
+        ),
+        (
+            "non-UTF-8 header",
+            full(request(b"t=1,v1=\xff\xfe", &body, body.len())),
+            &["400"],
+        ),
+        ("slow header", (signed.clone(), 30), &[""]),
+        ("slow body", (signed.clone(), head + 10), &["408"]),
+    ];
+    for (name, (bytes, send), allowed) in &cases {
+        let mut stream = TcpStream::connect(addr(&app.url)).await.expect("connect");
+        stream.write_all(&bytes[..*send]).await.expect("write");
+        let answer = read_until_closed(&mut stream).await;
+        let status = answer.get(9..12).unwrap_or("");
+        assert!(allowed.contains(&status), "{name}: {answer}");
+        let health = app
+            .client
+            .get(format!("{}/healthz", app.url))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(health.status(), 200, "after {name}");
+    }
+    assert_eq!(
+        app.store.count_events().await.expect("count"),
+        0,
+        "none stored"
+    );
+    app.stop().await;
+}

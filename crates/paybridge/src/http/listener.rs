@@ -112,7 +112,7 @@ pub async fn serve(
                 a
             }
             Err(e) => {
-                backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                backoff = next_backoff(backoff);
                 if let Some(suppressed) = ACCEPT_LOG.admit(monotonic_ms()) {
                     tracing::warn!(error = %e, suppressed, backoff_ms = backoff.as_millis() as u64, "accepting a connection failed; backing off");
                 }
@@ -151,6 +151,13 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+/// The wait after a failed accept: 5 ms, doubling to 1 s while accepts keep failing (out
+/// of descriptors, the usual cause, clears only as connections close: retrying at once
+/// would spin).
+fn next_backoff(previous: Duration) -> Duration {
+    (previous * 2).clamp(Duration::from_millis(5), Duration::from_secs(1))
 }
 
 /// Answers a connection over the cap with a 503 (plain HTTP), or closes it (TLS, or when
@@ -457,5 +464,28 @@ impl HttpBody for DeadlineBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_accepts_back_off_to_a_second() {
+        let mut waits = vec![next_backoff(Duration::ZERO)];
+        for _ in 0..12 {
+            let last = *waits.last().unwrap_or(&Duration::ZERO);
+            waits.push(next_backoff(last));
+        }
+        assert_eq!(waits[0], Duration::from_millis(5));
+        assert_eq!(waits[1], Duration::from_millis(10));
+        assert!(waits.windows(2).all(|w| w[1] >= w[0]));
+        assert_eq!(
+            *waits.last().unwrap_or(&Duration::ZERO),
+            Duration::from_secs(1)
+        );
+        // A thousand failures in a row cost at most ~1,000 s of waiting, not a spinning core,
+        // and the log limiter lets one line a second through (tested in `throttle`).
     }
 }
