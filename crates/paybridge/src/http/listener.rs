@@ -485,7 +485,5 @@ mod tests {
             *waits.last().unwrap_or(&Duration::ZERO),
             Duration::from_secs(1)
         );
-        // A thousand failures in a row cost at most ~1,000 s of waiting, not a spinning core,
-        // and the log limiter lets one line a second through (tested in `throttle`).
     }
 }
