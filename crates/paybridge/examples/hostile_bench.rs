@@ -104,7 +104,7 @@ fn hostile(kind: &str, i: usize) -> (Vec<u8>, usize) {
             let mut bytes = body.clone();
             bytes.splice(10..10, [0xff, 0xfe, 0xc3]);
             let mut signature = signed(now, SECRET, &bytes).into_bytes();
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 signature.extend_from_slice(&[0xff, 0x80]);
             }
             full(request(&signature, &bytes, bytes.len()))

@@ -473,7 +473,9 @@ async fn a_mix_of_hostile_requests_is_refused_and_nothing_is_stored() {
     };
     let signed = request(sign(now, SECRET, &body).as_bytes(), &body, body.len());
     let head = signed.len() - body.len();
-    let cases: Vec<(&str, (Vec<u8>, usize), &[&str])> = vec![
+    // (what, (bytes, how many to send), the statuses allowed; "" = closed without one)
+    type Case<'a> = (&'a str, (Vec<u8>, usize), &'a [&'a str]);
+    let cases: Vec<Case> = vec![
         (
             "forged",
             full(request(
