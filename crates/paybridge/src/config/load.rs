@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
+use super::safety::{REAL_DEPLOYMENT_VARS, check_secrets, outbound};
 use super::{Settings, WorkerMode};
 use crate::basics::{At, ConfigError, Fields, Problem};
 use crate::hubspot::ApiVersion;
@@ -61,19 +62,6 @@ pub fn read(
 ) -> Result<Read, ConfigError> {
     read_as(text, file, env, false)
 }
-
-/// Environment variables that make a deployment a real one: a secret or a HubSpot token
-/// given through `PAYBRIDGE_*` overrides, or under the names the starter config reads.
-const REAL_DEPLOYMENT_VARS: &[&str] = &[
-    "PAYBRIDGE_HUBSPOT__TOKEN",
-    "PAYBRIDGE_STRIPE__WEBHOOK_SECRETS",
-    "PAYBRIDGE_STRIPE__API_KEY",
-    "PAYBRIDGE_SERVER__ADMIN_TOKEN",
-    "PAYBRIDGE_ALERTS__SLACK_WEBHOOK_URL",
-    "HUBSPOT_TOKEN",
-    "STRIPE_WEBHOOK_SECRET",
-    "PAYBRIDGE_ADMIN_TOKEN",
-];
 
 /// [`read`], in sandbox mode when `sandbox` (`serve --sandbox`) whatever the file says.
 pub fn read_as(
@@ -358,49 +346,6 @@ fn server(f: &mut Fields, at: At, s: &mut Settings) {
     }
 }
 
-/// Secrets that must not go live: an admin token too short to resist guessing, and the
-/// starter's example values next to a real HubSpot token. Values are never echoed.
-fn check_secrets(f: &mut Fields, s: &Settings, sandbox_flag: bool) {
-    use super::{EXAMPLE_SECRETS, MIN_ADMIN_TOKEN_CHARS};
-    if let Some(token) = &s.server.admin_token {
-        let chars = token.expose().chars().count();
-        if chars < MIN_ADMIN_TOKEN_CHARS {
-            f.problem(
-                "server.admin_token",
-                format!(
-                    "is {chars} characters long; use at least {MIN_ADMIN_TOKEN_CHARS} random characters (e.g. the output of `openssl rand -hex 32`)"
-                ),
-            );
-        }
-    }
-    let real_hubspot = s.hubspot.token.is_some() && !s.sandbox_mode;
-    if sandbox_flag && s.hubspot.token.is_some() {
-        f.problem(
-            "hubspot.token",
-            "cannot be combined with `serve --sandbox` (which uses the embedded HubSpot sandbox): drop --sandbox to use your HubSpot account",
-        );
-    }
-    if !real_hubspot {
-        return;
-    }
-    let is_example = |secret: &crate::basics::Secret| EXAMPLE_SECRETS.contains(&secret.expose());
-    let fix = "is the starter's example value, and hubspot.token is a real token: replace it with your own secret, e.g. env:NAME";
-    if s.server.admin_token.as_ref().is_some_and(is_example) {
-        f.problem(
-            "server.admin_token",
-            format!("{fix} (a random value of 32+ characters)"),
-        );
-    }
-    for (i, secret) in s.stripe.webhook_secrets.iter().enumerate() {
-        if is_example(secret) {
-            f.problem(
-                format!("stripe.webhook_secrets[{i}]"),
-                format!("{fix} (the endpoint's signing secret from the Stripe dashboard)"),
-            );
-        }
-    }
-}
-
 fn store(f: &mut Fields, at: At, s: &mut Settings) {
     if let Some(url) = f.string(at, "url") {
         if url.starts_with("sqlite:")
@@ -559,29 +504,6 @@ fn alerts(f: &mut Fields, at: At, s: &mut Settings) {
     s.alerts.slack_webhook_url = f.secret(at, "slack_webhook_url", None);
 }
 
-fn outbound(f: &mut Fields, at: At, s: &mut Settings) {
-    if let Some(hosts) = f.typed::<Vec<String>>(
-        at,
-        "allow_hosts",
-        "a list of hosts, e.g. [\"hooks.slack.com\", \"app.example.com:8443\"]",
-    ) {
-        for (i, host) in hosts.iter().enumerate() {
-            let plain = !host.is_empty()
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-            if plain {
-                s.outbound.allow_hosts.push(host.to_ascii_lowercase());
-            } else {
-                f.problem(
-                    format!("outbound.allow_hosts[{i}]"),
-                    format!("`{host}` is not a host or host:port (no scheme, no path)"),
-                );
-            }
-        }
-    }
-}
-
 fn report(f: &mut Fields, at: At, s: &mut Settings) {
     if let Some(v) = f.typed::<BTreeMap<String, f64>>(
         at,
@@ -591,6 +513,9 @@ fn report(f: &mut Fields, at: At, s: &mut Settings) {
         s.report.minutes_per_action.extend(v);
     }
 }
+
+#[cfg(test)]
+mod exposure_tests;
 
 #[cfg(test)]
 mod tests {
@@ -745,160 +670,6 @@ api_base = "ftp://x"
                 );
             }
         }
-    }
-
-    #[test]
-    fn an_environment_only_deployment_is_a_real_one() {
-        // Issue 13: configured through PAYBRIDGE_* alone, it used to run in sandbox mode
-        // (admin open, secret printed).
-        let e = env(&[
-            (
-                "PAYBRIDGE_STRIPE__WEBHOOK_SECRETS",
-                "whsec_from_the_environment",
-            ),
-            ("PAYBRIDGE_HUBSPOT__TOKEN", "pat-na1-real"),
-        ]);
-        let s = load_from_str(None, None, &e).expect("loads");
-        assert!(!s.sandbox_mode);
-        assert_eq!(s.stripe.webhook_secrets.len(), 1);
-
-        // A secret alone (under the starter's names too) is enough to leave sandbox mode;
-        // what is missing is then refused, and the refusal says why.
-        for var in [
-            "HUBSPOT_TOKEN",
-            "PAYBRIDGE_SERVER__ADMIN_TOKEN",
-            "STRIPE_WEBHOOK_SECRET",
-        ] {
-            let found = match load_from_str(None, None, &env(&[(var, "x".repeat(40).as_str())])) {
-                Ok(s) => panic!("{var}: loaded, sandbox_mode = {}", s.sandbox_mode),
-                Err(e) => e
-                    .problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>(),
-            };
-            assert!(
-                found.iter().any(|p| p
-                    .starts_with("config: no config file, and the environment sets")
-                    && p.contains(var)
-                    && p.contains("serve --sandbox")),
-                "{var}: {found:#?}"
-            );
-        }
-        // Overrides that are no secret keep the local try-out in sandbox mode.
-        let local = env(&[("PAYBRIDGE_SERVER__LISTEN", "127.0.0.1:0")]);
-        assert!(
-            load_from_str(None, None, &local)
-                .expect("loads")
-                .sandbox_mode
-        );
-    }
-
-    #[test]
-    fn serve_sandbox_is_sandbox_mode_whatever_the_file() {
-        let text = "[server]\nlisten = \"127.0.0.1:0\"\n";
-        let read = read_as(Some(text), None, &env(&[]), true).expect("reads");
-        assert!(read.problems.is_empty(), "{:?}", read.problems);
-        assert!(read.settings.sandbox_mode);
-        // …and it does not quietly use a real HubSpot token.
-        let read = read_as(
-            Some(MINIMAL),
-            None,
-            &env(&[
-                ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
-                ("HUBSPOT_TOKEN", "pat-1"),
-            ]),
-            true,
-        )
-        .expect("reads");
-        let found: Vec<String> = read.problems.iter().map(ToString::to_string).collect();
-        assert!(
-            found
-                .iter()
-                .any(|p| p.starts_with("hubspot.token: cannot be combined with `serve --sandbox`")),
-            "{found:#?}"
-        );
-    }
-
-    #[test]
-    fn short_admin_tokens_and_example_secrets_are_refused_with_a_real_token() {
-        let e = env(&[
-            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
-            ("HUBSPOT_TOKEN", "pat-1"),
-        ]);
-        let short = format!("{MINIMAL}[server]\nadmin_token = \"tooshort-secret\"\n");
-        let found = problems(&short, &e);
-        assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(
-            found[0].starts_with("server.admin_token: is 15 characters long; use at least 32"),
-            "{found:?}"
-        );
-        assert!(!found[0].contains("tooshort-secret"), "never echoed");
-
-        let examples = r#"
-[server]
-admin_token = "example-admin-token-change-me-before-going-live"
-[stripe]
-webhook_secrets = ["whsec_replace_me_with_your_endpoint_secret"]
-[hubspot]
-token = "env:HUBSPOT_TOKEN"
-"#;
-        let found = problems(examples, &e);
-        assert!(
-            found
-                .iter()
-                .any(|p| p.starts_with("server.admin_token: is the starter's example value")),
-            "{found:#?}"
-        );
-        assert!(found.iter().any(|p| p.starts_with("stripe.webhook_secrets[0]: is the starter's example value")), "{found:#?}");
-        // Against the embedded sandbox the examples are what they are for.
-        let sandboxed = examples.replace("token = \"env:HUBSPOT_TOKEN\"", "sandbox = true");
-        assert_eq!(problems(&sandboxed, &e), Vec::<String>::new());
-        // The list names every example secret the starter holds.
-        for secret in crate::config::EXAMPLE_SECRETS
-            .iter()
-            .filter(|s| !s.starts_with("change-me"))
-        {
-            assert!(STARTER.contains(secret), "{secret}");
-        }
-    }
-
-    #[test]
-    fn an_open_admin_listener_stays_on_loopback() {
-        let e = env(&[
-            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
-            ("HUBSPOT_TOKEN", "pat-1"),
-        ]);
-        let open = format!("{MINIMAL}[server]\nadmin_listen = \"0.0.0.0:9090\"\n");
-        let found = problems(&open, &e);
-        assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(found[0].starts_with("server.admin_listen: 0.0.0.0:9090 is not a loopback address, and server.admin_token is not set"));
-        let guarded = format!("{open}admin_token = \"{}\"\n", "t".repeat(32));
-        assert_eq!(problems(&guarded, &e), Vec::<String>::new());
-    }
-
-    #[test]
-    fn outbound_hosts_are_plain_hosts() {
-        let e = env(&[
-            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
-            ("HUBSPOT_TOKEN", "pat-1"),
-        ]);
-        let text = format!(
-            "{MINIMAL}[outbound]\nallow_hosts = [\"Hooks.Slack.com\", \"127.0.0.1:8089\", \"https://evil.example/x\"]\n"
-        );
-        let found = problems(&text, &e);
-        assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(
-            found[0].starts_with("outbound.allow_hosts[2]: `https://evil.example/x` is not a host")
-        );
-        let ok = format!(
-            "{MINIMAL}[outbound]\nallow_hosts = [\"Hooks.Slack.com\", \"127.0.0.1:8089\"]\n"
-        );
-        let s = load_from_str(Some(&ok), None, &e).expect("loads");
-        assert_eq!(
-            s.outbound.allow_hosts,
-            ["hooks.slack.com", "127.0.0.1:8089"]
-        );
     }
 
     #[test]

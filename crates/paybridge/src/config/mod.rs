@@ -3,6 +3,7 @@
 //! nothing of rules: it hands `[[rules]]` and `[sequences]` on as written.
 
 mod load;
+mod safety;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
