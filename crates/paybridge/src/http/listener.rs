@@ -101,7 +101,9 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let shedding = Arc::new(Semaphore::new(SHEDDING_AT_ONCE));
     let mut backoff = Duration::ZERO;
+    let mut tasks = tokio::task::JoinSet::new();
     loop {
+        while tasks.try_join_next().is_some() {}
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = cancel.cancelled() => break,
@@ -135,7 +137,7 @@ pub async fn serve(
             peer,
         };
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             connection.run(stream, watcher).await;
             drop(permit);
         });
@@ -150,6 +152,7 @@ pub async fn serve(
             "open connections did not finish in time; they were dropped"
         );
     }
+    tasks.abort_all();
     Ok(())
 }
 
