@@ -21,14 +21,30 @@ pub struct Running {
 /// Starts `paybridge --config <config> serve` in `dir` and waits for its endpoint line.
 /// The child is handed to the caller (who stops and waits for it); if it never prints its
 /// endpoint the test panics, and the child dies with the test process.
-#[allow(clippy::zombie_processes)]
 pub fn start_serve(dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Running {
     let mut cmd = binary();
-    cmd.current_dir(dir);
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
-    cmd.arg("serve")
+    cmd.arg("serve");
+    start(cmd, dir, env)
+}
+
+/// [`start_serve`] with `--config config` under a shell's `ulimit -n open_files`.
+pub fn start_serve_with_open_files(dir: &Path, config: &Path, open_files: u32) -> Running {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -n {open_files} && exec \"$0\" --config \"$1\" serve"
+        ))
+        .arg(env!("CARGO_BIN_EXE_paybridge"))
+        .arg(config);
+    start(cmd, dir, &[])
+}
+
+#[allow(clippy::zombie_processes)]
+fn start(mut cmd: Command, dir: &Path, env: &[(&str, &str)]) -> Running {
+    cmd.current_dir(dir)
         .env_remove("PAYBRIDGE_CONFIG")
         .env("PAYBRIDGE_LOG", "info")
         .stdout(Stdio::piped())
