@@ -22,8 +22,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Receive webhooks, run the workers and the admin API (sandbox mode without a config)
-    Serve,
+    /// Receive webhooks, run the workers and the admin API
+    Serve {
+        /// Sandbox mode: the embedded HubSpot sandbox, a generated webhook secret, the admin
+        /// open on loopback without a token (also without a config file and without secrets
+        /// in the environment)
+        #[arg(long)]
+        sandbox: bool,
+    },
     /// The event log
     #[command(subcommand)]
     Events(EventsCommand),

@@ -38,7 +38,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = || load::load(cli.config.as_deref());
     let settings = || config().map(|c| c.settings);
     match cli.command {
-        Command::Serve => commands::serve::run(config()?).await,
+        Command::Serve { sandbox } => {
+            commands::serve::run(load::load_as(cli.config.as_deref(), sandbox)?).await
+        }
         Command::Events(command) => commands::events::run(command, settings()?).await,
         Command::Init { output, force } => {
             commands::init::run(output.as_deref().or(cli.config.as_deref()), force)

@@ -12,7 +12,7 @@ use hubspot_sandbox::{Faults, Sandbox, SandboxConfig};
 use paybridge::domain::{Clock, EventId, EventStatus};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "admin-test-token";
+const TOKEN: &str = "admin-test-token-0123456789abcdef";
 
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
     let mut r = app.client.get(format!("{}{path}", app.admin_url));

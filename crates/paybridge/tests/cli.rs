@@ -82,7 +82,7 @@ fn usage_errors_exit_2_and_help_works() {
 async fn secrets_never_appear_in_output_and_events_commands_work_with_the_server_down() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hubspot_token = "pat-na1-verysecrettoken-0000";
-    let admin_token = "admin-verysecret-1111";
+    let admin_token = "admin-verysecret-1111-2222-3333-4444";
     let config = write_config(
         dir.path(),
         &format!(

@@ -16,7 +16,7 @@ use hubspot_sandbox::{Sandbox, SandboxConfig};
 use paybridge::domain::{Clock, EventId, EventStatus};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "admin-test-token";
+const TOKEN: &str = "admin-test-token-0123456789abcdef";
 const PORTAL: u64 = 4_242_424;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";

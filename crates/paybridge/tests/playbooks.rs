@@ -18,8 +18,8 @@ use serde_json::{Map, Value, json};
 const T0: i64 = 1_790_000_000;
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
-/// The starter's example provisioning secret.
-const PROVISIONING_SECRET: &str = "replace-me-provisioning-secret";
+// What the tests sign provisioning calls with (in place of the starter's example).
+use common::PROVISIONING_SECRET;
 /// The product the starter's upsell rule looks for (the fixtures' Pro plan).
 const PRO: &str = "prod_T7aL2pWq8sYv3N";
 

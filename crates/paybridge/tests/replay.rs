@@ -231,7 +231,7 @@ async fn filters_reach_stripe_and_the_admin_api_replays_with_the_token_only() {
         async move {
             let r = client
                 .post(url)
-                .bearer_auth("admin-test-token")
+                .bearer_auth("admin-test-token-0123456789abcdef")
                 .json(&body)
                 .send()
                 .await

@@ -14,13 +14,30 @@ use serde_json::{Value, json};
 /// The starter, pointed at the sandbox (HubSpot and Stripe API) with `token`.
 fn write_config(dir: &Path, sandbox: &Sandbox, token: &str, stripe_key: &str) -> PathBuf {
     use toml::{Table, Value};
-    let mut root: Table = toml::from_str(STARTER).expect("the starter is TOML");
+    // The starter's example secrets are refused next to a real token: the test's own.
+    let starter = STARTER.replace(
+        "replace-me-provisioning-secret",
+        common::PROVISIONING_SECRET,
+    );
+    let mut root: Table = toml::from_str(&starter).expect("the starter is TOML");
     let section = |root: &mut Table, name: &str| -> Table {
         root.get(name)
             .and_then(Value::as_table)
             .cloned()
             .unwrap_or_default()
     };
+    let mut server = section(&mut root, "server");
+    server.insert(
+        "admin_token".into(),
+        "admin-test-token-0123456789abcdef".into(),
+    );
+    root.insert("server".into(), Value::Table(server));
+    let mut stripe = section(&mut root, "stripe");
+    stripe.insert(
+        "webhook_secrets".into(),
+        Value::Array(vec![common::SECRET.into()]),
+    );
+    root.insert("stripe".into(), Value::Table(stripe));
     let mut hubspot = section(&mut root, "hubspot");
     hubspot.remove("sandbox");
     hubspot.insert("token".into(), token.into());

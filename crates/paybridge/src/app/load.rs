@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::basics::ConfigError;
+use crate::basics::{ConfigError, Problem};
 use crate::config::{self, Settings};
 use crate::rules::RuleSet;
 
@@ -31,20 +31,35 @@ impl From<Settings> for Loaded {
 /// it with the process environment's overrides and secrets. No file at all means sandbox
 /// mode.
 pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+    load_as(explicit, false)
+}
+
+/// [`load`]; with `sandbox` (`serve --sandbox`), in sandbox mode whatever the file says.
+pub fn load_as(explicit: Option<&Path>, sandbox: bool) -> Result<Loaded, ConfigError> {
     let env: HashMap<String, String> = std::env::vars().collect();
     match config::locate(explicit, &env)? {
-        Some((path, text)) => load_from_str(Some(&text), Some(path), &env),
-        None => load_from_str(None, None, &env),
+        Some((path, text)) => load_from_str_as(Some(&text), Some(path), &env, sandbox),
+        None => load_from_str_as(None, None, &env, sandbox),
     }
 }
 
-/// Loads from TOML text (None = no file, sandbox mode) and an environment map.
+/// Loads from TOML text (None = no file) and an environment map.
 pub fn load_from_str(
     text: Option<&str>,
     file: Option<PathBuf>,
     env: &HashMap<String, String>,
 ) -> Result<Loaded, ConfigError> {
-    let read = config::read(text, file, env)?;
+    load_from_str_as(text, file, env, false)
+}
+
+/// [`load_from_str`], in sandbox mode when `sandbox`.
+pub fn load_from_str_as(
+    text: Option<&str>,
+    file: Option<PathBuf>,
+    env: &HashMap<String, String>,
+    sandbox: bool,
+) -> Result<Loaded, ConfigError> {
+    let read = config::read_as(text, file, env, sandbox)?;
     let mut problems = read.problems;
     // Rules are checked with the rest, so one run lists every problem of the file.
     let rules = match RuleSet::compile(&read.rules, &read.sequences, &|n| env.get(n).cloned()) {
@@ -54,6 +69,9 @@ pub fn load_from_str(
             None
         }
     };
+    if let Some(rules) = &rules {
+        problems.extend(example_secrets_in_rules(&read.settings, rules));
+    }
     match rules {
         Some(rules) if problems.is_empty() => Ok(Loaded {
             settings: read.settings,
@@ -61,6 +79,28 @@ pub fn load_from_str(
         }),
         _ => Err(ConfigError { problems }),
     }
+}
+
+/// The starter's example secrets left in rules (`call_webhook` secrets) next to a real
+/// HubSpot token: each is a problem naming the action.
+fn example_secrets_in_rules(settings: &Settings, rules: &RuleSet) -> Vec<Problem> {
+    use crate::rules::ActionTemplate;
+    if settings.sandbox_mode || settings.hubspot.token.is_none() {
+        return Vec::new();
+    }
+    rules
+        .actions_with_paths()
+        .into_iter()
+        .filter_map(|(path, action)| match action {
+            ActionTemplate::CallWebhook(a) if config::EXAMPLE_SECRETS.contains(&a.secret.expose()) => {
+                Some(Problem {
+                    path: format!("{path}.secret"),
+                    message: "is the starter's example value, and hubspot.token is a real token: replace it with your own secret, e.g. secret = \"env:PROVISIONING_SECRET\"".into(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -93,5 +133,29 @@ actions = [{ type = "enroll_workflow" }]
                 .any(|f| f.starts_with("rules[0].actions[0].workflow_id: missing"))
         );
         assert_eq!(found.len(), 2, "{found:#?}");
+    }
+
+    #[test]
+    fn the_starter_goes_live_only_without_its_example_secrets() {
+        let env = HashMap::from([("HUBSPOT_TOKEN".to_owned(), "pat-na1-real".to_owned())]);
+        // As written (embedded sandbox), the starter loads.
+        load_from_str(Some(config::STARTER), None, &env).expect("the starter loads");
+        // With a real token and nothing else changed, each example secret is named.
+        let live = config::STARTER.replace("sandbox = true", "token = \"env:HUBSPOT_TOKEN\"");
+        let err = load_from_str(Some(&live), None, &env).expect_err("refused");
+        let found: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+        for path in [
+            "server.admin_token",
+            "stripe.webhook_secrets[0]",
+            "rules[2].actions[0].secret",
+        ] {
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.starts_with(&format!("{path}: is the starter's example value"))),
+                "{path}: {found:#?}"
+            );
+        }
+        assert_eq!(found.len(), 3, "{found:#?}");
     }
 }

@@ -53,6 +53,8 @@ pub struct Application {
     /// None when not listening ([`Options::listen`]).
     listeners: Option<Listeners>,
     webhook_secrets: Arc<Vec<Secret>>,
+    /// The webhook secret was generated here (sandbox mode without a configured one).
+    generated_secret: bool,
     options: Options,
     /// The embedded HubSpot sandbox of sandbox mode (kept alive with the app).
     sandbox: Option<Sandbox>,
@@ -61,9 +63,17 @@ pub struct Application {
 struct Listeners {
     public: TcpListener,
     admin: TcpListener,
-    /// HTTPS for the public listener (`server.tls_cert` / `server.tls_key`).
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    /// HTTPS for the public listener (`server.tls_cert` / `server.tls_key`), reloaded when
+    /// the files change.
+    tls: Option<Arc<crate::http::tls::Certificate>>,
+    /// Connections the public listener holds at once (what the open-files limit allows).
+    max_connections: usize,
 }
+
+/// Connections the admin listener holds at once.
+const ADMIN_MAX_CONNECTIONS: usize = 256;
+/// Descriptors kept free beside the listeners' connections (store, HTTP clients, files).
+const RESERVED_DESCRIPTORS: u64 = 512;
 
 /// Where the generated sandbox-mode webhook secret is kept (so it survives restarts).
 const SANDBOX_SECRET_KEY: &str = "sandbox_webhook_secret";
@@ -86,7 +96,8 @@ impl Application {
         crate::telemetry::metrics();
         let store = Store::open(&settings.store.url, clock.clone()).await?;
         let mut secrets = settings.stripe.webhook_secrets.clone();
-        if secrets.is_empty() && options.listen {
+        let generated_secret = secrets.is_empty() && options.listen;
+        if generated_secret {
             let generated = format!("whsec_{}", crate::domain::random_hex(24));
             let kept = store
                 .meta_get_or_insert(SANDBOX_SECRET_KEY, &generated)
@@ -121,6 +132,7 @@ impl Application {
             services,
             listeners,
             webhook_secrets: Arc::new(secrets),
+            generated_secret,
             options,
             sandbox,
         })
@@ -160,6 +172,16 @@ impl Application {
     /// The secrets webhooks are verified with (the generated one in sandbox mode).
     pub fn webhook_secrets(&self) -> &[Secret] {
         &self.webhook_secrets
+    }
+
+    /// The webhook secret paybridge generated (sandbox mode without a configured one): the
+    /// only secret `serve` ever prints.
+    pub fn generated_secret(&self) -> Option<&Secret> {
+        if self.generated_secret {
+            self.webhook_secrets.first()
+        } else {
+            None
+        }
     }
 
     /// Serves (when listening) and works until `cancel`, then finishes in-flight requests
@@ -223,6 +245,8 @@ impl Application {
 
     /// The public and admin listeners, until `cancel`.
     async fn serve(&self, listeners: Listeners, cancel: &CancellationToken) -> anyhow::Result<()> {
+        use crate::http::listener::{Limits, serve};
+        let throttle = Arc::new(crate::http::throttle::Throttle::default());
         let public_state = PublicState {
             intake: self.services.intake.clone(),
             secrets: self.webhook_secrets.clone(),
@@ -235,34 +259,36 @@ impl Application {
             token: self.settings.server.admin_token.clone(),
             open: self.settings.sandbox_mode,
             replayer: self.replayer(),
+            throttle: throttle.clone(),
         };
-        let public = async {
-            match listeners.tls {
-                Some(acceptor) => {
-                    crate::http::tls::serve(
-                        listeners.public,
-                        acceptor,
-                        public_router(public_state),
-                        cancel.clone(),
-                    )
-                    .await
-                }
-                None => axum::serve(listeners.public, public_router(public_state))
-                    .with_graceful_shutdown(cancel.clone().cancelled_owned())
-                    .await
-                    .map_err(anyhow::Error::from),
+        let acceptor = match &listeners.tls {
+            Some(cert) => {
+                tokio::spawn(cert.clone().watch(cancel.clone()));
+                Some(cert.acceptor()?)
             }
+            None => None,
         };
+        let admin_acceptor = acceptor.clone().filter(|_| self.settings.server.admin_tls);
+        let public = serve(
+            listeners.public,
+            acceptor,
+            public_router(public_state),
+            Limits::new(listeners.max_connections, &self.settings.server.timeouts),
+            cancel.clone(),
+        );
         let dashboard = DashboardState::new(
             self.services.store.clone(),
             &self.settings,
             self.services.hubspot().call_counts(),
+            throttle,
         );
-        let admin = axum::serve(
+        let admin = serve(
             listeners.admin,
+            admin_acceptor,
             admin_router(admin_state).merge(dashboard_router(dashboard)),
-        )
-        .with_graceful_shutdown(cancel.clone().cancelled_owned());
+            Limits::new(ADMIN_MAX_CONNECTIONS, &self.settings.server.timeouts),
+            cancel.clone(),
+        );
         let (public, admin) = tokio::join!(public, admin);
         public.context("public listener failed")?;
         admin.context("admin listener failed")?;
@@ -275,9 +301,13 @@ impl Listeners {
     /// `server.admin_listen`.
     async fn bind(settings: &Settings) -> anyhow::Result<Self> {
         let tls = match (&settings.server.tls_cert, &settings.server.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::http::tls::acceptor(cert, key)?),
+            (Some(cert), Some(key)) => Some(crate::http::tls::Certificate::load(cert, key)?),
             _ => None,
         };
+        let max_connections = crate::http::listener::fit_connections(
+            settings.server.max_connections,
+            RESERVED_DESCRIPTORS + ADMIN_MAX_CONNECTIONS as u64,
+        );
         let public = TcpListener::bind(settings.server.listen)
             .await
             .with_context(|| {
@@ -291,7 +321,12 @@ impl Listeners {
                     settings.server.admin_listen
                 )
             })?;
-        Ok(Self { public, admin, tls })
+        Ok(Self {
+            public,
+            admin,
+            tls,
+            max_connections,
+        })
     }
 }
 

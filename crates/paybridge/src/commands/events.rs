@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::Context as _;
 
+use crate::basics::printable as p;
 use crate::cli::{EventsCommand, ListArgs};
 use crate::config::Settings;
 use crate::domain::{Clock, EventId, EventStatus, time};
@@ -51,14 +52,14 @@ async fn list(store: &Store, args: ListArgs) -> anyhow::Result<()> {
         writeln!(
             out,
             "{:<32} {:<36} {:<15} {:<22} {:>3}  {}{}",
-            e.id,
-            e.kind,
+            p(&e.id),
+            p(&e.kind),
             e.status.to_string(),
-            e.customer.as_deref().unwrap_or("-"),
+            p(e.customer.as_deref().unwrap_or("-")),
             e.attempts,
             time::precise(e.received_at),
             e.last_error
-                .map(|err| format!("  last error: {err}"))
+                .map(|err| format!("  last error: {}", p(&err)))
                 .unwrap_or_default()
         )?;
     }
@@ -114,11 +115,19 @@ async fn show(store: &Store, id: &str, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let e = &record.summary;
-    writeln!(out, "event      {}", e.id)?;
-    writeln!(out, "type       {}", e.kind)?;
+    writeln!(out, "event      {}", p(&e.id))?;
+    writeln!(out, "type       {}", p(&e.kind))?;
     writeln!(out, "status     {}", e.status)?;
-    writeln!(out, "customer   {}", e.customer.as_deref().unwrap_or("-"))?;
-    writeln!(out, "contact    {}", e.contact_id.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "customer   {}",
+        p(e.customer.as_deref().unwrap_or("-"))
+    )?;
+    writeln!(
+        out,
+        "contact    {}",
+        p(e.contact_id.as_deref().unwrap_or("-"))
+    )?;
     writeln!(out, "created    {}", time::precise(e.created * 1000))?;
     writeln!(
         out,
@@ -128,19 +137,17 @@ async fn show(store: &Store, id: &str, json: bool) -> anyhow::Result<()> {
     )?;
     writeln!(out, "attempts   {}", e.attempts)?;
     if let Some(err) = &e.last_error {
-        writeln!(out, "last error {err}")?;
+        writeln!(out, "last error {}", p(err))?;
     }
     match &summary {
         Some(s) => {
             writeln!(out, "payload")?;
             for (k, v) in s.as_object().into_iter().flatten() {
-                writeln!(
-                    out,
-                    "  {k:<18} {}",
-                    v.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| v.to_string())
-                )?;
+                let value = v
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string());
+                writeln!(out, "  {:<18} {}", p(k), p(&value))?;
             }
         }
         None => writeln!(out, "payload    purged (past store.payload_retention_days)")?,
@@ -153,13 +160,13 @@ async fn show(store: &Store, id: &str, json: bool) -> anyhow::Result<()> {
         writeln!(
             out,
             "  {:<44} {:<15} {:<8} {}{}",
-            s.key,
-            s.kind,
-            s.status,
+            p(&s.key),
+            p(&s.kind),
+            p(&s.status),
             s.result.as_ref().map(|r| r.to_string()).unwrap_or_default(),
             s.error
                 .as_ref()
-                .map(|e| format!(" error: {e}"))
+                .map(|e| format!(" error: {}", p(e)))
                 .unwrap_or_default()
         )?;
     }
@@ -170,7 +177,7 @@ async fn show(store: &Store, id: &str, json: bool) -> anyhow::Result<()> {
             "  {} [attempt {}] {}",
             time::precise(t.at),
             t.attempt,
-            t.message
+            p(&t.message)
         )?;
     }
     Ok(())

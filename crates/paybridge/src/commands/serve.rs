@@ -7,8 +7,12 @@ use crate::domain::Clock;
 
 pub async fn run(config: Loaded) -> anyhow::Result<()> {
     let settings = &config.settings;
-    let sandbox_mode = settings.sandbox_mode;
     let scheme = if settings.server.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let admin_scheme = if settings.server.admin_tls {
         "https"
     } else {
         "http"
@@ -26,22 +30,38 @@ pub async fn run(config: Loaded) -> anyhow::Result<()> {
         "  webhook endpoint (give it to Stripe): {scheme}://{host}:{}/webhooks/stripe",
         public.port()
     );
-    println!("  admin (metrics, API, dashboard):      http://{admin}/");
+    println!("  admin (metrics, API, dashboard):      {admin_scheme}://{admin}/");
     if let Some(url) = app.sandbox_url() {
         println!("  embedded HubSpot sandbox:             {url} (state: {url}/_sandbox/state)");
     }
-    if sandbox_mode && let Some(secret) = app.webhook_secrets().first() {
-        // The operator needs this secret to sign test events; it is generated for this
-        // database and kept across restarts. Printed to stdout once, never logged.
-        println!(
-            "  sandbox mode (no config file): webhook signing secret {}",
-            secret.expose()
-        );
+    if let Some(secret) = app.generated_secret() {
+        // The operator needs this secret to sign test events; paybridge generated it for
+        // this database and keeps it across restarts. Printed to stdout once, never logged.
+        // A configured secret is never printed.
+        println!("  sandbox mode: webhook signing secret {}", secret.expose());
     }
     let cancel = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(cancel.clone()));
-    app.run_until_stopped(cancel).await
+    let stopped = app.run_until_stopped(cancel.clone());
+    tokio::pin!(stopped);
+    let overdue = async {
+        cancel.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_LIMIT).await;
+    };
+    tokio::select! {
+        result = &mut stopped => result,
+        _ = overdue => {
+            // Everything acknowledged is already committed; unfinished jobs are picked up
+            // again when their lease ends after the next start.
+            tracing::warn!(limit_s = SHUTDOWN_LIMIT.as_secs(), "shutdown took too long; exiting with work unfinished");
+            anyhow::bail!("shutdown did not finish within {} s", SHUTDOWN_LIMIT.as_secs())
+        }
+    }
 }
+
+/// How long `serve` may take to stop after SIGTERM or ctrl-c (orchestrators commonly send
+/// SIGKILL after 30 s).
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(25);
 
 async fn shutdown_on_signal(cancel: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
+use super::safety::{REAL_DEPLOYMENT_VARS, check_secrets, outbound};
 use super::{Settings, WorkerMode};
 use crate::basics::{At, ConfigError, Fields, Problem};
 use crate::hubspot::ApiVersion;
@@ -50,13 +51,24 @@ pub fn locate(
     }
 }
 
-/// Reads TOML text (None = no file, sandbox mode) with an environment map's overrides and
-/// secrets. Only text that is not TOML at all is an error here; everything else wrong is
-/// in [`Read::problems`].
+/// Reads TOML text (None = no file) with an environment map's overrides and secrets.
+/// Only text that is not TOML at all is an error here; everything else wrong is in
+/// [`Read::problems`]. Sandbox mode when there is no file and no secret in the
+/// environment ([`read_as`] with `sandbox` for `serve --sandbox`).
 pub fn read(
     text: Option<&str>,
     file: Option<PathBuf>,
     env: &HashMap<String, String>,
+) -> Result<Read, ConfigError> {
+    read_as(text, file, env, false)
+}
+
+/// [`read`], in sandbox mode when `sandbox` (`serve --sandbox`) whatever the file says.
+pub fn read_as(
+    text: Option<&str>,
+    file: Option<PathBuf>,
+    env: &HashMap<String, String>,
+    sandbox: bool,
 ) -> Result<Read, ConfigError> {
     let mut root = match text {
         Some(text) => toml::from_str::<Table>(text).map_err(|e| ConfigError {
@@ -79,7 +91,17 @@ pub fn read(
         rules: Vec::new(),
         sequences: BTreeMap::new(),
     };
-    read.settings.sandbox_mode = text.is_none();
+    // Never sandbox mode by accident: a deployment configured through the environment
+    // alone is a real one (SPEC §3).
+    let real_vars: Vec<&str> = REAL_DEPLOYMENT_VARS
+        .iter()
+        .copied()
+        .filter(|v| env.get(*v).is_some_and(|x| !x.is_empty()))
+        .collect();
+    read.settings.sandbox_mode = sandbox || (text.is_none() && real_vars.is_empty());
+    if text.is_none() && !read.settings.sandbox_mode {
+        tracing::debug!(vars = ?real_vars, "no config file, but secrets in the environment: not sandbox mode");
+    }
     read.settings.file = file;
     read_root(&mut f, &root, &mut read);
     let empty = Table::new();
@@ -90,7 +112,17 @@ pub fn read(
         };
         (section.read)(&mut f, At::new(table, section.name), &mut read.settings);
     }
+    check_secrets(&mut f, &read.settings, sandbox);
     read.problems = f.into_problems();
+    if text.is_none() && !read.settings.sandbox_mode && !read.problems.is_empty() {
+        read.problems.push(Problem {
+            path: "config".into(),
+            message: format!(
+                "no config file, and the environment sets {}: this is a real deployment, not sandbox mode (give every required key as PAYBRIDGE_<SECTION>__<KEY>, write a config file, or run `paybridge serve --sandbox` to try paybridge locally)",
+                real_vars.join(", ")
+            ),
+        });
+    }
     // A value that came from the environment says so: the file is not where to fix it.
     for p in &mut read.problems {
         if let Some(var) = from_env.get(&p.path) {
@@ -118,6 +150,8 @@ pub(super) const SECTIONS: &[Section] = &[
             "max_body_bytes",
             "tls_cert",
             "tls_key",
+            "max_connections",
+            "admin_tls",
         ],
         read: server,
     },
@@ -184,6 +218,11 @@ pub(super) const SECTIONS: &[Section] = &[
         name: "report",
         keys: &["minutes_per_action"],
         read: report,
+    },
+    Section {
+        name: "outbound",
+        keys: &["allow_hosts"],
+        read: outbound,
     },
 ];
 
@@ -290,6 +329,27 @@ fn server(f: &mut Fields, at: At, s: &mut Settings) {
         f.problem(
             "server.tls_cert",
             "tls_cert and tls_key must be given together (or neither, for plain HTTP)",
+        );
+    }
+    if let Some(v) = f.int(at, "max_connections", 16..=1_000_000) {
+        server.max_connections = v as usize;
+    }
+    if let Some(v) = f.bool(at, "admin_tls") {
+        server.admin_tls = v;
+        if v && server.tls_cert.is_none() {
+            f.problem(
+                "server.admin_tls",
+                "needs server.tls_cert and server.tls_key (the admin listener serves the same certificate)",
+            );
+        }
+    }
+    if server.admin_token.is_none() && !server.admin_listen.ip().is_loopback() {
+        f.problem(
+            "server.admin_listen",
+            format!(
+                "{} is not a loopback address, and server.admin_token is not set: the admin listener holds customer data (set server.admin_token to a random value of 32+ characters, or listen on 127.0.0.1)",
+                server.admin_listen
+            ),
         );
     }
 }
@@ -514,6 +574,9 @@ fn report(f: &mut Fields, at: At, s: &mut Settings) {
         s.report.minutes_per_action.extend(v);
     }
 }
+
+#[cfg(test)]
+mod exposure_tests;
 
 #[cfg(test)]
 mod tests {

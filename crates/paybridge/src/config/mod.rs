@@ -3,19 +3,32 @@
 //! nothing of rules: it hands `[[rules]]` and `[sequences]` on as written.
 
 mod load;
+mod safety;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use load::{Read, locate, read};
+pub use load::{Read, locate, read, read_as};
 
 use crate::basics::Secret;
 use crate::hubspot::ApiVersion;
 
 /// The commented starter config `paybridge init` writes: every key, every playbook.
 pub const STARTER: &str = include_str!("starter.toml");
+
+/// The example secrets the starter config ships with (and those of earlier starters):
+/// fine against the embedded sandbox, refused next to a real HubSpot token.
+pub const EXAMPLE_SECRETS: &[&str] = &[
+    "example-admin-token-change-me-before-going-live",
+    "change-me-admin-token",
+    "whsec_replace_me_with_your_endpoint_secret",
+    "replace-me-provisioning-secret",
+];
+
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -27,7 +40,9 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub alerts: AlertSettings,
     pub report: ReportSettings,
-    /// No config file was found: embedded HubSpot sandbox, generated webhook secret.
+    pub outbound: OutboundSettings,
+    /// `serve --sandbox`, or no config file and no secret in the environment: embedded
+    /// HubSpot sandbox, generated webhook secret, admin open on loopback without a token.
     pub sandbox_mode: bool,
     /// The file the settings came from, if any.
     pub file: Option<PathBuf>,
@@ -41,6 +56,41 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Connections the public listener holds at once; more are answered 503.
+    pub max_connections: usize,
+    /// Serve the admin listener over HTTPS too (with `tls_cert` / `tls_key`).
+    pub admin_tls: bool,
+    /// The listeners' time bounds: fixed (not config keys); tests shorten them.
+    pub timeouts: Timeouts,
+}
+
+/// How long a client may take: headers (and a TLS handshake), the body after them, an
+/// idle connection; and how long open connections get to finish on shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub header: Duration,
+    pub body: Duration,
+    pub idle: Duration,
+    pub shutdown: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header: Duration::from_secs(10),
+            body: Duration::from_secs(15),
+            idle: Duration::from_secs(30),
+            shutdown: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Where rules and alerts may send requests (`call_webhook`, `notify_slack`, Slack alerts).
+#[derive(Debug, Clone, Default)]
+pub struct OutboundSettings {
+    /// `host` or `host:port` entries. Empty: any host with a public address. Listed
+    /// hosts may also be private (loopback, RFC 1918…), which are refused otherwise.
+    pub allow_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +196,9 @@ impl Settings {
                 max_body_bytes: 1_048_576,
                 tls_cert: None,
                 tls_key: None,
+                max_connections: 4_096,
+                admin_tls: false,
+                timeouts: Timeouts::default(),
             },
             store: StoreSettings {
                 url: "sqlite://paybridge.db".into(),
@@ -192,6 +245,7 @@ impl Settings {
             report: ReportSettings {
                 minutes_per_action: BTreeMap::from([("default".to_owned(), 3.0)]),
             },
+            outbound: OutboundSettings::default(),
             sandbox_mode: false,
             file: None,
         }

@@ -4,6 +4,8 @@ mod admin;
 mod api;
 mod dashboard;
 mod health;
+pub mod listener;
+pub mod throttle;
 pub mod tls;
 mod webhooks;
 
@@ -36,13 +38,44 @@ pub struct PublicState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// A request id a client may choose: short and plain (letters, digits, `-`, `_`, `.`),
+/// so it cannot forge fields or flood a log line. Any other is replaced by a fresh one.
+pub fn acceptable_request_id(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Drops an `x-request-id` that is not [`acceptable_request_id`] (one is then generated).
+async fn screen_request_id(mut request: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    let headers = request.headers_mut();
+    let ids = headers.get_all(&REQUEST_ID).iter().count();
+    let keep = ids == 1
+        && headers
+            .get(&REQUEST_ID)
+            .is_some_and(|v| acceptable_request_id(v.as_bytes()));
+    if !keep {
+        headers.remove(&REQUEST_ID);
+    }
+    request
+}
+
 /// `POST /webhooks/stripe`, `GET /healthz`, `GET /readyz`, with a span per request.
 pub fn public_router(state: PublicState) -> Router {
-    Router::new()
-        .route("/webhooks/stripe", post(webhooks::receive))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .with_state(state)
+    with_request_ids(
+        Router::new()
+            .route("/webhooks/stripe", post(webhooks::receive))
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .with_state(state),
+    )
+}
+
+/// A span per request carrying its id (generated, or the client's when acceptable), echoed
+/// in the response's `x-request-id`.
+pub fn with_request_ids(router: Router) -> Router {
+    router
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -61,4 +94,5 @@ pub fn public_router(state: PublicState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(screen_request_id))
 }

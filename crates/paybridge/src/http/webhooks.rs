@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::PublicState;
+use super::listener::BodyDeadline;
+use super::throttle::{LogLimiter, monotonic_ms};
 use crate::domain::EventSource;
 use crate::intake::Received;
 use crate::store::StoreError;
@@ -31,9 +33,20 @@ struct ErrorBody<'a> {
     message: String,
 }
 
+/// Refused webhooks are logged at most once a second; the line says how many were not.
+static REFUSAL_LOG: LogLimiter = LogLimiter::new(1_000);
+
 fn refuse(status: StatusCode, code: &'static str, message: String) -> Response {
     metrics::counter!("paybridge_webhooks_refused_total", "reason" => code).increment(1);
-    tracing::warn!(status = status.as_u16(), reason = code, %message, "webhook refused");
+    if let Some(suppressed) = REFUSAL_LOG.admit(monotonic_ms()) {
+        tracing::warn!(
+            status = status.as_u16(),
+            reason = code,
+            %message,
+            suppressed,
+            "webhook refused"
+        );
+    }
     (
         status,
         Json(ErrorBody {
@@ -43,6 +56,24 @@ fn refuse(status: StatusCode, code: &'static str, message: String) -> Response {
     )
         .into_response()
 }
+
+/// 503 with `Retry-After`: Stripe (and any client) retries later.
+fn unavailable(code: &'static str, message: &str) -> Response {
+    metrics::counter!("paybridge_webhooks_refused_total", "reason" => code).increment(1);
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        Json(ErrorBody {
+            error: code,
+            message: message.to_owned(),
+        }),
+    )
+        .into_response()
+}
+
+/// Bodies being read at once, in KiB: a bound on the memory slow or large requests can
+/// hold (64 MiB). A request that cannot get its share within a second is answered 503.
+static BODY_BUDGET_KIB: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(64 * 1024);
 
 pub async fn receive(State(state): State<PublicState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
@@ -54,21 +85,18 @@ pub async fn receive(State(state): State<PublicState>, headers: HeaderMap, body:
     if declared.is_some_and(|n| n > limit) {
         return too_large(limit);
     }
+    let share = u32::try_from(declared.unwrap_or(limit).div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let Ok(Ok(_budget)) = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        BODY_BUDGET_KIB.acquire_many(share),
+    )
+    .await
+    else {
+        return unavailable("overloaded", "too many requests at once; retry later");
+    };
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
-        Err(e) => {
-            let over_limit = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                || e.into_inner().is::<http_body_util::LengthLimitError>();
-            if over_limit {
-                return too_large(limit);
-            }
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "unreadable_body",
-                "the request body could not be read".into(),
-            );
-        }
+        Err(e) => return unreadable(e, limit),
     };
     let Some(header) = headers.get("stripe-signature") else {
         return refuse(
@@ -144,18 +172,38 @@ pub async fn receive(State(state): State<PublicState>, headers: HeaderMap, body:
                 StoreError::Closed => "shutting_down",
                 StoreError::Db(_) => "store_unavailable",
             };
-            tracing::error!(error = %e, "webhook not stored; answering 503 so Stripe retries");
-            metrics::counter!("paybridge_webhooks_refused_total", "reason" => code).increment(1);
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(ErrorBody {
-                    error: code,
-                    message: "the event could not be stored; retry later".into(),
-                }),
-            )
-                .into_response()
+            if let Some(suppressed) = STORE_LOG.admit(monotonic_ms()) {
+                tracing::error!(error = %e, suppressed, "webhook not stored; answering 503 so Stripe retries");
+            }
+            unavailable(code, "the event could not be stored; retry later")
         }
     }
+}
+
+static STORE_LOG: LogLimiter = LogLimiter::new(1_000);
+
+/// A body that could not be read: too large (413), too slow (408), or broken (400).
+fn unreadable(e: axum::Error, limit: usize) -> Response {
+    let cause = e.into_inner();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause.as_ref());
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return too_large(limit);
+        }
+        if s.is::<BodyDeadline>() {
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the body did not arrive in time".into(),
+            );
+        }
+        source = s.source();
+    }
+    refuse(
+        StatusCode::BAD_REQUEST,
+        "unreadable_body",
+        "the request body could not be read".into(),
+    )
 }
 
 fn too_large(limit: usize) -> Response {
@@ -188,7 +236,38 @@ pub(crate) fn type_label(kind: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::type_label;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::{StatusCode, refuse, type_label};
+
+    /// Counts the WARN lines logged.
+    struct Count(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+        fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            if *e.metadata().level() == tracing::Level::WARN {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[test]
+    fn a_flood_of_refusals_logs_a_line_a_second() {
+        let warned = Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry().with(Count(warned.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..500 {
+                let r = refuse(StatusCode::BAD_REQUEST, "missing_signature", "x".into());
+                assert_eq!(r.status(), StatusCode::BAD_REQUEST, "each is still refused");
+            }
+        });
+        let lines = warned.load(Ordering::Relaxed);
+        // 500 refusals in well under a second or two: one line, two on a slow machine.
+        assert!((1..=3).contains(&lines), "{lines} lines for 500 refusals");
+    }
 
     #[test]
     fn type_labels_are_a_small_fixed_set() {

@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use super::model::{Configured, RuleSet};
 use super::plan::{Planned, Step, step_key};
-use super::template::{Text, describe_error};
+use super::template::{Escape, Text, describe_error};
 
 impl RuleSet {
     /// The steps of the rules that match `event_type` and whose `if` holds, in config
@@ -163,22 +163,42 @@ impl<'a> Renderer<'a> {
     }
 
     pub fn text(&self, text: &Text) -> Result<String, String> {
+        self.text_for(text, Escape::Plain)
+    }
+
+    /// A text whose filled-in values are escaped for `escape`'s destination (the literal
+    /// parts are kept as written).
+    pub fn text_for(&self, text: &Text, escape: Escape) -> Result<String, String> {
         match text {
             Text::Literal(s) => Ok(s.clone()),
-            Text::Template(name) => self
-                .env
-                .get_template(name)
-                .and_then(|t| t.render(&self.ctx))
-                .map_err(|e| format!("{name}: {}", describe_error(&e))),
+            Text::Template(name) => {
+                let template = self.env.get_template(name);
+                let rendered = match escape {
+                    Escape::Plain => template.and_then(|t| t.render(&self.ctx)),
+                    _ => template.and_then(|t| {
+                        t.render(minijinja::context! { __paybridge_escape => escape.name(), ..self.ctx.clone() })
+                    }),
+                };
+                rendered.map_err(|e| format!("{name}: {}", describe_error(&e)))
+            }
         }
     }
 
     /// An optional text; rendering to nothing counts as absent.
     pub fn optional(&self, text: Option<&Text>) -> Result<Option<String>, String> {
+        self.optional_for(text, Escape::Plain)
+    }
+
+    /// [`Self::optional`], escaped for `escape`'s destination.
+    pub fn optional_for(
+        &self,
+        text: Option<&Text>,
+        escape: Escape,
+    ) -> Result<Option<String>, String> {
         let Some(text) = text else {
             return Ok(None);
         };
-        let rendered = self.text(text)?;
+        let rendered = self.text_for(text, escape)?;
         Ok((!rendered.trim().is_empty()).then_some(rendered))
     }
 

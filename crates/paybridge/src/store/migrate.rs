@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "backfill_subscriptions",
         include_str!("../../migrations/sqlite/0013_backfill_subscriptions.sql"),
     ),
+    (
+        31,
+        "sessions",
+        include_str!("../../migrations/sqlite/0031_sessions.sql"),
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

@@ -15,6 +15,7 @@ mod queue;
 mod report;
 mod retention;
 mod sequences;
+mod sessions;
 mod steps;
 mod stripe_memory;
 mod writer;

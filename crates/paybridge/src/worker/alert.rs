@@ -4,29 +4,42 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::outbound::Policy;
 use crate::basics::Secret;
+use crate::rules::template::Escape;
 
 #[derive(Clone)]
 pub struct Alerter {
     http: reqwest::Client,
     url: Secret,
+    policy: Policy,
 }
 
 impl Alerter {
-    pub fn new(url: Secret) -> anyhow::Result<Self> {
+    /// An alerter posting to `url` under the outbound `policy` (no redirects, address
+    /// checks).
+    pub fn new(url: Secret, policy: &Policy) -> anyhow::Result<Self> {
         Ok(Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()?,
+            http: policy.client()?,
             url,
+            policy: policy.clone(),
         })
     }
 
     /// Posts Slack's incoming-webhook JSON; a few tries, then logged and dropped (the
     /// event itself is safe in the store as a dead letter).
     pub async fn dead_letter(&self, event_id: &str, event_type: &str, customer: &str, error: &str) {
+        if let Err(why) = self.policy.check(self.url.expose()) {
+            tracing::warn!(event_id, reason = %why, "dead-letter alert not sent: alerts.slack_webhook_url is refused");
+            return;
+        }
+        // The values come from outside (event ids, customer ids, error text that may echo
+        // a customer's data): escaped for Slack, so they cannot ping or link.
+        let slack = |s: &str| Escape::Slack.apply(s);
+        let (event_id_s, event_type_s) = (slack(event_id), slack(event_type));
+        let (customer_s, error_s) = (slack(customer), slack(error));
         let text = format!(
-            ":rotating_light: paybridge gave up on Stripe event `{event_id}` ({event_type}, customer {customer}): {error}\nRun `paybridge events show {event_id}`, fix the cause, then `paybridge events retry {event_id}`."
+            ":rotating_light: paybridge gave up on Stripe event `{event_id_s}` ({event_type_s}, customer {customer_s}): {error_s}\nRun `paybridge events show {event_id_s}`, fix the cause, then `paybridge events retry {event_id_s}`."
         );
         self.post(event_id, &text).await;
     }

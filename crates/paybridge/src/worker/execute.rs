@@ -214,6 +214,11 @@ async fn post(
     headers: &[(&str, String)],
     what: &str,
 ) -> Result<u16, WorkError> {
+    // Not allowed now is not allowed on a retry either: the event waits for a person.
+    p.inner
+        .outbound
+        .check(url)
+        .map_err(|why| WorkError::Terminal(format!("{what} not called: {why}")))?;
     let mut request = p
         .inner
         .http
@@ -223,13 +228,19 @@ async fn post(
     for (k, v) in headers {
         request = request.header(*k, v);
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| WorkError::Again(format!("{what} unreachable: {}", e.without_url())))?;
+    let response = request.send().await.map_err(|e| {
+        WorkError::Again(format!(
+            "{what} unreachable: {}",
+            super::outbound::describe(e)
+        ))
+    })?;
     let status = response.status().as_u16();
     if response.status().is_success() {
         Ok(status)
+    } else if response.status().is_redirection() {
+        Err(WorkError::Again(format!(
+            "{what} answered {status} (a redirect; redirects are not followed: configure the final URL)"
+        )))
     } else {
         Err(WorkError::Again(format!("{what} answered {status}")))
     }

@@ -11,6 +11,7 @@ mod create;
 mod execute;
 mod job;
 mod lifecycle;
+pub mod outbound;
 mod pool;
 mod process;
 mod read;
@@ -57,8 +58,9 @@ struct Inner {
     backoff: Backoff,
     mode: WorkerMode,
     concurrency: usize,
-    /// Outbound calls: Slack, provisioning endpoints.
+    /// Outbound calls: Slack, provisioning endpoints (no redirects, address-checked).
     http: reqwest::Client,
+    outbound: outbound::Policy,
     ruleset: Arc<RuleSet>,
     lease: Duration,
     /// Lifecycle stages in their forward order (`[contacts] lifecycle_stages`).
@@ -75,8 +77,9 @@ impl Pipeline {
         stripe: Option<StripeApi>,
         clock: Clock,
     ) -> anyhow::Result<Self> {
+        let outbound = outbound::Policy::new(&settings.outbound);
         let alerter = match &settings.alerts.slack_webhook_url {
-            Some(url) => Some(Alerter::new(url.clone())?),
+            Some(url) => Some(Alerter::new(url.clone(), &outbound)?),
             None => None,
         };
         Ok(Self {
@@ -102,10 +105,8 @@ impl Pipeline {
                 ruleset: rules,
                 lease: settings.worker.lease,
                 lifecycle_stages: settings.contacts.lifecycle_stages.clone(),
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(30))
-                    .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))
-                    .build()?,
+                http: outbound.client()?,
+                outbound,
             }),
         })
     }

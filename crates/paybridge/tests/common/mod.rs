@@ -5,6 +5,7 @@
 pub mod process;
 pub mod receiver;
 pub mod story;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,10 @@ use paybridge::stripe;
 use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "whsec_test_paybridge_0123456789";
+/// What the tests sign provisioning calls with, in place of the starter's example secret
+/// (which paybridge refuses next to a real HubSpot token, as the tests' sandbox token is).
+pub const PROVISIONING_SECRET: &str = "test-provisioning-secret-0123456789";
+const STARTER_PROVISIONING_SECRET: &str = "replace-me-provisioning-secret";
 
 pub struct TestApp {
     pub pipeline: paybridge::worker::Pipeline,
@@ -36,9 +41,11 @@ pub fn test_settings(dir: &Path) -> Settings {
     let mut s = Settings::defaults();
     s.server.listen = "127.0.0.1:0".parse().expect("addr");
     s.server.admin_listen = "127.0.0.1:0".parse().expect("addr");
-    s.server.admin_token = Some(Secret::new("admin-test-token".into()));
+    s.server.admin_token = Some(Secret::new("admin-test-token-0123456789abcdef".into()));
     s.store.url = format!("sqlite://{}", dir.join("paybridge.db").display());
     s.stripe.webhook_secrets = vec![Secret::new(SECRET.into())];
+    // Receivers of Slack and provisioning calls listen on loopback.
+    s.outbound.allow_hosts = vec!["127.0.0.1".into()];
     s
 }
 
@@ -89,7 +96,8 @@ pub async fn restart_app_with_config(
 /// and app token (`[hubspot] sandbox = true` is dropped), test-sized retry delays.
 pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::Sandbox) -> Loaded {
     use toml::{Table, Value};
-    let mut root: Table = toml::from_str(text).expect("the config text is TOML");
+    let text = text.replace(STARTER_PROVISIONING_SECRET, PROVISIONING_SECRET);
+    let mut root: Table = toml::from_str(&text).expect("the config text is TOML");
     let mut set = |section: &str, key: &str, value: Value| {
         let table = root
             .entry(section)
@@ -100,7 +108,11 @@ pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::S
     };
     set("server", "listen", "127.0.0.1:0".into());
     set("server", "admin_listen", "127.0.0.1:0".into());
-    set("server", "admin_token", "admin-test-token".into());
+    set(
+        "server",
+        "admin_token",
+        "admin-test-token-0123456789abcdef".into(),
+    );
     let db = format!("sqlite://{}", dir.join("paybridge.db").display());
     set("store", "url", db.into());
     set(
@@ -113,6 +125,11 @@ pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::S
         "hubspot",
         "token",
         hubspot_sandbox::SandboxConfig::default().token.into(),
+    );
+    set(
+        "outbound",
+        "allow_hosts",
+        Value::Array(vec!["127.0.0.1".into()]),
     );
     set("worker", "backoff_base", "100ms".into());
     set("worker", "backoff_max", "2s".into());

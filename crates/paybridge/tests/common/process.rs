@@ -21,14 +21,30 @@ pub struct Running {
 /// Starts `paybridge --config <config> serve` in `dir` and waits for its endpoint line.
 /// The child is handed to the caller (who stops and waits for it); if it never prints its
 /// endpoint the test panics, and the child dies with the test process.
-#[allow(clippy::zombie_processes)]
 pub fn start_serve(dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Running {
     let mut cmd = binary();
-    cmd.current_dir(dir);
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
-    cmd.arg("serve")
+    cmd.arg("serve");
+    start(cmd, dir, env)
+}
+
+/// [`start_serve`] with `--config config` under a shell's `ulimit -n open_files`.
+pub fn start_serve_with_open_files(dir: &Path, config: &Path, open_files: u32) -> Running {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -n {open_files} && exec \"$0\" --config \"$1\" serve"
+        ))
+        .arg(env!("CARGO_BIN_EXE_paybridge"))
+        .arg(config);
+    start(cmd, dir, &[])
+}
+
+#[allow(clippy::zombie_processes)]
+fn start(mut cmd: Command, dir: &Path, env: &[(&str, &str)]) -> Running {
+    cmd.current_dir(dir)
         .env_remove("PAYBRIDGE_CONFIG")
         .env("PAYBRIDGE_LOG", "info")
         .stdout(Stdio::piped())
@@ -70,7 +86,7 @@ pub fn start_serve(dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> R
         if let Some(rest) = line.split("webhook endpoint").nth(1) {
             let url = rest
                 .split_whitespace()
-                .find(|w| w.starts_with("http://"))
+                .find(|w| w.starts_with("http://") || w.starts_with("https://"))
                 .expect("a URL on the endpoint line")
                 .trim_end_matches("/webhooks/stripe")
                 .to_owned();
@@ -93,6 +109,40 @@ impl Running {
     pub fn sigkill(&mut self) {
         self.child.kill().expect("SIGKILL");
         let _ = self.child.wait();
+    }
+
+    /// The first line printed so far that contains `needle`, waiting up to 20 s for it.
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        self.wait_for_nth_line(needle, 1)
+    }
+
+    /// How many lines printed so far contain `needle`.
+    pub fn count_lines(&self, needle: &str) -> usize {
+        self.output
+            .lock()
+            .map(|o| o.iter().filter(|l| l.contains(needle)).count())
+            .unwrap_or(0)
+    }
+
+    /// The `n`th line (from 1) that contains `needle`, waiting up to 20 s for it.
+    pub fn wait_for_nth_line(&self, needle: &str, n: usize) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self.output.lock().ok().and_then(|o| {
+                o.iter()
+                    .filter(|l| l.contains(needle))
+                    .nth(n.saturating_sub(1))
+                    .cloned()
+            }) {
+                return line;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line with {needle:?}: {}",
+                self.output_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn output_text(&self) -> String {

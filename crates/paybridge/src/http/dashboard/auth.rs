@@ -8,7 +8,12 @@
 //! Forms that change something (Retry, sign out) carry a CSRF token, an HMAC of the
 //! session's nonce, checked in constant time, and must come from this origin when the
 //! browser says where they come from (`Origin`). Sandbox mode without a token is open, as
-//! the admin API is; its forms carry a token keyed by a per-process random key.
+//! the admin API is, to loopback hosts only; its forms carry a token keyed by a per-process
+//! random key.
+//!
+//! Sessions are also kept on the server (`sessions`, by a hash of the nonce): sign-out
+//! revokes one for good. Wrong tokens (form or bearer) slow their address down; the cookie
+//! is `Secure` when the dashboard is reached over TLS (or through a proxy that says so).
 
 use axum::Form;
 use axum::extract::{Query, Request, State};
@@ -22,6 +27,8 @@ use subtle::ConstantTimeEq;
 
 use super::DashboardState;
 use crate::basics::Secret;
+use crate::http::admin::{bearer, client_ip, loopback_host, not_loopback, too_many_attempts};
+use crate::http::listener::Tls;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -118,11 +125,7 @@ impl Auth {
         if self.token.is_none() {
             return self.open.then_some(Principal::Open);
         }
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if let Some(presented) = bearer {
+        if let Some(presented) = bearer(headers) {
             return self.token_matches(presented).then_some(Principal::Bearer);
         }
         cookie(headers, COOKIE)
@@ -154,6 +157,30 @@ impl Auth {
     }
 }
 
+/// The server-side id of a session: a hash of its nonce (the table never holds what a
+/// browser presents).
+pub fn session_id(nonce: &str) -> String {
+    use sha2::Digest;
+    hex::encode(Sha256::digest(
+        format!("paybridge session|{nonce}").as_bytes(),
+    ))
+}
+
+/// The nonce of a cookie value this code issued (not verified).
+fn nonce_of(value: &str) -> Option<&str> {
+    value.split('.').nth(2)
+}
+
+/// Whether the browser reached the dashboard over TLS: this listener's own, or a proxy's
+/// (`X-Forwarded-Proto: https`; trusting it can only add the `Secure` flag).
+fn over_tls(headers: &HeaderMap, extensions: &axum::http::Extensions) -> bool {
+    extensions.get::<Tls>().is_some_and(|t| t.0)
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
 /// The value of one cookie of the request.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -179,10 +206,20 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
-/// Where to go after signing in: only a path on this listener.
+/// Where to go after signing in: only a path on this listener. Control characters are
+/// removed first, as browsers drop tab and newline from URLs (`/\t/evil.example` would
+/// otherwise become `//evil.example`, another site).
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+    let cleaned: Option<String> = next.map(|n| n.chars().filter(|c| !c.is_control()).collect());
+    match cleaned {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_whitespace) =>
+        {
+            n
+        }
         _ => "/".to_owned(),
     }
 }
@@ -208,9 +245,45 @@ pub async fn require_login(
     next: Next,
 ) -> Response {
     let now = state.now_ms();
-    if let Some(principal) = state.auth().authenticate(request.headers(), now) {
-        request.extensions_mut().insert(principal);
-        return next.run(request).await;
+    let ip = client_ip(request.extensions());
+    if state.auth().needs_login()
+        && let Some(wait) = state.throttle().locked(ip, now)
+    {
+        return too_many_attempts(wait);
+    }
+    match state.auth().authenticate(request.headers(), now) {
+        Some(Principal::Open) if !loopback_host(request.headers()) => return not_loopback(),
+        Some(Principal::Session { nonce }) => {
+            match state.store().session_active(&session_id(&nonce), now).await {
+                Ok(true) => {
+                    request
+                        .extensions_mut()
+                        .insert(Principal::Session { nonce });
+                    return next.run(request).await;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "the session store cannot be read");
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the session store cannot be read",
+                    )
+                        .into_response();
+                }
+            }
+        }
+        Some(principal) => {
+            if principal == Principal::Bearer {
+                state.throttle().succeeded(ip);
+            }
+            request.extensions_mut().insert(principal);
+            return next.run(request).await;
+        }
+        None => {
+            if state.auth().needs_login() && bearer(request.headers()).is_some() {
+                state.throttle().failed(ip, now);
+            }
+        }
     }
     let wants_html = !request.uri().path().ends_with(".json")
         && request
@@ -277,9 +350,25 @@ pub async fn login_page(
 pub async fn login(
     State(state): State<DashboardState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
+    let (ip, now) = (client_ip(&extensions), state.now_ms());
+    if let Some(wait) = state.throttle().locked(ip, now) {
+        let secs = (wait.max(0) as u64).div_ceil(1_000).max(1);
+        let mut page = state.login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &next,
+            Some(&format!(
+                "Too many wrong tokens from this address: try again in {secs} s."
+            )),
+        );
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            page.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return page;
+    }
     if !same_origin(&headers) {
         return state.login_page(
             StatusCode::FORBIDDEN,
@@ -288,7 +377,8 @@ pub async fn login(
         );
     }
     if !state.auth().token_matches(form.token.trim()) {
-        tracing::warn!("dashboard sign-in refused: wrong admin token");
+        let locked_ms = state.throttle().failed(ip, now);
+        tracing::warn!(client = %ip, locked_ms, "dashboard sign-in refused: wrong admin token");
         let message = if state.auth().needs_login() {
             "That is not the admin token (server.admin_token)."
         } else {
@@ -296,9 +386,30 @@ pub async fn login(
         };
         return state.login_page(StatusCode::UNAUTHORIZED, &next, Some(message));
     }
-    let value = state.auth().issue_session(state.now_ms());
+    state.throttle().succeeded(ip);
+    let value = state.auth().issue_session(now);
+    let Some(nonce) = nonce_of(&value) else {
+        return state.forbidden();
+    };
+    if let Err(e) = state
+        .store()
+        .session_create(&session_id(nonce), now, now + SESSION_TTL_MS)
+        .await
+    {
+        tracing::error!(error = %e, "the session could not be stored");
+        return state.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again",
+            "The session could not be stored; try again in a moment.",
+        );
+    }
+    let secure = if over_tls(&headers, &extensions) {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
-        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         SESSION_TTL_MS / 1000
     );
     tracing::info!("dashboard sign-in");
@@ -317,6 +428,19 @@ pub async fn logout(
 ) -> Response {
     if !same_origin(&headers) || !state.auth().csrf_ok(&principal, &form.csrf) {
         return state.forbidden();
+    }
+    if let Principal::Session { nonce } = &principal
+        && let Err(e) = state
+            .store()
+            .session_revoke(&session_id(nonce), state.now_ms())
+            .await
+    {
+        tracing::error!(error = %e, "the session could not be revoked");
+        return state.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not signed out",
+            "The session could not be revoked; try again in a moment.",
+        );
     }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(
@@ -401,6 +525,26 @@ mod tests {
     }
 
     #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let a = auth();
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let value = format!("{scheme} s3cret-admin-token");
+            assert_eq!(
+                a.authenticate(&headers(&[("authorization", &value)]), 0),
+                Some(Principal::Bearer),
+                "{scheme}"
+            );
+        }
+        assert_eq!(
+            a.authenticate(
+                &headers(&[("authorization", "Basic s3cret-admin-token")]),
+                0
+            ),
+            None
+        );
+    }
+
+    #[test]
     fn csrf_tokens_are_per_session() {
         let a = auth();
         let s1 = Principal::Session { nonce: "n1".into() };
@@ -434,6 +578,12 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil")), "/");
+        // Browsers drop tab and newline: `/\t/evil.example` is `//evil.example` to them.
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\n/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\r\n/\x0b/evil.example")), "/");
+        assert_eq!(safe_next(Some("/ /evil.example")), "/");
+        assert_eq!(safe_next(Some("/events\t/evt_1")), "/events/evt_1");
         assert_eq!(safe_next(None), "/");
         assert_eq!(encode_component("/a b?c=d&e"), "%2Fa%20b%3Fc%3Dd%26e");
     }

@@ -25,6 +25,7 @@ use minijinja::{Environment, Value, context};
 
 use crate::config::Settings;
 use crate::domain::Clock;
+use crate::http::throttle::Throttle;
 use crate::hubspot::CallCounts;
 use crate::store::Store;
 
@@ -50,6 +51,8 @@ struct Inner {
     store: Store,
     clock: Clock,
     auth: auth::Auth,
+    /// Wrong tokens per client address (shared with the admin API).
+    throttle: Arc<Throttle>,
     /// The HubSpot client's counts of calls and 429s.
     calls: Arc<CallCounts>,
     portal_id: Option<u64>,
@@ -66,12 +69,18 @@ impl DashboardState {
     /// The dashboard of `settings` (admin token, sandbox mode, `hubspot.portal_id` and
     /// `requests_per_10s`, `[report]`), reading the HubSpot client's `calls`. Starts a
     /// sampler of those counts that ends when the last clone of the state is dropped.
-    pub fn new(store: Store, settings: &Settings, calls: Arc<CallCounts>) -> Self {
+    pub fn new(
+        store: Store,
+        settings: &Settings,
+        calls: Arc<CallCounts>,
+        throttle: Arc<Throttle>,
+    ) -> Self {
         let state = Self {
             inner: Arc::new(Inner {
                 clock: store.clock().clone(),
                 store,
                 auth: auth::Auth::new(settings.server.admin_token.clone(), settings.sandbox_mode),
+                throttle,
                 calls,
                 portal_id: settings.hubspot.portal_id,
                 requests_per_10s: settings.hubspot.requests_per_10s,
@@ -95,6 +104,10 @@ impl DashboardState {
 
     fn auth(&self) -> &auth::Auth {
         &self.inner.auth
+    }
+
+    fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
     }
 
     fn now_ms(&self) -> i64 {

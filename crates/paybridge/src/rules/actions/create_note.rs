@@ -5,7 +5,7 @@ use crate::rules::compile::Compiler;
 use crate::rules::needs::Needs;
 use crate::rules::plan::Action;
 use crate::rules::render::Renderer;
-use crate::rules::template::Text;
+use crate::rules::template::{Escape, Text};
 
 pub const KEYS: &[&str] = &["body"];
 
@@ -22,7 +22,7 @@ impl CreateNote {
 
     pub(crate) fn render(&self, r: &Renderer) -> Result<Action, String> {
         Ok(Action::CreateNote {
-            body: r.text(&self.body)?,
+            body: r.text_for(&self.body, Escape::Html)?,
         })
     }
 

@@ -9,7 +9,7 @@ use crate::rules::compile::Compiler;
 use crate::rules::needs::Needs;
 use crate::rules::plan::Action;
 use crate::rules::render::Renderer;
-use crate::rules::template::Text;
+use crate::rules::template::{Escape, Text};
 
 pub const KEYS: &[&str] = &[
     "subject",
@@ -56,7 +56,7 @@ impl CreateTask {
     pub(crate) fn render(&self, r: &Renderer) -> Result<Action, String> {
         Ok(Action::CreateTask {
             subject: r.text(&self.subject)?,
-            body: r.optional(self.body.as_ref())?,
+            body: r.optional_for(self.body.as_ref(), Escape::Html)?,
             due_at_ms: r.after(self.due_in),
             priority: self.priority.clone(),
             task_type: self.task_type.clone(),

@@ -8,7 +8,7 @@ use crate::rules::compile::Compiler;
 use crate::rules::needs::Needs;
 use crate::rules::plan::Action;
 use crate::rules::render::Renderer;
-use crate::rules::template::Text;
+use crate::rules::template::{Escape, Text};
 
 pub const KEYS: &[&str] = &[
     "subject", "content", "pipeline", "stage", "priority", "category", "owner",
@@ -50,7 +50,7 @@ impl CreateTicket {
     pub(crate) fn render(&self, r: &Renderer) -> Result<Action, String> {
         Ok(Action::CreateTicket {
             subject: r.text(&self.subject)?,
-            content: r.optional(self.content.as_ref())?,
+            content: r.optional_for(self.content.as_ref(), Escape::Html)?,
             pipeline: self.pipeline.clone(),
             stage: self.stage.clone(),
             priority: self.priority.clone(),

@@ -6,7 +6,7 @@ use crate::rules::compile::Compiler;
 use crate::rules::needs::Needs;
 use crate::rules::plan::Action;
 use crate::rules::render::Renderer;
-use crate::rules::template::Text;
+use crate::rules::template::{Escape, Text};
 
 pub const KEYS: &[&str] = &["url", "text"];
 
@@ -35,7 +35,7 @@ impl NotifySlack {
     pub(crate) fn render(&self, r: &Renderer) -> Result<Action, String> {
         Ok(Action::NotifySlack {
             url: self.url.clone(),
-            text: r.text(&self.text)?,
+            text: r.text_for(&self.text, Escape::Slack)?,
         })
     }
 
