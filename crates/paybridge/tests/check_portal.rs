@@ -22,7 +22,7 @@ async fn write_config(
     edit: impl FnOnce(String) -> String,
 ) -> PathBuf {
     use toml::{Table, Value};
-    let text = edit(STARTER.to_owned());
+    let text = common::without_example_secrets(&edit(STARTER.to_owned()));
     let mut root: Table = toml::from_str(&text).expect("the starter is TOML");
     let mut hubspot = root
         .get("hubspot")

@@ -500,9 +500,15 @@ actions = [
             .collect();
         let distinct: BTreeSet<String> = made
             .iter()
-            // A note's body ends with paybridge's own marker comment.
+            // A note's body ends with paybridge's own marker (`<p>[paybridge:KEY]</p>`).
             .filter_map(|s| s.strip_prefix(prefix))
-            .map(|s| s.split("<!--").next().unwrap_or(s).trim().to_owned())
+            .map(|s| {
+                s.split("<p>[paybridge:")
+                    .next()
+                    .unwrap_or(s)
+                    .trim()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(
             made.len(),

@@ -91,12 +91,23 @@ pub async fn restart_app_with_config(
     spawn_app_in(dir, config, clock).await
 }
 
+/// `text` with the starter's example secrets replaced by the tests' own (paybridge refuses
+/// the examples next to a real HubSpot token).
+pub fn without_example_secrets(text: &str) -> String {
+    text.replace(STARTER_PROVISIONING_SECRET, PROVISIONING_SECRET)
+        .replace(
+            "example-admin-token-change-me-before-going-live",
+            "admin-test-token-0123456789abcdef0123456789",
+        )
+        .replace("whsec_replace_me_with_your_endpoint_secret", SECRET)
+}
+
 /// Settings and rules loaded from a config text, with the test's overrides merged in:
 /// listeners on port 0, the SQLite file in `dir`, the test webhook secret, the sandbox's URL
 /// and app token (`[hubspot] sandbox = true` is dropped), test-sized retry delays.
 pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::Sandbox) -> Loaded {
     use toml::{Table, Value};
-    let text = text.replace(STARTER_PROVISIONING_SECRET, PROVISIONING_SECRET);
+    let text = without_example_secrets(text);
     let mut root: Table = toml::from_str(&text).expect("the config text is TOML");
     let mut set = |section: &str, key: &str, value: Value| {
         let table = root
