@@ -19,6 +19,9 @@ pub struct Faults {
     pub error_rate: f64,
     /// Added to every non-control request, in milliseconds.
     pub latency_ms: u64,
+    /// With a value above `latency_ms`, each request's added latency is drawn uniformly
+    /// from `latency_ms..=latency_max_ms` instead (an API answering in 100–200 ms, say).
+    pub latency_max_ms: u64,
     /// Until then, every HubSpot call answers 503. JSON: an RFC 3339 string or null.
     /// The time left until then when the faults are set is counted on the
     /// monotonic clock, so a paused test ends the outage by advancing time.
@@ -114,8 +117,15 @@ impl FaultSwitch {
         }
     }
 
+    /// The latency to add to one request: fixed, or drawn from the range.
     pub fn latency(&self) -> Duration {
-        Duration::from_millis(self.get().latency_ms)
+        let f = self.get();
+        let ms = if f.latency_max_ms > f.latency_ms {
+            rand::random_range(f.latency_ms..=f.latency_max_ms)
+        } else {
+            f.latency_ms
+        };
+        Duration::from_millis(ms)
     }
 
     /// Decides the fate of one request. `hubspot` is false for Stripe calls,

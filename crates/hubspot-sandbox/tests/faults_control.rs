@@ -149,6 +149,31 @@ async fn storms_errors_and_latency() {
     assert!(start.elapsed() >= Duration::from_millis(150));
     let got = api.control(Method::GET, "/_sandbox/faults", None).await;
     assert_eq!(got.body["latency_ms"], 150);
+    // A range: each request waits a draw from it, and the draws differ.
+    api.control(
+        Method::POST,
+        "/_sandbox/faults",
+        Some(json!({"latency_ms": 100, "latency_max_ms": 200})),
+    )
+    .await;
+    let mut waits = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        let start = tokio::time::Instant::now();
+        api.get("/crm/v3/objects/contacts").await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(100) && waited < Duration::from_millis(260),
+            "{waited:?}"
+        );
+        waits.insert(waited.as_millis());
+    }
+    assert!(waits.len() > 1, "drawn, not fixed: {waits:?}");
+    api.control(
+        Method::POST,
+        "/_sandbox/faults",
+        Some(json!({"latency_ms": 150})),
+    )
+    .await;
     let stats = api.sandbox.stats();
     assert_eq!(stats["faults_served"], 12);
     assert_eq!(stats["stripe_calls"], 1);

@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+#[path = "stats.rs"]
+mod stats;
+pub use stats::percentile;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -128,13 +132,4 @@ impl Server {
         self.child.wait()?;
         Ok(())
     }
-}
-
-/// The p-th percentile (0–100) of sorted samples.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }

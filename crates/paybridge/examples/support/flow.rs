@@ -1,0 +1,443 @@
+//! Shared by the flow benchmarks (drain, trickle, steady, outage): the HubSpot sandbox with
+//! HubSpot's limits, paybridge's real store, workers, limiter and batchers in this process,
+//! Stripe events made from the fixtures and stored as intake stores them, and the figures:
+//! HubSpot calls per event, payment → CRM latency (an event's arrival to its `done`), the
+//! final statuses.
+
+#![allow(dead_code)]
+
+#[path = "stats.rs"]
+mod stats;
+pub use stats::percentile;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hubspot_sandbox::{Faults, Sandbox, SandboxConfig, Seed, SeedToken};
+use paybridge::basics::Secret;
+use paybridge::domain::{Clock, CustomerId, EventId, EventSource, EventStatus};
+use paybridge::hubspot::{ApiVersion, HubSpot};
+use paybridge::store::{EventFilter, EventSummary, NewEvent, Store};
+use paybridge::worker::{Pipeline, Pool};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+/// The app token's name in the sandbox (its calls are the ones counted).
+pub const TOKEN: &str = "sandbox-token";
+
+/// Rules of the mixed benchmarks: the dunning ticket (for the contact's owner, once per
+/// invoice) and a note on a refund, beside the built-in financial tagging.
+pub const TICKET_AND_NOTE_RULES: &str = r#"
+[[rules]]
+name = "dunning"
+on = ["invoice.payment_failed"]
+actions = [
+  { type = "create_ticket", subject = "Payment failed: {{ customer.email }} ({{ amount_formatted }})", priority = "HIGH", owner = "contact_owner", once_per = "{{ invoice.id }}" },
+]
+
+[[rules]]
+name = "refund"
+on = ["charge.refunded"]
+actions = [
+  { type = "create_note", body = "Refund issued: {{ amount_formatted }}." },
+]
+"#;
+
+pub struct Options {
+    /// paybridge's budget (`[hubspot] requests_per_10s`); the sandbox allows HubSpot's 100.
+    pub requests_per_10s: u32,
+    /// HubSpot's answer time, drawn from this range (ms).
+    pub latency_ms: (u64, u64),
+    /// `[[rules]]` beside the built-in financial tagging.
+    pub rules: &'static str,
+}
+
+pub struct Bench {
+    pub sandbox: Sandbox,
+    pub store: Store,
+    pub requests_per_10s: u32,
+    pipeline: Pipeline,
+    cancel: CancellationToken,
+    workers: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// What a run did, read from the sandbox and the store.
+pub struct Figures {
+    pub events: usize,
+    pub calls: u64,
+    pub by_route: Value,
+    pub rate_limited: u64,
+    pub max_in_any_10s: u64,
+    pub statuses: BTreeMap<String, usize>,
+    /// Payment → CRM of the events done: arrival to done.
+    pub latencies: Vec<Duration>,
+    pub contacts: usize,
+    /// When the last event finished (unix ms).
+    pub last_finished_ms: i64,
+}
+
+impl Bench {
+    /// A sandbox, the properties the rules write (set up with a token of its own, so the
+    /// measured budget is untouched), and the pipeline, its workers not started yet.
+    pub async fn start(options: Options) -> anyhow::Result<Bench> {
+        let per_10s = options.requests_per_10s;
+        let sandbox = Sandbox::spawn(SandboxConfig {
+            requests_per_10s: (per_10s + per_10s / 9).max(100),
+            faults: Faults {
+                latency_ms: options.latency_ms.0,
+                latency_max_ms: options.latency_ms.1,
+                ..Faults::default()
+            },
+            ..SandboxConfig::default()
+        })
+        .await?;
+        let dir = tempfile::tempdir()?;
+        let config = format!(
+            "[store]\nurl = \"sqlite://{}\"\n[stripe]\nwebhook_secrets = [\"whsec_bench_flow_0123456789\"]\n[hubspot]\napi_base = \"{}\"\ntoken = \"{TOKEN}\"\nrequests_per_10s = {per_10s}\n{}",
+            dir.path().join("bench.db").display(),
+            sandbox.url(),
+            options.rules
+        );
+        let loaded = paybridge::app::load::load_from_str(
+            Some(&config),
+            None,
+            &std::collections::HashMap::new(),
+        )
+        .map_err(|e| anyhow::anyhow!("the benchmark's config: {e}"))?;
+        let settings = loaded.settings;
+        setup(
+            &sandbox,
+            loaded
+                .rules
+                .properties_needed(&settings.contacts.id_property),
+        )
+        .await?;
+        let clock = Clock::system();
+        let store = Store::open(&settings.store.url, clock.clone()).await?;
+        let hubspot = HubSpot::new(
+            &sandbox.url(),
+            Secret::new(TOKEN.into()),
+            settings.hubspot.api_version,
+            settings.hubspot.requests_per_10s,
+            settings.hubspot.search_per_s,
+            &settings.contacts.id_property,
+        )?;
+        let pipeline = Pipeline::new(
+            &settings,
+            Arc::clone(&loaded.rules),
+            store.clone(),
+            hubspot,
+            None,
+            clock,
+        )?;
+        Ok(Bench {
+            sandbox,
+            store,
+            requests_per_10s: per_10s,
+            pipeline,
+            cancel: CancellationToken::new(),
+            workers: None,
+            _dir: dir,
+        })
+    }
+
+    /// Starts the workers (`worker.concurrency` jobs in flight).
+    pub fn start_workers(&mut self) {
+        let pool = Pool::new(self.pipeline.clone());
+        self.workers = Some(tokio::spawn(pool.run(self.cancel.clone())));
+    }
+
+    /// Stores one event as intake does (event and job in one commit).
+    pub async fn intake(&self, event: &Value) -> anyhow::Result<()> {
+        intake(&self.store, event).await
+    }
+
+    /// Waits until no job is left to run (done, dead or waiting for a person).
+    pub async fn wait_until_idle(&self) -> anyhow::Result<()> {
+        while self.store.queue_depth().await? > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// Stops the workers and reads the figures.
+    pub async fn finish(self) -> anyhow::Result<Figures> {
+        self.cancel.cancel();
+        if let Some(workers) = self.workers {
+            workers.await?;
+        }
+        let stats = self.sandbox.stats();
+        let token = &stats["tokens"][TOKEN];
+        let events = all_events(&self.store).await?;
+        let mut statuses = BTreeMap::new();
+        for e in &events {
+            *statuses.entry(e.status.as_str().to_owned()).or_default() += 1;
+        }
+        let mut latencies: Vec<Duration> = events
+            .iter()
+            .filter(|e| e.status == EventStatus::Done)
+            .filter_map(|e| e.finished_at.map(|f| (f - e.received_at).max(0)))
+            .map(|ms| Duration::from_millis(ms as u64))
+            .collect();
+        latencies.sort();
+        let contacts = self.sandbox.state()["contacts"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0);
+        let figures = Figures {
+            events: events.len(),
+            calls: token["calls"].as_u64().unwrap_or(0),
+            by_route: token["calls_by_route"].clone(),
+            rate_limited: stats["total_429"].as_u64().unwrap_or(0),
+            max_in_any_10s: token["max_in_any_10s"].as_u64().unwrap_or(0),
+            statuses,
+            latencies,
+            contacts,
+            last_finished_ms: events
+                .iter()
+                .filter_map(|e| e.finished_at)
+                .max()
+                .unwrap_or(0),
+        };
+        self.store.close().await;
+        Ok(figures)
+    }
+}
+
+impl Figures {
+    /// Prints calls per event, latency and statuses; an error unless every event is done.
+    pub fn print_and_check(&self) -> anyhow::Result<()> {
+        println!(
+            "HubSpot calls: {} ({:.4} per event); by route: {}",
+            self.calls,
+            self.calls as f64 / self.events.max(1) as f64,
+            self.by_route
+        );
+        println!(
+            "429s served: {}; highest calls in any 10 s: {}",
+            self.rate_limited, self.max_in_any_10s
+        );
+        println!(
+            "payment -> CRM: p50 {} ms, p99 {} ms, max {} ms ({} events done)",
+            percentile(&self.latencies, 50.0).as_millis(),
+            percentile(&self.latencies, 99.0).as_millis(),
+            self.latencies
+                .last()
+                .copied()
+                .unwrap_or_default()
+                .as_millis(),
+            self.latencies.len()
+        );
+        println!(
+            "final statuses: {}; contacts in HubSpot: {}",
+            self.statuses
+                .iter()
+                .map(|(s, n)| format!("{s} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.contacts
+        );
+        let done = self.statuses.get("done").copied().unwrap_or(0);
+        anyhow::ensure!(
+            done == self.events,
+            "{} of {} events are not done",
+            self.events - done,
+            self.events
+        );
+        Ok(())
+    }
+}
+
+/// Every stored event (up to 10,000).
+async fn all_events(store: &Store) -> anyhow::Result<Vec<EventSummary>> {
+    Ok(store
+        .list_events(&EventFilter {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await?)
+}
+
+/// Creates the properties the rules write, as `paybridge setup` does.
+async fn setup(
+    sandbox: &Sandbox,
+    needs: Vec<paybridge::rules::PropertyNeed>,
+) -> anyhow::Result<()> {
+    sandbox.merge_seed(Seed {
+        tokens: vec![SeedToken {
+            token: "setup".into(),
+            scopes: [
+                "crm.schemas.contacts.write",
+                "crm.schemas.contacts.read",
+                "crm.schemas.deals.write",
+                "crm.schemas.deals.read",
+                "tickets",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }],
+        ..Default::default()
+    })?;
+    let setup = HubSpot::new(
+        &sandbox.url(),
+        Secret::new("setup".into()),
+        ApiVersion::Dated2026_09,
+        1_000,
+        10,
+        "stripe_customer_id",
+    )?;
+    let defs: Vec<_> = needs
+        .iter()
+        .map(paybridge::ops::setup::definition)
+        .collect();
+    paybridge::ops::setup::ensure(&setup, &defs, false).await?;
+    Ok(())
+}
+
+/// Stores one event as intake does.
+pub async fn intake(store: &Store, e: &Value) -> anyhow::Result<()> {
+    let id = e["id"].as_str().unwrap_or_default();
+    let customer = e["data"]["object"]["customer"]
+        .as_str()
+        .or_else(|| e["data"]["object"]["id"].as_str())
+        .unwrap_or_default();
+    store
+        .intake(NewEvent {
+            id: EventId::parse(id)?,
+            kind: e["type"].as_str().unwrap_or_default().to_owned(),
+            created: e["created"].as_i64().unwrap_or_default(),
+            livemode: false,
+            api_version: None,
+            customer: Some(CustomerId::parse(customer)?),
+            source: EventSource::Webhook,
+            status: EventStatus::Pending,
+            payload: serde_json::to_vec(e)?,
+            payload_kind: Default::default(),
+            guest_email: None,
+        })
+        .await?;
+    Ok(())
+}
+
+/// The fixtures the events are made from.
+pub fn template(kind: &str) -> anyhow::Result<Value> {
+    let text = match kind {
+        "customer.subscription.updated" => {
+            include_str!("../../fixtures/stripe/customer.subscription.updated.json")
+        }
+        "invoice.paid" => include_str!("../../fixtures/stripe/invoice.paid.json"),
+        "invoice.payment_failed" => {
+            include_str!("../../fixtures/stripe/invoice.payment_failed.json")
+        }
+        "charge.refunded" => include_str!("../../fixtures/stripe/charge.refunded.json"),
+        other => anyhow::bail!("no fixture for {other}"),
+    };
+    Ok(serde_json::from_str(text)?)
+}
+
+/// The fixture of `kind` re-keyed: its id, `created`, customer (and the invoice's email),
+/// and object ids of its own.
+pub fn event(
+    kind: &str,
+    id: &str,
+    customer: &str,
+    email: Option<&str>,
+    created: i64,
+) -> anyhow::Result<Value> {
+    let mut e = template(kind)?;
+    e["id"] = id.into();
+    e["created"] = created.into();
+    let object = &mut e["data"]["object"];
+    object["customer"] = customer.into();
+    if object["object"] == "invoice" {
+        object["id"] = format!("in_{id}").into();
+        if let Some(email) = email {
+            object["customer_email"] = email.into();
+        }
+    }
+    if object["object"] == "charge" {
+        object["id"] = format!("ch_{id}").into();
+        if let (Some(email), true) = (email, object["billing_details"].is_object()) {
+            object["billing_details"]["email"] = email.into();
+        }
+    }
+    Ok(e)
+}
+
+/// Event `i` of the ticket/note mix for customer `customer` (of `customers`): one in
+/// five a failed payment (a ticket), one in eight a refund (a note), the rest payments.
+pub fn mixed_event(
+    prefix: &str,
+    i: usize,
+    customers: usize,
+    created: i64,
+) -> anyhow::Result<Value> {
+    let c = i % customers;
+    let kind = if i % 5 == 4 {
+        "invoice.payment_failed"
+    } else if i % 8 == 7 {
+        "charge.refunded"
+    } else {
+        "invoice.paid"
+    };
+    let email = format!("{prefix}{c}@example.com");
+    event(
+        kind,
+        &format!("evt_{prefix}_{i}"),
+        &format!("cus_{prefix}{c}"),
+        Some(&email),
+        created,
+    )
+}
+
+/// Feeds `events` at `per_s` a second, on schedule (not drifting with slow intakes);
+/// `make(i)` builds event `i`. Returns when the last one is stored.
+pub async fn feed(
+    store: &Store,
+    events: usize,
+    per_s: f64,
+    make: impl Fn(usize) -> anyhow::Result<Value>,
+) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
+    for i in 0..events {
+        let at = started + Duration::from_secs_f64(i as f64 / per_s);
+        tokio::time::sleep_until(at).await;
+        intake(store, &make(i)?).await?;
+    }
+    Ok(())
+}
+
+/// The trickle and steady benchmarks: feeds the ticket/note mix at `per_s` with HubSpot answering in 100–200 ms, and prints the figures.
+pub async fn mixed_run(
+    events: usize,
+    customers: usize,
+    per_s: f64,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    let mut bench = Bench::start(Options {
+        requests_per_10s: 90,
+        latency_ms: (100, 200),
+        rules: TICKET_AND_NOTE_RULES,
+    })
+    .await?;
+    bench.start_workers();
+    let started = Instant::now();
+    let base = 1_790_000_000i64;
+    feed(&bench.store, events, per_s, |i| {
+        mixed_event(prefix, i, customers, base + i as i64)
+    })
+    .await?;
+    bench.wait_until_idle().await?;
+    println!(
+        "{events} events for {customers} customers at {per_s}/s, HubSpot answering in 100-200 ms: all handled {:.1} s after the first arrived",
+        secs(started)
+    );
+    bench.finish().await?.print_and_check()
+}
+
+/// Seconds since `since`, for progress lines.
+pub fn secs(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64()
+}
