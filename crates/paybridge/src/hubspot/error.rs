@@ -18,6 +18,10 @@ pub enum HubspotError {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// HubSpot is failing broadly and the circuit breaker is open (`breaker.rs`): the call
+    /// was not made. Not a failed attempt: the job waits for HubSpot to come back.
+    #[error("HubSpot is failing broadly (5xx or no answer); call not made, next probe in {} ms", retry_after.as_millis())]
+    Unavailable { retry_after: Duration },
     /// Other 4xx: retrying will not help; kept with HubSpot's own words for the operator.
     #[error("HubSpot {route} answered {status} {category}: {message}")]
     Terminal {
@@ -38,6 +42,7 @@ impl HubspotError {
         match self {
             Self::RateLimited { .. } => Some(429),
             Self::Retryable { status, .. } => *status,
+            Self::Unavailable { .. } => None,
             Self::Terminal { status, .. } => Some(*status),
         }
     }
@@ -47,7 +52,20 @@ impl HubspotError {
             Self::RateLimited { retry_after, .. } | Self::Retryable { retry_after, .. } => {
                 *retry_after
             }
+            Self::Unavailable { retry_after } => Some(*retry_after),
             Self::Terminal { .. } => None,
+        }
+    }
+
+    /// A failure that says HubSpot is down or broken (5xx, 408, no answer), not that the
+    /// request was wrong: what the circuit breaker counts.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } => true,
+            Self::Retryable { status, .. } => {
+                status.is_none_or(|s| s == 408 || (500..600).contains(&s))
+            }
+            _ => false,
         }
     }
 
@@ -62,6 +80,7 @@ impl HubspotError {
     pub fn message(&self) -> &str {
         match self {
             Self::RateLimited { policy, .. } => policy,
+            Self::Unavailable { .. } => "unavailable",
             Self::Retryable { message, .. } | Self::Terminal { message, .. } => message,
         }
     }

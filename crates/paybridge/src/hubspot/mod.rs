@@ -3,6 +3,7 @@
 
 mod answer;
 mod batch;
+mod breaker;
 mod contacts;
 mod crm;
 mod daily;
@@ -90,6 +91,37 @@ impl HubSpot {
 
     pub(crate) fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    /// Whether HubSpot is failing broadly (the circuit breaker is open).
+    pub fn is_unavailable(&self) -> bool {
+        self.transport.breaker.is_open()
+    }
+
+    /// How long until the breaker's next probe (zero when closed).
+    pub fn until_probe(&self) -> std::time::Duration {
+        self.transport.breaker.until_probe()
+    }
+
+    /// How many times HubSpot came back after failing broadly (the breaker closed).
+    pub fn recoveries(&self) -> u64 {
+        self.transport.breaker.recoveries()
+    }
+
+    /// While the breaker is open and a probe is due: one cheap read, whose answer closes
+    /// it or pushes the next probe back. Does nothing otherwise.
+    pub async fn probe_if_due(&self) {
+        if !self.transport.breaker.is_open() || !self.until_probe().is_zero() {
+            return;
+        }
+        let path = format!("{}?limit=1", self.transport.objects("contacts"));
+        if let Err(e) = self
+            .transport
+            .call("probe", reqwest::Method::GET, &path, None)
+            .await
+        {
+            tracing::debug!(error = %e, "HubSpot probe failed");
+        }
     }
 
     /// This client's counts of calls answered and 429s (for `paybridge report`).

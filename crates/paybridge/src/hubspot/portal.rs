@@ -238,7 +238,8 @@ impl HubSpot {
 
     /// Lets the daily-limit hold read the same clock as the rest of the process.
     pub fn use_clock(&self, clock: crate::domain::Clock) {
-        self.transport().daily.use_clock(clock);
+        self.transport().daily.use_clock(clock.clone());
+        self.transport().breaker.use_clock(clock);
     }
 
     /// The reset time of a daily-limit hold, once per hold (for its one alert), and the

@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::HubspotError;
+use super::breaker::{Admission, Breaker};
 use super::daily::{AccountZone, Daily, resets_at};
 use super::limiter::{Bucket, Limiter};
 use crate::basics::Secret;
@@ -26,6 +27,8 @@ pub struct Transport {
     pub counts: Arc<CallCounts>,
     /// The hold after a DAILY 429 (see `daily.rs`).
     pub daily: Daily,
+    /// Stops calls while HubSpot fails broadly (see `breaker.rs`).
+    pub breaker: Breaker,
 }
 
 /// HubSpot calls this client made that were answered (any status), and the 429s among
@@ -99,6 +102,7 @@ impl Transport {
             max_rate_limited: Duration::from_secs(120),
             counts: Arc::default(),
             daily: Daily::default(),
+            breaker: Breaker::default(),
         })
     }
 
@@ -159,6 +163,10 @@ impl Transport {
                     retry_after: Some(wait),
                 });
             }
+            let admission = self.breaker.admit();
+            if let Admission::Refused(retry_after) = admission {
+                return Err(HubspotError::Unavailable { retry_after });
+            }
             let waited = self.limiter.acquire(bucket).await;
             metrics::histogram!("paybridge_hubspot_limiter_wait_seconds")
                 .record(waited.as_secs_f64());
@@ -173,6 +181,7 @@ impl Transport {
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
+                    self.breaker.record(admission, true);
                     metrics::counter!("paybridge_hubspot_calls_total", "route" => route, "status" => "error").increment(1);
                     let kind = if e.is_timeout() {
                         "timed out"
@@ -190,6 +199,10 @@ impl Transport {
                 }
             };
             let status = response.status();
+            self.breaker.record(
+                admission,
+                status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT,
+            );
             self.counts.record(status);
             metrics::counter!("paybridge_hubspot_calls_total", "route" => route, "status" => status_class(status)).increment(1);
             metrics::histogram!("paybridge_hubspot_call_seconds", "route" => route)

@@ -153,6 +153,33 @@ impl Store {
         .await?)
     }
 
+    /// Jobs waiting for a retry become due now (HubSpot came back after an outage: their
+    /// backoff is moot). Returns how many were waiting.
+    pub async fn run_now(&self, jobs: &[i64]) -> Result<u64, StoreError> {
+        let now = self.clock().now_ms();
+        let jobs = jobs.to_vec();
+        self.write(move |c| {
+            Box::pin(async move {
+                let mut released = 0;
+                for chunk in jobs.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new("UPDATE jobs SET run_at = ");
+                    q.push_bind(now)
+                        .push(" WHERE status = 'retrying' AND run_at > ")
+                        .push_bind(now)
+                        .push(" AND id IN (");
+                    let mut ids = q.separated(", ");
+                    for id in chunk {
+                        ids.push_bind(*id);
+                    }
+                    q.push(")");
+                    released += q.build().execute(&mut *c).await?.rows_affected();
+                }
+                Ok(released)
+            })
+        })
+        .await
+    }
+
     /// Records how a run ended, on the job and (for event jobs) on its event. Ignored if the
     /// lease was lost to another worker meanwhile. Returns whether it was recorded.
     pub async fn finish(

@@ -1,6 +1,7 @@
 //! One run of one job, start to finish: the attempt's span and timeline, the outcome
 //! (done, retry with backoff, dead letter, needs attention), its metrics and alert.
 
+use super::outage;
 use super::process::{process_event, process_sequence_step};
 use super::{Log, Pipeline, WorkError};
 use crate::hubspot::HubspotError;
@@ -20,47 +21,21 @@ pub(crate) async fn run_job(p: &Pipeline, job: ClaimedJob) {
             process_event(p, &job, &mut log).await.map(|c| (c, None))
         };
         let now = i.clock.now_ms();
-        let outcome = match result {
+        let (outcome, hubspot_down) = match result {
             Ok((contact_id, next)) => {
                 log.say("done");
-                JobOutcome::Done { contact_id, next }
-            }
-            Err(WorkError::NeedsAttention { message, contact_id }) => {
-                log.say(format!("needs attention: {message}"));
-                JobOutcome::NeedsAttention { error: message, contact_id }
-            }
-            Err(WorkError::Hubspot(HubspotError::RateLimited { policy, retry_after })) => {
-                if policy == "DAILY" {
-                    daily_limit_alert(p).await;
-                }
-                let wait = retry_after.unwrap_or(std::time::Duration::from_secs(10));
-                log.say(format!("HubSpot rate limit ({policy}) persists; rescheduled in {} s, not counted as an attempt", wait.as_secs()));
-                JobOutcome::Retry {
-                    run_at: now + wait.as_millis() as i64,
-                    error: format!("rate limited ({policy})"),
-                    count_attempt: false,
-                }
-            }
-            Err(e) if e.is_terminal() => {
-                log.say(format!("failed for good: {e}"));
-                JobOutcome::Dead { error: e.to_string() }
-            }
-            Err(e) if job.attempt >= i.max_attempts => {
-                log.say(format!("attempt {} failed: {e}; no attempts left", job.attempt));
-                JobOutcome::Dead {
-                    error: format!("gave up after {} attempts: {e}", job.attempt),
-                }
+                (JobOutcome::Done { contact_id, next }, false)
             }
             Err(e) => {
-                let delay = i.backoff.delay(job.attempt, e.retry_after());
-                log.say(format!("attempt {} failed: {e}; next attempt in {} ms", job.attempt, delay.as_millis()));
-                JobOutcome::Retry {
-                    run_at: now + delay.as_millis() as i64,
-                    error: e.to_string(),
-                    count_attempt: true,
-                }
+                let down = matches!(&e, WorkError::Hubspot(h) if h.is_outage());
+                let outcome = match outage::deferred(p, job.id, &e, &mut log) {
+                    Some(deferred) => deferred,
+                    None => failed(p, &job, e, now, &mut log).await,
+                };
+                (outcome, down)
             }
         };
+        outage::note_outcome(p, job.id, &outcome, hubspot_down);
         metrics::counter!("paybridge_job_attempts_total", "outcome" => outcome_label(&outcome)).increment(1);
         metrics::histogram!("paybridge_job_seconds").record(started.elapsed().as_secs_f64());
         if let Err(e) = i.store.log_timeline(&job.event_id, job.attempt, &log.lines).await {
@@ -81,6 +56,73 @@ pub(crate) async fn run_job(p: &Pipeline, job: ClaimedJob) {
     }
     .instrument(span)
     .await
+}
+
+/// How a failed run ends: waiting for a person, a rate limit waited out, a dead letter,
+/// or a retry after its backoff.
+async fn failed(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    e: WorkError,
+    now: i64,
+    log: &mut Log,
+) -> JobOutcome {
+    let i = &p.inner;
+    match e {
+        WorkError::NeedsAttention {
+            message,
+            contact_id,
+        } => {
+            log.say(format!("needs attention: {message}"));
+            JobOutcome::NeedsAttention {
+                error: message,
+                contact_id,
+            }
+        }
+        WorkError::Hubspot(HubspotError::RateLimited {
+            policy,
+            retry_after,
+        }) => {
+            if policy == "DAILY" {
+                daily_limit_alert(p).await;
+            }
+            let wait = retry_after.unwrap_or(std::time::Duration::from_secs(10));
+            log.say(format!("HubSpot rate limit ({policy}) persists; rescheduled in {} s, not counted as an attempt", wait.as_secs()));
+            JobOutcome::Retry {
+                run_at: now + wait.as_millis() as i64,
+                error: format!("rate limited ({policy})"),
+                count_attempt: false,
+            }
+        }
+        e if e.is_terminal() => {
+            log.say(format!("failed for good: {e}"));
+            JobOutcome::Dead {
+                error: e.to_string(),
+            }
+        }
+        e if job.attempt >= i.max_attempts => {
+            log.say(format!(
+                "attempt {} failed: {e}; no attempts left",
+                job.attempt
+            ));
+            JobOutcome::Dead {
+                error: format!("gave up after {} attempts: {e}", job.attempt),
+            }
+        }
+        e => {
+            let delay = i.backoff.delay(job.attempt, e.retry_after());
+            log.say(format!(
+                "attempt {} failed: {e}; next attempt in {} ms",
+                job.attempt,
+                delay.as_millis()
+            ));
+            JobOutcome::Retry {
+                run_at: now + delay.as_millis() as i64,
+                error: e.to_string(),
+                count_attempt: true,
+            }
+        }
+    }
 }
 
 fn outcome_label(o: &JobOutcome) -> &'static str {

@@ -11,6 +11,7 @@ mod create;
 mod execute;
 mod job;
 mod lifecycle;
+mod outage;
 pub mod outbound;
 mod pool;
 mod process;
@@ -65,6 +66,10 @@ struct Inner {
     lease: Duration,
     /// Lifecycle stages in their forward order (`[contacts] lifecycle_stages`).
     lifecycle_stages: Vec<String>,
+    /// Jobs waiting for HubSpot to come back, released when it does (`outage`).
+    waiting_on_hubspot: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// The HubSpot client's recoveries already acted on.
+    recoveries_seen: std::sync::atomic::AtomicU64,
 }
 
 impl Pipeline {
@@ -105,6 +110,8 @@ impl Pipeline {
                 ruleset: rules,
                 lease: settings.worker.lease,
                 lifecycle_stages: settings.contacts.lifecycle_stages.clone(),
+                waiting_on_hubspot: Default::default(),
+                recoveries_seen: Default::default(),
                 http: outbound.client()?,
                 outbound,
             }),

@@ -9,8 +9,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::Pipeline;
 use super::job::run_job;
+use super::{Pipeline, outage};
 
 /// How long shutdown waits for in-flight jobs before leaving them to lease expiry.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -31,6 +31,7 @@ impl Pool {
         let permits = Arc::new(Semaphore::new(concurrency));
         let held: Arc<Mutex<HashSet<i64>>> = Arc::default();
         let renewer = tokio::spawn(renew_leases(p.clone(), held.clone(), cancel.clone()));
+        let prober = tokio::spawn(outage::probe(p.clone(), cancel.clone()));
         let wake = i.store.jobs_notify();
         tracing::info!(worker = %i.worker_id, concurrency, "workers started");
         loop {
@@ -38,6 +39,7 @@ impl Pool {
                 permit = permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
                 _ = cancel.cancelled() => break,
             };
+            outage::release_if_recovered(&p).await;
             let mut batch = vec![first];
             while let Ok(more) = permits.clone().try_acquire_owned() {
                 batch.push(more);
@@ -96,6 +98,7 @@ impl Pool {
             );
         }
         renewer.abort();
+        prober.abort();
     }
 }
 
@@ -129,6 +132,7 @@ pub async fn drain(p: &Pipeline) -> anyhow::Result<usize> {
     let i = &p.inner;
     let mut runs = 0;
     loop {
+        outage::release_if_recovered(p).await;
         let lease_until = i.clock.now_ms() + i.lease.as_millis() as i64;
         let jobs = i
             .store
@@ -167,6 +171,7 @@ pub async fn run_due(p: &Pipeline) -> anyhow::Result<usize> {
     let i = &p.inner;
     let mut runs = 0;
     loop {
+        outage::release_if_recovered(p).await;
         let lease_until = i.clock.now_ms() + i.lease.as_millis() as i64;
         let jobs = i
             .store
