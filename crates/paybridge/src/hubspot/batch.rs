@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,6 +61,9 @@ where
                 while let Ok(item) = rx.try_recv() {
                     held.push(item);
                 }
+                if held.len() < max && limiter.is_tight() {
+                    gather(&mut rx, &mut held, max).await;
+                }
                 // Take up to `max` inputs that do not conflict; the rest wait for the next call.
                 let mut batch: Vec<(I, Reply<O>)> = Vec::new();
                 let mut rest = Vec::new();
@@ -81,6 +85,28 @@ where
         let (reply, answer) = oneshot::channel();
         self.tx.send((input, reply)).map_err(|_| closed_error())?;
         answer.await.map_err(|_| closed_error())?
+    }
+}
+
+/// The longest a batcher gathers, and how long a pause in arrivals ends it: while the
+/// budget paces the calls, inputs that keep coming are worth the wait (a burst's batches
+/// fill instead of going out a fifth full); a pause means the flow has stopped.
+const GATHER: Duration = Duration::from_millis(1_000);
+const GATHER_PAUSE: Duration = Duration::from_millis(250);
+
+/// Takes inputs until `max` are held, arrivals pause, or `GATHER` has passed.
+async fn gather<I, O>(
+    rx: &mut mpsc::UnboundedReceiver<(I, Reply<O>)>,
+    held: &mut Vec<(I, Reply<O>)>,
+    max: usize,
+) {
+    let until = tokio::time::Instant::now() + GATHER;
+    while held.len() < max {
+        let pause = tokio::time::Instant::now() + GATHER_PAUSE;
+        match tokio::time::timeout_at(pause.min(until), rx.recv()).await {
+            Ok(Some(item)) => held.push(item),
+            Ok(None) | Err(_) => return,
+        }
     }
 }
 

@@ -130,6 +130,21 @@ impl Limiter {
         }
     }
 
+    /// Whether the budget is what paces the calls now: less than half the pacing burst is
+    /// left. Then a batcher gathers before calling (a fuller batch saves a call the budget
+    /// would make everyone wait for); otherwise a call goes out at once (latency first).
+    pub fn is_tight(&self) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        let rate = self.standard_max as f64 / self.standard_window.as_secs_f64();
+        let burst = (self.standard_max as f64 / 10.0).max(1.0);
+        state.tokens = (state.tokens + (now - state.refilled).as_secs_f64() * rate).min(burst);
+        state.refilled = now;
+        state.tokens < burst / 2.0
+    }
+
     /// Stops every caller for `duration` (after a 429, or when HubSpot says nothing remains).
     pub fn pause(&self, duration: Duration) {
         if let Ok(mut state) = self.state.lock() {
@@ -217,5 +232,21 @@ mod tests {
         let before = Instant::now();
         limiter.acquire(Bucket::Standard).await;
         assert!(before.elapsed() >= Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tight_once_the_pacing_burst_is_half_spent_and_loose_again_after_a_pause() {
+        // 100 per 10 s: a pacing burst of 10, refilled at 10 a second.
+        let limiter = Limiter::new(100, 5);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!limiter.is_tight(), "a full burst");
+        for _ in 0..5 {
+            limiter.acquire(Bucket::Standard).await;
+        }
+        assert!(!limiter.is_tight(), "half the burst left");
+        limiter.acquire(Bucket::Standard).await;
+        assert!(limiter.is_tight(), "less than half left");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!limiter.is_tight(), "two tokens back in 200 ms");
     }
 }

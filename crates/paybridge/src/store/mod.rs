@@ -37,7 +37,7 @@ pub use events::{EventFilter, EventRecord, EventSummary};
 pub use intake::{IntakeOutcome, NewEvent};
 pub use queue::{ClaimedJob, JobOutcome, NextStep};
 pub use report::{EventRow, PAYMENT_TYPES, PaymentPayload};
-pub use steps::{StepRecord, StepStart, TimelineEntry};
+pub use steps::{ContactMemory, StepRecord, StepStart, TimelineEntry};
 pub use stripe_memory::{CachedProduct, THIN_NEEDS_KEY};
 
 #[derive(Debug, thiserror::Error)]

@@ -220,17 +220,36 @@ impl Store {
         .await
     }
 
+    /// The customer's contact id and email, as remembered.
     pub async fn contact_for(
         &self,
         customer: &str,
     ) -> Result<Option<(String, Option<String>)>, StoreError> {
-        let row = sqlx::query("SELECT contact_id, email FROM contacts WHERE customer = ?1")
-            .bind(customer)
-            .fetch_optional(self.reader())
-            .await?;
-        row.map(|r| Ok((r.try_get("contact_id")?, r.try_get("email")?)))
-            .transpose()
-            .map_err(|e: sqlx::Error| StoreError::from(e))
+        Ok(self
+            .contact_memory(customer)
+            .await?
+            .map(|m| (m.contact_id, m.email)))
+    }
+
+    /// What is remembered of the customer's contact, and when it was last remembered.
+    pub async fn contact_memory(
+        &self,
+        customer: &str,
+    ) -> Result<Option<ContactMemory>, StoreError> {
+        let row =
+            sqlx::query("SELECT contact_id, email, updated_at FROM contacts WHERE customer = ?1")
+                .bind(customer)
+                .fetch_optional(self.reader())
+                .await?;
+        row.map(|r| {
+            Ok(ContactMemory {
+                contact_id: r.try_get("contact_id")?,
+                email: r.try_get("email")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+        .map_err(|e: sqlx::Error| StoreError::from(e))
     }
 
     pub async fn remember_contact(
@@ -340,4 +359,12 @@ fn step_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StepRecord, sqlx::Error>
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,
     })
+}
+
+/// A customer's contact as remembered: its id, its email, when (unix ms).
+#[derive(Debug, Clone)]
+pub struct ContactMemory {
+    pub contact_id: String,
+    pub email: Option<String>,
+    pub updated_at: i64,
 }

@@ -161,30 +161,42 @@ async fn update_contact(
     }
     super::lifecycle::forward_only(cx, contact, &mut write).await?;
     write.extend(aggregates.iter().map(|(k, v)| (k.clone(), v.clone())));
-    if write.is_empty() {
+    // What the contact's create carried in this run is not written again; an email to
+    // attach goes with this update.
+    let mut send = write.clone();
+    send.retain(|k, v| contact.written.get(k) != Some(v));
+    if let Some(email) = &contact.pending_email {
+        send.entry("email".into()).or_insert_with(|| email.clone());
+    }
+    if write.is_empty() && send.is_empty() {
         return cx.finished("skipped", Some(&json!({"stale": stale}))).await;
     }
     let customer = fact.customer.as_ref().map(|c| c.as_str());
-    if let Some(email) = write.get("email") {
+    if let Some(email) = send.get("email")
+        && contact.pending_email.as_ref() != Some(email)
+    {
         super::resolve::email_is_free(p, contact, customer, email).await?;
     }
-    match i.hubspot.update_contact(&contact.id, write.clone()).await {
-        Ok(_) => {}
-        // In a batch update's 207, a merged or deleted contact is an OBJECT_NOT_FOUND item.
-        Err(e) if e.status() == Some(404) => return Err(vanished(cx, &contact.id).await),
-        Err(e) => return Err(e.into()),
+    if !send.is_empty() {
+        write_properties(cx, contact, &send).await?;
     }
-    if let (Some(email), Some(customer)) = (write.get("email"), customer) {
+    if let (Some(email), Some(customer)) = (send.get("email"), customer) {
         i.store
             .remember_contact(customer, &contact.id, Some(email))
             .await?;
     }
+    let with_create: Vec<String> = write
+        .keys()
+        .filter(|k| !send.contains_key(*k))
+        .cloned()
+        .collect();
+    write.extend(send.clone());
     let watermarked: Vec<String> = write
         .keys()
         .filter(|k| properties.contains_key(*k))
         .cloned()
         .collect();
-    let result = json!({ "contact_id": contact.id, "written": write, "stale": stale });
+    let result = json!({ "contact_id": contact.id, "written": write, "stale": stale, "with_create": with_create });
     i.store
         .record_property_write(
             &contact.id,
@@ -194,16 +206,59 @@ async fn update_contact(
             &result,
         )
         .await?;
-    cx.say(format!(
-        "property updated on contact {}: {}",
-        contact.id,
-        write
+    let shown = |props: &BTreeMap<String, String>| {
+        props
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(", ")
-    ));
+    };
+    if send.is_empty() {
+        cx.say(format!(
+            "properties written with contact {}'s create: {}",
+            contact.id,
+            shown(&write)
+        ));
+    } else {
+        cx.say(format!(
+            "property updated on contact {}: {}",
+            contact.id,
+            shown(&send)
+        ));
+    }
     Ok(())
+}
+
+/// One contact update; a vanished contact is forgotten, and an attached email that
+/// another contact has is for a person to decide.
+async fn write_properties(
+    cx: &mut StepContext<'_>,
+    contact: &Resolved,
+    send: &BTreeMap<String, String>,
+) -> Result<(), WorkError> {
+    match cx
+        .p
+        .inner
+        .hubspot
+        .update_contact(&contact.id, send.clone())
+        .await
+    {
+        Ok(_) => Ok(()),
+        // In a batch update's 207, a merged or deleted contact is an OBJECT_NOT_FOUND item.
+        Err(e) if e.status() == Some(404) => Err(vanished(cx, &contact.id).await),
+        Err(e) if e.category() == Some("CONFLICT") && contact.pending_email.is_some() => {
+            Err(WorkError::NeedsAttention {
+                message: format!(
+                    "contact {} was created without an email; its email {} belongs to another contact ({}) — merge them in HubSpot, then `paybridge events retry`",
+                    contact.id,
+                    contact.pending_email.as_deref().unwrap_or_default(),
+                    e.message()
+                ),
+                contact_id: Some(contact.id.clone()),
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// POSTs JSON; any non-2xx is worth retrying ("retried until it answers 2xx").

@@ -16,46 +16,139 @@ pub(crate) struct Resolved {
     pub email: Option<String>,
     /// `hubspot_owner_id`, when the contact was read from HubSpot in this run.
     pub owner: Option<String>,
+    /// Properties of the run's first update written with the contact's create (no update
+    /// of their own needed).
+    pub written: Properties,
+    /// An email to write with the run's first update (the contact was remembered moments
+    /// ago without one): not written yet, but it will be before any later step runs.
+    pub pending_email: Option<String>,
 }
 
+impl Resolved {
+    fn of(c: &Contact) -> Self {
+        Self {
+            id: c.id.clone(),
+            email: c.get("email").map(str::to_owned),
+            owner: c.get("hubspot_owner_id").map(str::to_owned),
+            written: Properties::new(),
+            pending_email: None,
+        }
+    }
+}
+
+/// Properties that name or key the contact: the create sets them from what is known of
+/// the customer, and the lifecycle stage is only written after its current value is read.
+fn not_preloaded(name: &str, id_property: &str) -> bool {
+    matches!(
+        name,
+        "email" | "firstname" | "lastname" | super::lifecycle::PROPERTY
+    ) || name == id_property
+}
+
+/// A memory this young of a contact without an email is trusted: the contact was created
+/// or read by paybridge itself moments ago (a burst's second event), so its email is
+/// written with the first update, and HubSpot refuses it if another contact has it.
+const FRESH_MEMORY_MS: i64 = 10 * 60 * 1_000;
+
 /// The contact this fact acts on, or None when there is no one to act on (no customer and
-/// no email, or `create_missing = false` and nobody found).
+/// no email, or `create_missing = false` and nobody found). `preload`: the properties the
+/// run's first step writes on the contact, which a create then carries.
 pub(crate) async fn resolve(
     p: &Pipeline,
     fact: &PaymentFact,
+    preload: Option<&Properties>,
     log: &mut Log,
 ) -> Result<Option<Resolved>, WorkError> {
     let i = &p.inner;
     let Some(customer) = fact.customer.as_ref().map(|c| c.as_str()) else {
         return resolve_guest(p, fact, log).await;
     };
-    if let Some((id, email)) = i.store.contact_for(customer).await? {
-        log.say(format!("contact found: {id} (remembered for {customer})"));
-        let resolved = Resolved {
-            id,
-            email,
-            owner: None,
-        };
-        return attach_email(p, customer, resolved, best_email(fact), log)
-            .await
-            .map(Some);
-    }
-    if let Some(c) = i.hubspot.contact_by(&i.id_property, customer).await? {
+    if let Some(memory) = i.store.contact_memory(customer).await? {
         log.say(format!(
-            "contact found: {} by {} = {customer}",
-            c.id, i.id_property
+            "contact found: {} (remembered for {customer})",
+            memory.contact_id
         ));
-        let resolved = remember(p, customer, &c).await?;
+        let resolved = Resolved {
+            id: memory.contact_id,
+            email: memory.email,
+            owner: None,
+            written: Properties::new(),
+            pending_email: None,
+        };
+        let fresh = i.clock.now_ms() - memory.updated_at < FRESH_MEMORY_MS;
+        if let (Some(email), None, Some(_), true) =
+            (best_email(fact), &resolved.email, preload, fresh)
+        {
+            log.say(format!(
+                "email {email} will be written with the first update (contact {} was remembered without one moments ago)",
+                resolved.id
+            ));
+            return Ok(Some(Resolved {
+                email: Some(email.to_owned()),
+                pending_email: Some(email.to_owned()),
+                ..resolved
+            }));
+        }
         return attach_email(p, customer, resolved, best_email(fact), log)
             .await
             .map(Some);
     }
-    // Events without the customer's email or name (subscriptions, charges) fall back on
-    // what earlier customer events told us, then on Stripe's API: without it, a contact
-    // that already exists under that email would get a twin keyed by the customer alone.
+    let (email, name) = identity(p, fact, customer, log).await?;
+    if !i.create_missing {
+        let found = find(p, fact, customer, email.as_deref(), i.match_email, log).await?;
+        if found.is_none() {
+            log.say("no contact found and contacts.create_missing = false; nothing to act on");
+        }
+        return Ok(found);
+    }
+    // Created first, read only when HubSpot refuses (a contact with this Stripe Customer ID
+    // or email exists): a new customer costs one call, its properties carried along.
+    let (email, name) = (email.as_deref(), name.as_deref());
+    let mut refused = match create(p, customer, email, name, preload, log).await? {
+        Ok(created) => return Ok(Some(created)),
+        Err(refused) => refused,
+    };
+    log.say(format!(
+        "contact create refused ({}): reading the contact that exists",
+        refused.category().unwrap_or("refused")
+    ));
+    // HubSpot keeps one contact per email, so after a refusal the email's contact is looked
+    // at whatever `match_email` says.
+    if let Some(found) = find(p, fact, customer, email, true, log).await? {
+        return Ok(Some(found));
+    }
+    // No such contact: the refusal may be about a carried property. Created without them,
+    // the update step then meets the refusal, named with its rule and action.
+    if preload.is_some_and(|props| {
+        props
+            .keys()
+            .any(|k| !not_preloaded(k, &p.inner.id_property))
+    }) {
+        match create(p, customer, email, name, None, log).await? {
+            Ok(created) => return Ok(Some(created)),
+            Err(again) => refused = again,
+        }
+    }
+    if refused.status() == Some(409) {
+        return Err(WorkError::Again(
+            "contact create conflicted but no contact is readable yet".into(),
+        ));
+    }
+    Err(refused.into())
+}
+
+/// The customer's email and name for a contact: the event's, else what earlier customer
+/// events told us, else Stripe's API (without it, a contact that already exists under
+/// that email would get a twin keyed by the customer alone), else the payment's email.
+async fn identity(
+    p: &Pipeline,
+    fact: &PaymentFact,
+    customer: &str,
+    log: &mut Log,
+) -> Result<(Option<String>, Option<String>), WorkError> {
     let remembered = match (&fact.email, &fact.name) {
         (Some(_), Some(_)) => None,
-        _ => i.store.customer_profile(customer).await?,
+        _ => p.inner.store.customer_profile(customer).await?,
     };
     let email = match (
         &fact.email,
@@ -81,34 +174,53 @@ pub(crate) async fn resolve(
         .name
         .clone()
         .or_else(|| remembered.and_then(|r| r.name));
-    if let (Some(email), true) = (&email, i.match_email)
-        && let Some(c) = i.hubspot.contact_by("email", email).await?
-    {
-        if let Some(other) = c.get(&i.id_property).filter(|o| *o != customer) {
-            return Err(WorkError::NeedsAttention {
-                message: format!(
-                    "email {email} belongs to contact {} which is linked to another Stripe customer ({other}); paybridge will not merge customers — decide in HubSpot, then `paybridge events retry`",
-                    c.id
-                ),
-                contact_id: Some(c.id.clone()),
-            });
-        }
-        let mut stamp = Properties::new();
-        stamp.insert(i.id_property.clone(), customer.to_owned());
-        i.hubspot.update_contact(&c.id, stamp).await?;
+    Ok((email, name))
+}
+
+/// The customer's existing contact: by the Stripe Customer ID property, then (when
+/// `by_email`) by email, stamped with the Stripe id unless linked to another customer.
+async fn find(
+    p: &Pipeline,
+    fact: &PaymentFact,
+    customer: &str,
+    email: Option<&str>,
+    by_email: bool,
+    log: &mut Log,
+) -> Result<Option<Resolved>, WorkError> {
+    let i = &p.inner;
+    if let Some(c) = i.hubspot.contact_by(&i.id_property, customer).await? {
         log.say(format!(
-            "contact found: {} by email; stamped {} = {customer}",
+            "contact found: {} by {} = {customer}",
             c.id, i.id_property
         ));
-        return remember(p, customer, &c).await.map(Some);
+        let resolved = remember(p, customer, &c).await?;
+        return attach_email(p, customer, resolved, best_email(fact), log)
+            .await
+            .map(Some);
     }
-    if !i.create_missing {
-        log.say("no contact found and contacts.create_missing = false; nothing to act on");
+    let (Some(email), true) = (email, by_email) else {
         return Ok(None);
+    };
+    let Some(c) = i.hubspot.contact_by("email", email).await? else {
+        return Ok(None);
+    };
+    if let Some(other) = c.get(&i.id_property).filter(|o| *o != customer) {
+        return Err(WorkError::NeedsAttention {
+            message: format!(
+                "email {email} belongs to contact {} which is linked to another Stripe customer ({other}); paybridge will not merge customers — decide in HubSpot, then `paybridge events retry`",
+                c.id
+            ),
+            contact_id: Some(c.id.clone()),
+        });
     }
-    create(p, customer, email.as_deref(), name.as_deref(), log)
-        .await
-        .map(Some)
+    let mut stamp = Properties::new();
+    stamp.insert(i.id_property.clone(), customer.to_owned());
+    i.hubspot.update_contact(&c.id, stamp).await?;
+    log.say(format!(
+        "contact found: {} by email; stamped {} = {customer}",
+        c.id, i.id_property
+    ));
+    remember(p, customer, &c).await.map(Some)
 }
 
 /// The email an event gives its customer: the customer record's (customer, invoice,
@@ -132,11 +244,7 @@ async fn resolve_guest(
         log.say("the event has no Stripe customer and no email; no contact to act on");
         return Ok(None);
     };
-    let found = |c: Contact| Resolved {
-        id: c.id.clone(),
-        email: c.get("email").map(str::to_owned),
-        owner: c.get("hubspot_owner_id").map(str::to_owned),
-    };
+    let found = |c: Contact| Resolved::of(&c);
     if let Some(c) = i.hubspot.contact_by("email", email).await? {
         log.say(format!(
             "contact found: {} by email {email} (a guest payment)",
@@ -205,17 +313,26 @@ pub(crate) async fn email_is_free(
     Ok(())
 }
 
-/// Creates the customer's contact with what is known; a conflict (someone created it since
-/// our read) reads it again.
+/// Creates the customer's contact with what is known and the run's first property writes
+/// (`preload`). `Ok(Err(refusal))` when HubSpot refuses it (a duplicate unique value is
+/// not answered the same way everywhere: 409 CONFLICT, 409 OBJECT_ALREADY_EXISTS, a 400
+/// "already has that value"), any refusal but a missing scope: the caller reads.
 async fn create(
     p: &Pipeline,
     customer: &str,
     email: Option<&str>,
     name: Option<&str>,
+    preload: Option<&Properties>,
     log: &mut Log,
-) -> Result<Resolved, WorkError> {
+) -> Result<Result<Resolved, HubspotError>, WorkError> {
     let i = &p.inner;
-    let mut properties = Properties::new();
+    let carried: Properties = preload
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !not_preloaded(k, &i.id_property))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut properties = carried.clone();
     properties.insert(i.id_property.clone(), customer.to_owned());
     if let Some(email) = email {
         properties.insert("email".into(), email.to_owned());
@@ -236,30 +353,12 @@ async fn create(
                     c.id
                 ),
             });
-            remember(p, customer, &c).await
+            let mut resolved = remember(p, customer, &c).await?;
+            resolved.written = carried;
+            Ok(Ok(resolved))
         }
-        // Someone (another tool, or a person) created it since our read: read again. A
-        // duplicate unique value is not answered the same way everywhere (409 CONFLICT,
-        // 409 OBJECT_ALREADY_EXISTS, 400 "already has that value"): any refusal but a
-        // missing scope is checked by reading, and stays an error if nothing is found.
         Err(e @ HubspotError::Terminal { .. }) if e.category() != Some("MISSING_SCOPES") => {
-            let again = match i.hubspot.contact_by(&i.id_property, customer).await? {
-                Some(c) => Some(c),
-                None => match email {
-                    Some(e) => i.hubspot.contact_by("email", e).await?,
-                    None => None,
-                },
-            };
-            match again {
-                Some(c) => {
-                    log.say(format!("contact found: {} after a create conflict", c.id));
-                    remember(p, customer, &c).await
-                }
-                None if e.status() == Some(409) => Err(WorkError::Again(
-                    "contact create conflicted but no contact is readable yet".into(),
-                )),
-                None => Err(e.into()),
-            }
+            Ok(Err(e))
         }
         Err(e) => Err(e.into()),
     }
@@ -272,9 +371,8 @@ async fn remember(p: &Pipeline, customer: &str, c: &Contact) -> Result<Resolved,
         .remember_contact(customer, &c.id, email.as_deref())
         .await?;
     Ok(Resolved {
-        id: c.id.clone(),
         email,
-        owner: c.get("hubspot_owner_id").map(str::to_owned),
+        ..Resolved::of(c)
     })
 }
 
@@ -299,9 +397,8 @@ async fn attach_email(
             .remember_contact(customer, &c.id, Some(current))
             .await?;
         return Ok(Resolved {
-            id: c.id.clone(),
             email: Some(current.to_owned()),
-            owner: c.get("hubspot_owner_id").map(str::to_owned),
+            ..Resolved::of(&c)
         });
     }
     if let Some(other) = i.hubspot.contact_by("email", email).await?
@@ -324,9 +421,8 @@ async fn attach_email(
                 .remember_contact(customer, &resolved.id, Some(email))
                 .await?;
             Ok(Resolved {
-                id: resolved.id,
                 email: Some(email.to_owned()),
-                owner: resolved.owner,
+                ..resolved
             })
         }
         Err(HubspotError::Terminal {

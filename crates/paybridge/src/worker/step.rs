@@ -17,6 +17,7 @@ use super::resolve::{Resolved, resolve};
 use super::{Log, Pipeline, WorkError};
 use crate::config::WorkerMode;
 use crate::domain::PaymentFact;
+use crate::hubspot::Properties;
 use crate::rules::{Action, Step};
 use crate::store::{StepRecord, StepStart};
 
@@ -121,7 +122,8 @@ pub(crate) async fn act(
         return Ok(None);
     }
     let contact = if steps.iter().any(|s| s.action.needs_contact()) {
-        resolve(p, fact, log).await?
+        let preload = first_write(p, steps).await?;
+        resolve(p, fact, preload.as_ref(), log).await?
     } else {
         None
     };
@@ -151,6 +153,38 @@ pub(crate) async fn act(
         execute(&mut cx).await.map_err(|e| in_step(e, step))?;
     }
     Ok(contact.map(|c| c.id))
+}
+
+/// What the run's first step on the contact writes, when it is a property update not done
+/// yet: a contact created for this run carries it, and an email to attach goes with it.
+/// (Before the stale guard: a new contact has no watermarks, and for a known one only the
+/// email rides along.)
+async fn first_write(p: &Pipeline, steps: &[Step]) -> Result<Option<Properties>, WorkError> {
+    let Some(step) = steps.iter().find(|s| s.action.needs_contact()) else {
+        return Ok(None);
+    };
+    let Action::UpdateContact {
+        properties,
+        aggregates,
+    } = &step.action
+    else {
+        return Ok(None);
+    };
+    if p.inner
+        .store
+        .step(&step.key)
+        .await?
+        .is_some_and(|s| s.status == "done")
+    {
+        return Ok(None);
+    }
+    Ok(Some(
+        properties
+            .iter()
+            .chain(aggregates)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    ))
 }
 
 /// A refusal retrying cannot cure (a 400 from HubSpot's write validation, say) names the

@@ -1,0 +1,148 @@
+//! The fewest HubSpot calls (issue 14): a new customer's contact is created in one call
+//! that carries the event's properties; a burst's second event attaches the email within
+//! its property update; a contact that already exists is found after HubSpot refuses the
+//! create, and nothing is duplicated or lost on the way.
+
+mod common;
+
+use common::story::event;
+use common::{spawn_app_with, spawn_sandbox, use_sandbox};
+use hubspot_sandbox::{SandboxConfig, Seed, SeedRecord};
+use paybridge::domain::{Clock, EventId, EventStatus};
+use serde_json::{Value, json};
+
+const T0: i64 = 1_790_000_000;
+
+/// HubSpot calls of the app's token so far, by route.
+fn calls(sandbox: &hubspot_sandbox::Sandbox) -> Value {
+    sandbox.stats()["tokens"][SandboxConfig::default().token]["calls_by_route"].clone()
+}
+
+fn contacts(sandbox: &hubspot_sandbox::Sandbox) -> Vec<Value> {
+    sandbox.state()["contacts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn prop<'a>(contact: &'a Value, name: &str) -> Option<&'a str> {
+    contact["properties"][name].as_str()
+}
+
+async fn post(app: &common::TestApp, e: &Value) {
+    let r = app.post_signed(&serde_json::to_vec(e).expect("json")).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_customer_costs_one_create_and_its_next_event_one_update() {
+    let sandbox = spawn_sandbox(SandboxConfig::default()).await;
+    let app = spawn_app_with(|s| use_sandbox(s, &sandbox), Clock::system()).await;
+
+    // A subscription event carries no email: created keyed by the customer, its status and
+    // tier in the same call.
+    let mut sub = event(
+        "customer.subscription.updated.json",
+        "evt_calls_sub",
+        "cus_calls1",
+        "",
+        T0,
+    );
+    sub["data"]["object"]["status"] = "active".into();
+    post(&app, &sub).await;
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(
+        calls(&sandbox),
+        json!({"POST /crm/objects/2026-09/contacts/batch/create": 1}),
+        "one create, no read, no separate update"
+    );
+    let all = contacts(&sandbox);
+    assert_eq!(all.len(), 1);
+    assert_eq!(prop(&all[0], "stripe_customer_id"), Some("cus_calls1"));
+    assert_eq!(prop(&all[0], "stripe_subscription_status"), Some("active"));
+    assert_eq!(prop(&all[0], "email"), None);
+
+    // Its payment brings the email: written with the payment's properties, one update.
+    let paid = event(
+        "invoice.paid.json",
+        "evt_calls_paid",
+        "cus_calls1",
+        "calls1@example.com",
+        T0 + 60,
+    );
+    post(&app, &paid).await;
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(
+        calls(&sandbox),
+        json!({
+            "POST /crm/objects/2026-09/contacts/batch/create": 1,
+            "POST /crm/objects/2026-09/contacts/batch/update": 1,
+        })
+    );
+    let all = contacts(&sandbox);
+    assert_eq!(all.len(), 1, "no twin");
+    assert_eq!(prop(&all[0], "email"), Some("calls1@example.com"));
+    assert_eq!(prop(&all[0], "stripe_delinquent"), Some("false"));
+    assert!(prop(&all[0], "stripe_last_payment_date").is_some());
+    assert_eq!(prop(&all[0], "stripe_subscription_status"), Some("active"));
+
+    // The steps ledger says the first event's properties went with the create.
+    let shown = app
+        .store
+        .steps_of("evt_calls_sub")
+        .await
+        .expect("steps")
+        .into_iter()
+        .filter_map(|s| s.result)
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        shown.contains(r#""with_create":["stripe_subscription_status""#),
+        "{shown}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_contact_is_found_after_the_refused_create_and_linked_once() {
+    let sandbox = spawn_sandbox(SandboxConfig::default()).await;
+    sandbox
+        .merge_seed(Seed {
+            contacts: vec![SeedRecord {
+                id: Some("777".into()),
+                properties: json!({"email": "known@example.com", "firstname": "Known"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                associations: Vec::new(),
+            }],
+            ..Seed::default()
+        })
+        .expect("seed");
+    let app = spawn_app_with(|s| use_sandbox(s, &sandbox), Clock::system()).await;
+    let paid = event(
+        "invoice.paid.json",
+        "evt_calls_known",
+        "cus_known",
+        "known@example.com",
+        T0,
+    );
+    post(&app, &paid).await;
+    assert_eq!(app.drain().await, 1);
+    let status = app
+        .store
+        .get_event(&EventId::parse("evt_calls_known").expect("id"))
+        .await
+        .expect("get")
+        .expect("stored")
+        .summary
+        .status;
+    assert_eq!(status, EventStatus::Done);
+    let all = contacts(&sandbox);
+    assert_eq!(all.len(), 1, "the existing contact, no twin: {all:#?}");
+    assert_eq!(all[0]["id"], "777");
+    assert_eq!(prop(&all[0], "stripe_customer_id"), Some("cus_known"));
+    assert_eq!(prop(&all[0], "stripe_delinquent"), Some("false"));
+    app.stop().await;
+}
