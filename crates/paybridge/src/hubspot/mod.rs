@@ -3,6 +3,7 @@
 
 mod answer;
 mod batch;
+mod contact_scan;
 mod contacts;
 mod crm;
 mod daily;

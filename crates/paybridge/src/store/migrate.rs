@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sessions",
         include_str!("../../migrations/sqlite/0031_sessions.sql"),
     ),
+    (
+        51,
+        "reconcile",
+        include_str!("../../migrations/sqlite/0051_reconcile.sql"),
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

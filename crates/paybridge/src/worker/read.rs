@@ -16,7 +16,7 @@ use crate::stripe::thin::{self, ThinEvent};
 use crate::stripe::{normalise, normalise_value};
 
 /// A product name read from Stripe's API is used for a day before it is read again.
-const PRODUCT_TTL_MS: i64 = 24 * 3_600_000;
+pub const PRODUCT_TTL_MS: i64 = 24 * 3_600_000;
 
 pub(crate) async fn load_fact(
     p: &Pipeline,
@@ -43,6 +43,29 @@ pub(crate) async fn load_fact(
             .await?;
     }
     Ok(fact)
+}
+
+/// The properties a reconcile repair writes (`paybridge_repair.properties` of its stored
+/// event, see `catchup::reconcile::repair`).
+pub(crate) async fn repair_properties(
+    p: &Pipeline,
+    event_id: &str,
+) -> Result<std::collections::BTreeMap<String, String>, WorkError> {
+    let payload = p.inner.store.payload(event_id).await?.ok_or_else(|| {
+        WorkError::Terminal(
+            "the repair's payload was purged; run `paybridge reconcile --fix` again".into(),
+        )
+    })?;
+    let value: Value =
+        serde_json::from_slice(&payload).map_err(|e| WorkError::Terminal(e.to_string()))?;
+    let properties = value
+        .pointer("/paybridge_repair/properties")
+        .and_then(Value::as_object)
+        .ok_or_else(|| WorkError::Terminal("a repair event without properties".into()))?;
+    Ok(properties
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect())
 }
 
 /// A thin event's object, fetched at `related_object.url` with the API key (what the
