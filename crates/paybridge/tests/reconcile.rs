@@ -9,11 +9,12 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::process::{run_command, sandbox_config_file};
 use common::{TestApp, spawn_app_with, spawn_sandbox, spawn_sandbox_with, use_sandbox};
 use hubspot_sandbox::{Sandbox, SandboxConfig, Seed, SeedRecord, SeedStripe};
 use paybridge::basics::Secret;
 use paybridge::catchup::reconcile::{
-    ReconcileError, ReconcileOptions, ReconcileProgress, Reconciler, Repairs,
+    Current, ReconcileError, ReconcileOptions, ReconcileProgress, Reconciler, Repairs,
 };
 use paybridge::domain::Clock;
 use paybridge::store::{Finding, FindingKind};
@@ -191,6 +192,17 @@ fn contact_of(sandbox: &Sandbox, customer: &str) -> Value {
         .unwrap_or_else(|| panic!("no contact claims {customer}"))
 }
 
+/// A person edits the contact claiming `customer` through HubSpot's API; its id.
+async fn edit_contact(sandbox: &Sandbox, customer: &str, body: Value) -> String {
+    let id = contact_of(sandbox, customer)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = format!("/crm/v3/objects/contacts/{id}");
+    hubspot_call(sandbox, reqwest::Method::PATCH, &path, Some(body)).await;
+    id
+}
+
 /// A HubSpot API call with the sandbox's token (a person editing the CRM).
 async fn hubspot_call(sandbox: &Sandbox, method: reqwest::Method, path: &str, body: Option<Value>) {
     let mut request = reqwest::Client::new()
@@ -244,17 +256,7 @@ async fn drift_is_reported_exactly_repaired_and_gone_on_the_next_run() {
     );
 
     // The drift.
-    let r1 = contact_of(&sandbox, "cus_r1")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    hubspot_call(
-        &sandbox,
-        reqwest::Method::PATCH,
-        &format!("/crm/v3/objects/contacts/{r1}"),
-        Some(json!({"properties": {"stripe_subscription_status": "canceled", "stripe_lifetime_value": "10"}})),
-    )
-    .await;
+    edit_contact(&sandbox, "cus_r1", json!({"properties": {"stripe_subscription_status": "canceled", "stripe_lifetime_value": "10"}})).await;
     let r2 = contact_of(&sandbox, "cus_r2")["id"]
         .as_str()
         .expect("id")
@@ -372,6 +374,28 @@ async fn drift_is_reported_exactly_repaired_and_gone_on_the_next_run() {
         contact_of(&sandbox, "cus_r3")["properties"]["stripe_subscription_status"],
         "canceled"
     );
+    // The repair entered Stripe's charges in the ledger: the next charge adds to them.
+    let now = app.clock.now_secs();
+    let next = json!({"id": "evt_live_r1_charge", "object": "event", "created": now,
+        "livemode": false, "type": "charge.succeeded", "api_version": "2026-08-26.dahlia",
+        "data": {"object": charge("ch_r1_next", 1, now, "succeeded", 1000, 0)}});
+    let next = serde_json::to_vec(&next).expect("json");
+    assert_eq!(app.post_signed(&next).await.status(), 200);
+    app.drain().await;
+    assert_eq!(
+        contact_of(&sandbox, "cus_r1")["properties"]["stripe_lifetime_value"],
+        "59.00",
+        "49.00 from Stripe's list, then 10.00"
+    );
+    sandbox
+        .merge_seed(Seed {
+            stripe: SeedStripe {
+                objects: vec![charge("ch_r1_next", 1, now, "succeeded", 1000, 0)],
+                ..SeedStripe::default()
+            },
+            ..Seed::default()
+        })
+        .expect("Stripe has the charge too");
     let (_, after) = reconcile(&app, &sandbox, false).await;
     assert_eq!(
         seen(&after),
@@ -423,15 +447,15 @@ async fn a_repair_older_than_a_live_event_leaves_the_newer_value() {
     let want = [("stripe_subscription_status".to_owned(), "active".to_owned())]
         .into_iter()
         .collect();
+    let current = Current {
+        id: "cus_r1",
+        customer: &customer(1, false),
+        properties: &want,
+        ledger: &[],
+        read_at,
+    };
     let queued = repairs(&app)
-        .queue(
-            "race",
-            "cus_r1",
-            &customer(1, false),
-            &want,
-            &mut findings,
-            read_at,
-        )
+        .queue("race", &current, &mut findings)
         .await
         .expect("queued");
     assert_eq!(queued, 1);
@@ -607,4 +631,81 @@ async fn two_contacts_claiming_one_customer_are_reported() {
         drift,
         [("501", "15.00"), ("502", "15.00")].into_iter().collect()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_reports_fixes_and_prints_outside_text_safely() {
+    let (sandbox, app) = seeded().await;
+    drop(app);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = sandbox_config_file(dir.path(), &sandbox, STRIPE_KEY);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    let out = run_command(&config, &["reconcile", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["customers_compared"], 5);
+    let kinds: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["no_contact"; 5]);
+
+    let out = run_command(&config, &["reconcile", "--fix"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("5 customers without a contact"), "{stdout}");
+    assert!(stdout.contains("5 repaired"), "{stdout}");
+    assert!(
+        text(&out.stderr).contains("reconcile (done)"),
+        "progress: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        contact_of(&sandbox, "cus_r5")["properties"]["stripe_lifetime_value"],
+        "15.00",
+        "the command ran the repairs itself"
+    );
+
+    // A hand edit with a terminal escape sequence in it.
+    let r1 = edit_contact(
+        &sandbox,
+        "cus_r1",
+        json!({"properties": {"stripe_subscription_tier": "Pro\u{1b}[2J"}}),
+    )
+    .await;
+    let out = run_command(&config, &["reconcile"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("drift"))
+        .unwrap_or_else(|| panic!("a drift line: {stdout}"));
+    for part in [
+        "cus_r1",
+        &r1,
+        "stripe_subscription_tier",
+        "Pro (monthly)",
+        "Pro\\u{1b}[2J",
+    ] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+    assert!(stdout.contains(" 1 drift"), "{stdout}");
+
+    let out = run_command(&config, &["reconcile", "--customer", "cus_r1", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["customers_compared"], 1);
+    assert_eq!(
+        report["findings"][0]["property"],
+        "stripe_subscription_tier"
+    );
+    assert_eq!(report["findings"][0]["hubspot_value"], "Pro\u{1b}[2J");
+    assert_eq!(report["findings"].as_array().map(Vec::len), Some(1));
+
+    let out = run_command(&config, &["reconcile", "--customer", "not a customer"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }

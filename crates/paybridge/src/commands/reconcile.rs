@@ -87,11 +87,20 @@ pub async fn run(args: ReconcileArgs, config: Loaded) -> anyhow::Result<()> {
         Ok(state) if args.fix => wait_for_repairs(&services.store, state, &cancel).await,
         other => other,
     };
+    // The report is read before the workers stop (stopping the application closes the
+    // store).
+    let findings = match &result {
+        Ok(state) => Some(services.store.reconcile_findings(&state.run).await),
+        Err(_) => None,
+    };
     stop.cancel();
-    if let Some(task) = workers
-        && let Ok(Err(e)) = task.await
-    {
-        tracing::warn!(error = %format!("{e:#}"), "the repairs' workers stopped badly");
+    match workers {
+        Some(task) => {
+            if let Ok(Err(e)) = task.await {
+                tracing::warn!(error = %format!("{e:#}"), "the repairs' workers stopped badly");
+            }
+        }
+        None => services.store.close().await,
     }
     let state = match result {
         Ok(state) => state,
@@ -113,7 +122,7 @@ pub async fn run(args: ReconcileArgs, config: Loaded) -> anyhow::Result<()> {
         }
     };
     progress.finish(&line(&state, calls.totals().0));
-    let findings = services.store.reconcile_findings(&state.run).await?;
+    let findings = findings.unwrap_or_else(|| Ok(Vec::new()))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(
@@ -124,7 +133,6 @@ pub async fn run(args: ReconcileArgs, config: Loaded) -> anyhow::Result<()> {
     } else {
         out.write_all(report(&state, &findings).as_bytes())?;
     }
-    services.store.close().await;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ pub(crate) async fn process_event(
     let i = &p.inner;
     let mut fact = load_fact(p, &job.event_id, log).await?;
     if fact.event_type == rules::repair::EVENT_TYPE {
-        let properties = repair_properties(p, &job.event_id).await?;
+        let properties = repair_properties(p, &fact).await?;
         log.say(format!(
             "reconcile repair: Stripe's current state gives {}",
             properties

@@ -16,7 +16,7 @@ mod stripe_state;
 use std::future::Future;
 use std::time::Duration;
 
-pub use repair::{Repairs, repair_prefix};
+pub use repair::{Current, Repairs, repair_prefix};
 pub use scan::{ReconcileOptions, ReconcileProgress, Reconciler};
 
 use crate::hubspot::{HubSpot, HubspotError};

@@ -27,6 +27,20 @@ pub fn repair_prefix(run: &str) -> String {
     format!("evt_reconcile_{run}_")
 }
 
+/// Stripe's current state of one customer, as a run read it.
+#[derive(Debug, Clone, Copy)]
+pub struct Current<'a> {
+    pub id: &'a str,
+    /// The customer object as Stripe answered it.
+    pub customer: &'a Value,
+    /// The contact properties it gives.
+    pub properties: &'a BTreeMap<String, String>,
+    /// Its charges as ledger entries.
+    pub ledger: &'a [Value],
+    /// When Stripe was read (unix seconds): the repair's `created`.
+    pub read_at: i64,
+}
+
 /// The repair of a run's findings.
 #[derive(Clone)]
 pub struct Repairs {
@@ -43,17 +57,22 @@ impl Repairs {
     }
 
     /// Queues the repair of one customer's `found` (drift, or no contact: every property
-    /// `want` has), marks those findings with its event id, and returns how many events
-    /// it queued (0 or 1; 0 for a repair already queued by an interrupted attempt).
+    /// Stripe's state gives; with the lifetime value, the customer's charges for the
+    /// ledger), marks those findings with its event id, and returns how many events it
+    /// queued (0 or 1; 0 for a repair already queued by an interrupted attempt).
     pub async fn queue(
         &self,
         run: &str,
-        customer_id: &str,
-        customer: &Value,
-        want: &BTreeMap<String, String>,
+        current: &Current<'_>,
         found: &mut [Finding],
-        read_at: i64,
     ) -> Result<u64, ReconcileError> {
+        let Current {
+            id: customer_id,
+            customer,
+            properties: want,
+            ledger,
+            read_at,
+        } = *current;
         let mut properties = BTreeMap::new();
         for f in found.iter_mut() {
             match (f.kind, &f.stripe_value) {
@@ -91,7 +110,12 @@ impl Repairs {
             "request": {"id": Value::Null, "idempotency_key": Value::Null},
             "type": EVENT_TYPE,
             "data": {"object": customer},
-            "paybridge_repair": {"run": run, "properties": properties},
+            "paybridge_repair": {
+                "run": run,
+                "properties": properties,
+                // Entered in the ledger only when the lifetime value is repaired.
+                "ledger": if properties.contains_key("stripe_lifetime_value") { ledger } else { &[] },
+            },
         });
         let payload = serde_json::to_vec(&event)
             .map_err(|e| ReconcileError::Repair(format!("{customer_id}: {e}")))?;

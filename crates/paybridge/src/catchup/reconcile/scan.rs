@@ -29,7 +29,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::compare::{claims, differences};
-use super::repair::Repairs;
+use super::repair::{Current, Repairs};
 use super::stripe_state::{ChargeBook, SubscriptionBook, expected};
 use super::{ReconcileError, read_properties};
 use crate::hubspot::{Contact, HubSpot};
@@ -100,6 +100,7 @@ impl Reconciler {
         progress: &mut (dyn FnMut(&ReconcileProgress) + Send),
     ) -> Result<ReconcileProgress, ReconcileError> {
         let (mut state, cursor) = self.start(options).await?;
+        state.phase = "starting";
         progress(&state);
         let scope = options.customer.clone();
         let query = |extra: Vec<(String, String)>| {
@@ -380,9 +381,14 @@ impl Reconciler {
             if let Some(repairs) = &self.repairs
                 && !found.is_empty()
             {
-                let queued = repairs
-                    .queue(&state.run, id, customer, &want, &mut found, read_at)
-                    .await?;
+                let current = Current {
+                    id,
+                    customer,
+                    properties: &want,
+                    ledger: books.charges.of(id).map(|c| c.ledger()).unwrap_or(&[]),
+                    read_at,
+                };
+                let queued = repairs.queue(&state.run, &current, &mut found).await?;
                 state.repairs_queued += queued;
             }
             findings.extend(found);

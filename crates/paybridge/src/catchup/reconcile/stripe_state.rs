@@ -44,6 +44,8 @@ pub struct Charges {
     totals: BTreeMap<String, i64>,
     /// The currency of the newest charge, and its `created`.
     newest: Option<(i64, String)>,
+    /// Each charge as the worker's ledger keeps it: paid (succeeded only) and refunded.
+    ledger: Vec<Value>,
 }
 
 fn int(v: &Value, key: &str) -> i64 {
@@ -86,9 +88,27 @@ impl Charges {
         if refunded > 0 {
             keep_newest(&mut self.refunded, charge);
         }
+        if let Some(id) = text(charge, "id") {
+            let succeeded = text(charge, "status") == Some("succeeded");
+            self.ledger.push(json!({
+                "charge": id,
+                "currency": currency,
+                "paid": if succeeded { int(charge, "amount") } else { 0 },
+                "refunded": refunded,
+            }));
+        }
         if self.newest.as_ref().is_none_or(|(c, _)| *c < created) {
             self.newest = Some((created, currency));
         }
+    }
+}
+
+impl Charges {
+    /// The charges as ledger entries (`charge`, `currency`, `paid`, `refunded`): a repair
+    /// of the lifetime value enters them, so the next charge event adds to Stripe's total
+    /// instead of to what webhooks brought.
+    pub fn ledger(&self) -> &[Value] {
+        &self.ledger
     }
 }
 
