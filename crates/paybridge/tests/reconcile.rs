@@ -709,3 +709,104 @@ async fn the_command_reports_fixes_and_prints_outside_text_safely() {
     let out = run_command(&config, &["reconcile", "--customer", "not a customer"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_runs_on_the_replica_holding_the_lease_when_due() {
+    use paybridge::catchup::reconcile::schedule::LEASE;
+    let (sandbox, app) = seeded().await;
+    let every = std::time::Duration::from_secs(24 * 3600);
+    let cancel = CancellationToken::new();
+    let replica = reconciler(&app, &sandbox, true);
+    // Another replica holds the lease: this one does not run.
+    assert!(
+        app.store
+            .lease(LEASE, "other", 60_000)
+            .await
+            .expect("lease")
+    );
+    let ran = replica
+        .scheduled_turn(every, "this", &cancel)
+        .await
+        .expect("turn");
+    assert!(!ran, "the lease is another replica's");
+    app.store
+        .release_lease(LEASE, "other")
+        .await
+        .expect("release");
+    assert!(
+        replica
+            .scheduled_turn(every, "this", &cancel)
+            .await
+            .expect("turn"),
+        "due (never ran) and the lease is free"
+    );
+    app.drain().await;
+    let run = app
+        .store
+        .reconcile_last_run()
+        .await
+        .expect("store")
+        .expect("a run");
+    assert_eq!(
+        (run.trigger.as_str(), run.fix, run.complete),
+        ("schedule", true, true)
+    );
+    assert_eq!(
+        contact_of(&sandbox, "cus_r2")["properties"]["stripe_lifetime_value"],
+        "19.00",
+        "the scheduled run repairs"
+    );
+    assert!(
+        app.store
+            .lease(LEASE, "other", 60_000)
+            .await
+            .expect("lease"),
+        "the lease was given back"
+    );
+    app.store
+        .release_lease(LEASE, "other")
+        .await
+        .expect("release");
+    assert!(
+        !replica
+            .scheduled_turn(every, "this", &cancel)
+            .await
+            .expect("turn"),
+        "not due again for a day"
+    );
+}
+
+#[test]
+fn reconcile_every_is_off_by_default_and_checked() {
+    let load = |stripe: &str| {
+        paybridge::app::load::load_from_str(
+            Some(&format!(
+                "[stripe]\nwebhook_secrets = [\"whsec_x\"]\n{stripe}\n[hubspot]\ntoken = \"t\"\n"
+            )),
+            None,
+            &std::collections::HashMap::new(),
+        )
+    };
+    let default = load("").expect("loads");
+    assert_eq!(default.settings.stripe.reconcile_every, None);
+    assert_eq!(default.settings.stripe.reconcile_budget_share, 0.3);
+    let set =
+        load("api_key = \"sk_test_x\"\nreconcile_every = \"24h\"\nreconcile_budget_share = 0.5")
+            .expect("loads");
+    assert_eq!(
+        set.settings.stripe.reconcile_every,
+        Some(std::time::Duration::from_secs(24 * 3600))
+    );
+    assert_eq!(set.settings.stripe.reconcile_budget_share, 0.5);
+    let Err(refused) = load("reconcile_every = \"10m\"\nreconcile_budget_share = 2") else {
+        panic!("a bad schedule is refused");
+    };
+    let refused = refused.to_string();
+    for part in [
+        "stripe.reconcile_every: must be at least 1h",
+        "stripe.reconcile_every: needs stripe.api_key",
+        "stripe.reconcile_budget_share: must be a share",
+    ] {
+        assert!(refused.contains(part), "{part} in {refused}");
+    }
+}

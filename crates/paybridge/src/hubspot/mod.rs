@@ -93,6 +93,11 @@ impl HubSpot {
         &self.transport
     }
 
+    /// Background work ([`limiter::in_background`]) takes at most `share` of the window.
+    pub fn set_background_share(&self, share: f64) {
+        self.transport.limiter.set_background_share(share);
+    }
+
     /// This client's counts of calls answered and 429s (for `paybridge report`).
     pub fn call_counts(&self) -> Arc<CallCounts> {
         self.transport.counts.clone()

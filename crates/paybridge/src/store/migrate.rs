@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "reconcile",
         include_str!("../../migrations/sqlite/0051_reconcile.sql"),
     ),
+    (
+        52,
+        "leases",
+        include_str!("../../migrations/sqlite/0052_leases.sql"),
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

@@ -316,6 +316,57 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Takes (or renews) the lease `name` for `holder` until `ttl_ms` from now, unless
+    /// another holder's lease is still running. Whether `holder` holds it now.
+    pub async fn lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        let now = self.clock().now_ms();
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                     WHERE leases.holder = excluded.holder OR leases.until <= ?4",
+                )
+                .bind(&name)
+                .bind(&holder)
+                .bind(now + ttl_ms)
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+
+    /// Gives the lease back (if `holder` still holds it).
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM leases WHERE name = ?1 AND holder = ?2")
+                    .bind(&name)
+                    .bind(&holder)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// When the newest complete run over every customer started (unix ms).
+    pub async fn reconcile_last_complete(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(started_at) FROM reconcile_runs WHERE scope IS NULL AND complete = 1",
+        )
+        .fetch_one(self.reader())
+        .await?)
+    }
+}
+
 async fn insert_finding(
     c: &mut sqlx::SqliteConnection,
     run: &str,

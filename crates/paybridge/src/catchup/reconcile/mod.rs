@@ -6,11 +6,13 @@
 //! worker would write, planned by the same financial tagging) with the contact's
 //! properties read from HubSpot in batches of 100 (`compare`, pure), page by page (`scan`),
 //! and stores each finding with the last event paybridge applied for the property. With
-//! `--fix`, each customer's drift is repaired through the pipeline (`repair`).
+//! `--fix`, each customer's drift is repaired through the pipeline (`repair`). `serve` runs
+//! it on a schedule (`schedule`). Every run ends with its metrics (`metrics`).
 
 mod compare;
 mod repair;
 mod scan;
+pub mod schedule;
 mod stripe_state;
 
 use std::future::Future;
@@ -104,4 +106,45 @@ impl Reconciler {
             repairs,
         }
     }
+}
+
+/// The metrics of a finished run: a run counted by trigger, customers compared, and the
+/// last run's findings and repairs by kind and property (the built-in properties: a small
+/// fixed set of labels).
+async fn record_metrics(
+    store: &Store,
+    state: &ReconcileProgress,
+    trigger: &'static str,
+    id_property: &str,
+) -> Result<(), StoreError> {
+    use crate::store::FindingKind::{ClaimedTwice, Drift, NoContact, UnknownCustomer};
+    metrics::counter!("paybridge_reconcile_runs_total", "trigger" => trigger, "result" => "ok")
+        .increment(1);
+    metrics::counter!("paybridge_reconcile_customers_total", "trigger" => trigger)
+        .increment(state.customers);
+    metrics::gauge!("paybridge_reconcile_last_run_customers")
+        .set((state.customers + state.customers_before) as f64);
+    metrics::gauge!("paybridge_reconcile_last_run_timestamp_seconds")
+        .set(store.clock().now_secs() as f64);
+    let counts = store.reconcile_counts(&state.run).await?;
+    let mut labels: Vec<(&'static str, String)> = read_properties(id_property)
+        .into_iter()
+        .map(|p| (Drift.as_str(), p))
+        .collect();
+    labels.extend(
+        [NoContact, UnknownCustomer, ClaimedTwice]
+            .iter()
+            .map(|k| (k.as_str(), String::new())),
+    );
+    for (kind, property) in labels {
+        let (found, repaired) = counts
+            .get(&(kind.to_owned(), property.clone()))
+            .copied()
+            .unwrap_or((0, 0));
+        metrics::gauge!("paybridge_reconcile_last_run_findings", "kind" => kind, "property" => property.clone())
+            .set(found as f64);
+        metrics::gauge!("paybridge_reconcile_last_run_repaired", "kind" => kind, "property" => property)
+            .set(repaired as f64);
+    }
+    Ok(())
 }

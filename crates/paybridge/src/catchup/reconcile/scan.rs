@@ -158,6 +158,9 @@ impl Reconciler {
             }
         }
         self.store.reconcile_finish(&state.run).await?;
+        if options.customer.is_none() {
+            super::record_metrics(&self.store, &state, options.trigger, &self.id_property).await?;
+        }
         state.phase = "done";
         self.counts(&mut state);
         progress(&state);
