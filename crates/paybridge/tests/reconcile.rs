@@ -203,6 +203,19 @@ async fn edit_contact(sandbox: &Sandbox, customer: &str, body: Value) -> String 
     id
 }
 
+/// A page of the app's admin listener (dashboard, metrics).
+async fn admin_get(app: &TestApp, path: &str) -> String {
+    let answer = app
+        .client
+        .get(format!("{}{path}", app.admin_url))
+        .bearer_auth("admin-test-token-0123456789abcdef")
+        .send()
+        .await
+        .expect("the admin listener answers");
+    assert!(answer.status().is_success(), "{path}: {}", answer.status());
+    answer.text().await.expect("text")
+}
+
 /// A HubSpot API call with the sandbox's token (a person editing the CRM).
 async fn hubspot_call(sandbox: &Sandbox, method: reqwest::Method, path: &str, body: Option<Value>) {
     let mut request = reqwest::Client::new()
@@ -347,6 +360,18 @@ async fn drift_is_reported_exactly_repaired_and_gone_on_the_next_run() {
         .expect("r4");
     assert_eq!(unknown.contact_id, r4);
     assert_eq!(unknown.detail.as_deref(), Some("deleted in Stripe"));
+
+    // The dashboard shows the last run, drift by property.
+    let page = admin_get(&app, "/").await;
+    for part in [
+        "Last reconcile",
+        "report only",
+        "subscription status 2 (0 fixed)",
+        "lifetime value 1 (0 fixed)",
+        &drifted.run,
+    ] {
+        assert!(page.contains(part), "{part} on the dashboard");
+    }
 
     // --fix: the drift and the missing contact are repaired; the contact of a deleted
     // customer is reported again (nothing to repair it from).
@@ -755,6 +780,19 @@ async fn the_schedule_runs_on_the_replica_holding_the_lease_when_due() {
         contact_of(&sandbox, "cus_r2")["properties"]["stripe_lifetime_value"],
         "19.00",
         "the scheduled run repairs"
+    );
+    let metrics = admin_get(&app, "/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("paybridge_reconcile_runs_total{")
+                && l.contains("trigger=\"schedule\"")
+                && l.contains("result=\"ok\"")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("paybridge_reconcile_last_run_findings{"),
+        "{metrics}"
     );
     assert!(
         app.store

@@ -3,8 +3,9 @@
 //! `crate::catchup::reconcile`); with `--fix`, repair it through the pipeline.
 //!
 //! Who runs the repairs: a `paybridge serve` answering on `server.listen` does (its limiter
-//! shares HubSpot's budget with live webhooks); otherwise this process runs the workers,
-//! as `backfill` does. Either way the command waits until every repair is finished, then
+//! shares HubSpot's budget with live webhooks, and this run's reads take at most
+//! `reconcile_budget_share` of this process's window); otherwise this process runs the
+//! workers, as `backfill` does. Either way the command waits until every repair is finished, then
 //! prints the report. Interrupted, it is continued with `--resume`.
 
 use std::io::Write;
@@ -21,6 +22,7 @@ use crate::catchup::reconcile::{
 use crate::cli::ReconcileArgs;
 use crate::commands::progress::Progress;
 use crate::domain::{Clock, CustomerId, time};
+use crate::hubspot::limiter::in_background;
 use crate::store::{Finding, FindingKind, Store};
 
 pub async fn run(args: ReconcileArgs, config: Loaded) -> anyhow::Result<()> {
@@ -35,11 +37,7 @@ pub async fn run(args: ReconcileArgs, config: Loaded) -> anyhow::Result<()> {
         )
         .into());
     }
-    let server = if args.fix {
-        crate::commands::backfill::running_server(settings).await
-    } else {
-        None
-    };
+    let server = crate::commands::backfill::running_server(settings).await;
     let options = Options {
         run_workers: args.fix && server.is_none(),
         listen: false,
@@ -47,7 +45,9 @@ pub async fn run(args: ReconcileArgs, config: Loaded) -> anyhow::Result<()> {
     let app = Application::build_with(config.clone(), Clock::system(), options).await?;
     let services = app.services().clone();
     if let Some(url) = &server {
-        eprintln!("a paybridge server answers at {url}: it runs the repairs");
+        eprintln!(
+            "a paybridge server answers at {url}: it runs the repairs, and this run's HubSpot reads take at most stripe.reconcile_budget_share of the request budget"
+        );
     }
     let stop = CancellationToken::new();
     let workers = args
@@ -78,11 +78,13 @@ pub async fn run(args: ReconcileArgs, config: Loaded) -> anyhow::Result<()> {
     };
     let mut progress = Progress::new();
     let calls = services.hubspot().call_counts();
-    let result = reconciler
-        .run(&reconcile_options, &cancel, &mut |p| {
-            progress.update(&line(p, calls.totals().0));
-        })
-        .await;
+    let mut on_progress = |p: &ReconcileProgress| progress.update(&line(p, calls.totals().0));
+    let run = reconciler.run(&reconcile_options, &cancel, &mut on_progress);
+    // Beside a live server, this run's reads are background work within the budget share.
+    let result = match server {
+        Some(_) => in_background(run).await,
+        None => run.await,
+    };
     let result = match result {
         Ok(state) if args.fix => wait_for_repairs(&services.store, state, &cancel).await,
         other => other,
