@@ -61,6 +61,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Bring existing Stripe customers and their subscriptions into HubSpot (resumable)
     Backfill(BackfillArgs),
+    /// Compare Stripe's current state with the contacts' stripe_* properties and report each
+    /// drift; repair it with --fix (never over a newer event's write)
+    Reconcile(ReconcileArgs),
     /// Impact from the store's records: payment → CRM time, failed payments recovered,
     /// involuntary churn, actions performed, time saved, HubSpot calls and 429s
     Report(ReportArgs),
@@ -97,6 +100,26 @@ pub struct BackfillArgs {
     /// Run the workers in this process even if a paybridge server answers on server.listen
     #[arg(long)]
     pub here: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  paybridge reconcile\n  paybridge reconcile --customer cus_PV1a2b3c --json\n  paybridge reconcile --fix"
+)]
+pub struct ReconcileArgs {
+    /// Repair what drifted through the pipeline (keyed steps, watermarks): each repair is an
+    /// event with source `reconcile` in the event log
+    #[arg(long)]
+    pub fix: bool,
+    /// Only this Stripe customer
+    #[arg(long, value_name = "ID")]
+    pub customer: Option<String>,
+    /// Print the findings as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Continue the last interrupted reconcile where it stopped
+    #[arg(long, conflicts_with = "customer")]
+    pub resume: bool,
 }
 
 #[derive(Debug, Args)]

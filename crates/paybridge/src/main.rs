@@ -51,6 +51,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sandbox(args) => commands::sandbox::run(args).await,
         Command::Replay(args) => commands::replay::run(args, config()?).await,
         Command::Backfill(args) => commands::backfill::run(args, config()?).await,
+        Command::Reconcile(args) => commands::reconcile::run(args, config()?).await,
         Command::Report(args) => commands::report::run(args, settings()?).await,
     }
 }

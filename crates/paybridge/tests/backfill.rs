@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::process::binary;
+use common::process::{run_command, sandbox_config_file};
 use common::{spawn_app_with, spawn_sandbox, use_sandbox};
 use hubspot_sandbox::{Sandbox, SandboxConfig, Seed, SeedRecord, SeedStripe};
 use paybridge::basics::Secret;
@@ -339,43 +339,13 @@ async fn the_command_runs_the_workers_itself_and_resumes() {
     let sandbox = spawn_sandbox(SandboxConfig::default()).await;
     sandbox.merge_seed(seed(150, "cmd")).expect("seed");
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("paybridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-[store]
-url = "sqlite://{db}"
-[stripe]
-webhook_secrets = ["whsec_unused"]
-api_key = "{STRIPE_KEY}"
-api_base = "{url}"
-[hubspot]
-token = "{token}"
-api_base = "{url}"
-"#,
-            db = dir.path().join("paybridge.db").display(),
-            url = sandbox.url(),
-            token = SandboxConfig::default().token,
-        ),
-    )
-    .expect("write config");
+    let config = sandbox_config_file(dir.path(), &sandbox, STRIPE_KEY);
     let run = |args: &'static [&'static str]| {
         let config = config.clone();
         async move {
-            let mut cmd = binary();
-            cmd.arg("--config")
-                .arg(config)
-                .arg("backfill")
-                .args(args)
-                .env_remove("PAYBRIDGE_CONFIG");
-            tokio::process::Command::from(cmd)
-                .output()
-                .await
-                .expect("runs")
+            let mut all = vec!["backfill"];
+            all.extend_from_slice(args);
+            run_command(&config, &all).await
         }
     };
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();

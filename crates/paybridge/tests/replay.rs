@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::process::binary;
+use common::process::run_command;
 use common::story::{customer_story, event};
 use common::{TestApp, spawn_app_with, spawn_sandbox, use_sandbox};
 use hubspot_sandbox::{Sandbox, SandboxConfig};
@@ -338,16 +338,9 @@ async fn the_command_replays_into_the_store_and_needs_an_api_key() {
         path
     };
     let run = |config: std::path::PathBuf, args: &'static [&'static str]| async move {
-        let mut cmd = binary();
-        cmd.arg("--config")
-            .arg(config)
-            .arg("replay")
-            .args(args)
-            .env_remove("PAYBRIDGE_CONFIG");
-        tokio::process::Command::from(cmd)
-            .output()
-            .await
-            .expect("runs")
+        let mut all = vec!["replay"];
+        all.extend_from_slice(args);
+        run_command(&config, &all).await
     };
     let out = run(config(false), &["--since", "1d"]).await;
     assert_eq!(out.status.code(), Some(2));

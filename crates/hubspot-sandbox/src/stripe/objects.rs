@@ -3,7 +3,8 @@
 //! (`GET /v1/products/{id}`), a disputed charge (`GET /v1/charges/{id}`), and the thin
 //! events themselves (`GET /v2/core/events/{id}`, stripe-node 23.1.0
 //! `V2/Core/Events.d.ts` `retrieve`: "Retrieves the details of an event if it was created
-//! in the last 30 days").
+//! in the last 30 days"); and the list of charges `paybridge reconcile` reads
+//! (`GET /v1/charges`, newest first, by customer).
 //!
 //! Seeded as `stripe.objects` (any object with `id` and `object`, routed by `object`) and
 //! `stripe.thin_events`. A missing object answers 404 `resource_missing` ("No such …"), as
@@ -19,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
 
-use super::{Stored, StripeError, StripeStore, upsert};
+use super::{Params, Stored, StripeError, StripeStore, page, upsert};
 use crate::state::Shared;
 
 /// Stripe's `object` tag → the resource path it is retrieved under, and its name in
@@ -78,7 +79,7 @@ impl StripeStore {
 }
 
 pub(crate) fn routes(router: Router<Arc<Shared>>) -> Router<Arc<Shared>> {
-    let mut router = router;
+    let mut router = router.route("/charges", get(list_charges));
     for (tag, resource, _) in RESOURCES {
         let tag = *tag;
         router = router.route(
@@ -122,6 +123,46 @@ fn retrieve(s: &Shared, tag: &str, id: &str, query: &[(String, String)]) -> Resp
         }
         None => StripeError::missing(name, id, "id", StatusCode::NOT_FOUND).into_response(),
     }
+}
+
+/// `GET /v1/charges`: "Returns a list of charges you've previously created. The charges
+/// are returned in sorted order, with the most recent charges appearing first" (Stripe API
+/// reference, "List all charges"; stripe-node `ChargeListParams`: `created`, `customer`,
+/// `payment_intent`, `transfer_group`, `limit`, `starting_after`, `ending_before`).
+async fn list_charges(
+    State(s): State<Arc<Shared>>,
+    Query(raw): Query<Vec<(String, String)>>,
+) -> Result<Response, StripeError> {
+    let params = Params::new(
+        raw,
+        &[
+            "created",
+            "customer",
+            "payment_intent",
+            "transfer_group",
+            "limit",
+            "starting_after",
+            "ending_before",
+        ],
+    )?;
+    let field = |name: &str| params.get(name).map(str::to_owned);
+    let (customer, intent, group) = (
+        field("customer"),
+        field("payment_intent"),
+        field("transfer_group"),
+    );
+    let crm = s.crm();
+    let none = Vec::new();
+    let charges = crm.stripe.objects.get("charges").unwrap_or(&none);
+    page(charges, &params, "/v1/charges", "charge", |c| {
+        let matches = |want: &Option<String>, name: &str| {
+            want.as_deref().is_none_or(|w| c.field(name) == Some(w))
+        };
+        Ok(params.created_ok(c.created())?
+            && matches(&customer, "customer")
+            && matches(&intent, "payment_intent")
+            && matches(&group, "transfer_group"))
+    })
 }
 
 /// `GET /v2/core/events/{id}`: the delivery's fields and `changes`, `data`,

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::basics::Secret;
+use crate::catchup::reconcile::{Reconciler, Repairs};
 use crate::catchup::replay::Replayer;
 use crate::config::Settings;
 use crate::domain::Clock;
@@ -228,8 +229,8 @@ impl Application {
         Some(Replayer::new(api, self.services.intake.clone()))
     }
 
-    /// What runs beside the listeners: payload retention, and the scheduled replay
-    /// (`[stripe] replay_every`).
+    /// What runs beside the listeners: payload retention, the scheduled replay
+    /// (`[stripe] replay_every`) and the scheduled reconcile (`[stripe] reconcile_every`).
     fn spawn_housekeeping(&self, cancel: &CancellationToken) -> Vec<JoinHandle<()>> {
         let mut tasks = vec![tokio::spawn(crate::ops::maintenance::run(
             self.services.store.clone(),
@@ -239,6 +240,27 @@ impl Application {
         if let (Some(replayer), Some(every)) = (self.replayer(), self.settings.stripe.replay_every)
         {
             tasks.push(tokio::spawn(replayer.schedule(every, cancel.clone())));
+        }
+        if let (Some(api), Some(every)) = (
+            self.services.stripe.clone(),
+            self.settings.stripe.reconcile_every,
+        ) {
+            let reconciler = Reconciler::new(
+                api,
+                self.services.hubspot().clone(),
+                self.services.store.clone(),
+                &self.settings.contacts.id_property,
+                Some(Repairs::new(
+                    self.services.intake.clone(),
+                    self.settings.contacts.follow_email,
+                )),
+            );
+            let holder = format!("{}-{}", std::process::id(), crate::domain::random_hex(4));
+            tasks.push(tokio::spawn(reconciler.schedule(
+                every,
+                holder,
+                cancel.clone(),
+            )));
         }
         tasks
     }

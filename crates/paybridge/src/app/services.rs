@@ -92,7 +92,10 @@ pub fn hubspot(settings: &Settings) -> anyhow::Result<Option<HubSpot>> {
         h.search_per_s,
         &settings.contacts.id_property,
     )
-    .map(Some)
+    .map(|client| {
+        client.set_background_share(settings.stripe.reconcile_budget_share);
+        Some(client)
+    })
     .context("cannot build the HubSpot client")
 }
 

@@ -355,14 +355,10 @@ impl Backfiller {
         state: &mut BackfillProgress,
     ) -> Result<(), BackfillError> {
         let now = self.store().clock().now_secs();
-        let live: Vec<&Value> = customers
-            .iter()
-            .filter(|c| c.get("deleted").and_then(Value::as_bool) != Some(true))
-            .collect();
-        let ids: Vec<String> = live
-            .iter()
-            .filter_map(|c| c.get("id").and_then(Value::as_str).map(str::to_owned))
-            .collect();
+        let (ids, live): (Vec<String>, Vec<&Value>) =
+            crate::stripe::event::live_customers(customers)
+                .into_iter()
+                .unzip();
         let mut current = self.store().backfill_subscriptions_of(run, &ids).await?;
         let customer_events: Vec<(Envelope, Vec<u8>)> = live
             .iter()
@@ -428,7 +424,7 @@ impl Backfiller {
 }
 
 /// The rank of a subscription status when choosing the one the contact shows.
-fn rank(status: &str) -> u8 {
+pub(crate) fn rank(status: &str) -> u8 {
     match status {
         "active" => 0,
         "trialing" => 1,

@@ -2,4 +2,5 @@
 //! `backfill` (customers Stripe had before paybridge).
 
 pub mod backfill;
+pub mod reconcile;
 pub mod replay;

@@ -148,7 +148,7 @@ async fn backfill(
 
 /// A paybridge answering `GET /readyz` on `server.listen` (the loopback address when it
 /// listens on every interface), if any.
-async fn running_server(settings: &Settings) -> Option<String> {
+pub(crate) async fn running_server(settings: &Settings) -> Option<String> {
     let listen = settings.server.listen;
     if listen.port() == 0 {
         return None;

@@ -110,6 +110,8 @@ mod tests {
             "api_key",
             "api_base",
             "replay_every",
+            "reconcile_every",
+            "reconcile_budget_share",
             "token",
             "api_version",
             "requests_per_10s",

@@ -5,6 +5,7 @@ pub mod check;
 pub mod events;
 pub mod init;
 pub mod progress;
+pub mod reconcile;
 pub mod replay;
 pub mod report;
 pub mod sandbox;

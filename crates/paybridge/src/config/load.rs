@@ -170,6 +170,8 @@ pub(super) const SECTIONS: &[Section] = &[
             "replay_every",
             "api_version",
             "requests_per_s",
+            "reconcile_every",
+            "reconcile_budget_share",
         ],
         read: stripe,
     },
@@ -440,6 +442,36 @@ fn stripe_api(f: &mut Fields, at: At, stripe: &mut super::StripeSettings) {
     }
     if let Some(v) = f.int(at, "requests_per_s", 1..=100) {
         stripe.requests_per_s = v as u32;
+    }
+    stripe_reconcile(f, at, stripe);
+}
+
+/// `reconcile_every` (off by default) and `reconcile_budget_share` of HubSpot's budget.
+fn stripe_reconcile(f: &mut Fields, at: At, stripe: &mut super::StripeSettings) {
+    match f.duration(at, "reconcile_every", "a duration such as \"24h\"") {
+        Some(d) if d.as_secs() >= 3_600 => stripe.reconcile_every = Some(d),
+        Some(_) => f.problem(
+            "stripe.reconcile_every",
+            "must be at least 1h (a run reads every customer)",
+        ),
+        None => {}
+    }
+    if at.has("reconcile_every") && !at.has("api_key") {
+        f.problem(
+            "stripe.reconcile_every",
+            "needs stripe.api_key: reconcile reads Stripe's customers, subscriptions and charges",
+        );
+    }
+    let share = f
+        .string(at, "reconcile_budget_share")
+        .map(|v| (v.trim().parse::<f64>(), v));
+    match share {
+        Some((Ok(v), _)) if v > 0.0 && v <= 1.0 => stripe.reconcile_budget_share = v,
+        Some((_, v)) => f.problem(
+            "stripe.reconcile_budget_share",
+            format!("must be a share of HubSpot's request budget above 0 and at most 1, such as 0.3 (found {v})"),
+        ),
+        None => {}
     }
 }
 

@@ -113,6 +113,10 @@ pub struct StripeSettings {
     /// Paybridge's own budget for Stripe's API (Stripe allows 25 per endpoint, shared with
     /// the merchant's own application).
     pub requests_per_s: u32,
+    /// `paybridge reconcile --fix` on a schedule (off by default), on one replica at a time.
+    pub reconcile_every: Option<Duration>,
+    /// The share of HubSpot's request budget a scheduled reconcile's reads may use (0.3).
+    pub reconcile_budget_share: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +216,8 @@ impl Settings {
                 replay_every: None,
                 api_version: crate::stripe::api::DEFAULT_API_VERSION.into(),
                 requests_per_s: crate::stripe::api::DEFAULT_REQUESTS_PER_S,
+                reconcile_every: None,
+                reconcile_budget_share: 0.3,
             },
             hubspot: HubspotSettings {
                 token: None,

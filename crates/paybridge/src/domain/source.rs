@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-/// The door an event came through. The stored names (`webhook`, `replay`, `backfill`) are
-/// part of the event log's contract.
+/// The door an event came through. The stored names (`webhook`, `replay`, `backfill`,
+/// `reconcile`) are part of the event log's contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventSource {
     /// Stripe delivered it to `POST /webhooks/stripe`.
@@ -13,6 +13,9 @@ pub enum EventSource {
     Replay,
     /// Made from a customer or subscription Stripe already had (`paybridge backfill`).
     Backfill,
+    /// A repair `paybridge reconcile --fix` (or its schedule) queued: the contact's
+    /// properties written back to what Stripe's current state gives.
+    Reconcile,
 }
 
 impl EventSource {
@@ -21,6 +24,7 @@ impl EventSource {
             Self::Webhook => "webhook",
             Self::Replay => "replay",
             Self::Backfill => "backfill",
+            Self::Reconcile => "reconcile",
         }
     }
 }
@@ -41,10 +45,11 @@ mod tests {
             EventSource::Webhook,
             EventSource::Replay,
             EventSource::Backfill,
+            EventSource::Reconcile,
         ]
         .iter()
         .map(|s| s.as_str())
         .collect();
-        assert_eq!(names, ["webhook", "replay", "backfill"]);
+        assert_eq!(names, ["webhook", "replay", "backfill", "reconcile"]);
     }
 }

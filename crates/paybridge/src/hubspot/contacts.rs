@@ -18,7 +18,7 @@ pub struct Contact {
 }
 
 impl Contact {
-    fn from_record(record: &Value) -> Option<Self> {
+    pub(super) fn from_record(record: &Value) -> Option<Self> {
         Some(Self {
             id: record_id(record)?,
             properties: record_properties(record),

@@ -2,9 +2,15 @@
 //! `requests_per_10s`, a separate per-second window for search (HubSpot counts search
 //! outside the 10-second bucket), and pauses: a 429, or `X-HubSpot-RateLimit-Remaining: 0`,
 //! stops *every* caller until the window allows again.
+//!
+//! Background work (a scheduled reconcile) runs inside [`in_background`]: its calls count
+//! in the same window, and may take at most `background_share` of it, so live events keep
+//! the rest.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -17,9 +23,25 @@ pub enum Bucket {
     Search,
 }
 
+tokio::task_local! {
+    static BACKGROUND: bool;
+}
+
+/// Runs `work` as background work: its HubSpot calls use at most the limiter's
+/// background share of the window.
+pub async fn in_background<F: Future>(work: F) -> F::Output {
+    BACKGROUND.scope(true, work).await
+}
+
+fn is_background() -> bool {
+    BACKGROUND.try_with(|b| *b).unwrap_or(false)
+}
+
 pub struct Limiter {
     state: Mutex<State>,
     standard_max: usize,
+    /// The calls of the window background work may take.
+    background_max: AtomicUsize,
     standard_window: Duration,
     search_max: usize,
     search_window: Duration,
@@ -27,6 +49,8 @@ pub struct Limiter {
 
 struct State {
     standard: VecDeque<Instant>,
+    /// The background calls among `standard`.
+    background: VecDeque<Instant>,
     search: VecDeque<Instant>,
     paused_until: Option<Instant>,
     /// Pacing tokens: the window's budget spread evenly (see `pace`).
@@ -39,25 +63,48 @@ impl Limiter {
         Self {
             state: Mutex::new(State {
                 standard: VecDeque::new(),
+                background: VecDeque::new(),
                 search: VecDeque::new(),
                 paused_until: None,
                 tokens: 1.0,
                 refilled: Instant::now(),
             }),
             standard_max: requests_per_10s.max(1) as usize,
+            background_max: AtomicUsize::new(requests_per_10s.max(1) as usize),
             standard_window: Duration::from_secs(10),
             search_max: search_per_s.max(1) as usize,
             search_window: Duration::from_secs(1),
         }
     }
 
+    /// Background work may take at most `share` (0–1) of the window's calls (at least one).
+    pub fn set_background_share(&self, share: f64) {
+        let max = (self.standard_max as f64 * share.clamp(0.0, 1.0)).floor() as usize;
+        self.background_max.store(max.max(1), Ordering::Relaxed);
+    }
+
     /// How long until a call in `bucket` may start, or None if it may start now.
-    fn wait_needed(&self, state: &mut State, bucket: Bucket, now: Instant) -> Option<Duration> {
+    fn wait_needed(
+        &self,
+        state: &mut State,
+        bucket: Bucket,
+        background: bool,
+        now: Instant,
+    ) -> Option<Duration> {
         if let Some(until) = state.paused_until {
             if until > now {
                 return Some(until - now);
             }
             state.paused_until = None;
+        }
+        if background && bucket == Bucket::Standard {
+            let window = self.standard_window;
+            while state.background.front().is_some_and(|t| *t + window <= now) {
+                state.background.pop_front();
+            }
+            if state.background.len() >= self.background_max.load(Ordering::Relaxed) {
+                return state.background.front().map(|t| *t + window - now);
+            }
         }
         if bucket == Bucket::Standard {
             // Pacing: the budget is spent evenly (a token every window/max, a small burst).
@@ -88,17 +135,21 @@ impl Limiter {
     /// Waits for room in `bucket` and takes it. Returns the time spent waiting.
     pub async fn acquire(&self, bucket: Bucket) -> Duration {
         let started = Instant::now();
+        let background = is_background();
         loop {
             let wait = {
                 let Ok(mut state) = self.state.lock() else {
                     return started.elapsed();
                 };
                 let now = Instant::now();
-                match self.wait_needed(&mut state, bucket, now) {
+                match self.wait_needed(&mut state, bucket, background, now) {
                     None => {
                         match bucket {
                             Bucket::Standard => {
                                 state.standard.push_back(now);
+                                if background {
+                                    state.background.push_back(now);
+                                }
                                 state.tokens -= 1.0;
                             }
                             Bucket::Search => state.search.push_back(now),
@@ -120,7 +171,9 @@ impl Limiter {
     pub async fn ready(&self, bucket: Bucket) {
         loop {
             let wait = match self.state.lock() {
-                Ok(mut state) => self.wait_needed(&mut state, bucket, Instant::now()),
+                Ok(mut state) => {
+                    self.wait_needed(&mut state, bucket, is_background(), Instant::now())
+                }
                 Err(_) => None,
             };
             match wait {
@@ -214,6 +267,54 @@ mod tests {
         for pair in times[1..].windows(2) {
             assert!(pair[1] - pair[0] >= Duration::from_millis(990), "{pair:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_work_takes_at_most_its_share_and_live_calls_the_rest() {
+        let limiter = std::sync::Arc::new(Limiter::new(20, 2));
+        limiter.set_background_share(0.3);
+        let start = Instant::now();
+        let mut handles = Vec::new();
+        for i in 0..60 {
+            let l = limiter.clone();
+            let background = i % 2 == 0;
+            handles.push(tokio::spawn(async move {
+                if background {
+                    in_background(l.acquire(Bucket::Standard)).await;
+                } else {
+                    l.acquire(Bucket::Standard).await;
+                }
+                (Instant::now() - start, background)
+            }));
+        }
+        let mut calls = Vec::new();
+        for h in handles {
+            calls.push(h.await.expect("join"));
+        }
+        calls.sort();
+        for (i, (t, _)) in calls.iter().enumerate() {
+            let window: Vec<bool> = calls[i..]
+                .iter()
+                .take_while(|(u, _)| *u < *t + Duration::from_secs(10))
+                .map(|(_, b)| *b)
+                .collect();
+            assert!(window.len() <= 20, "{} calls within 10 s", window.len());
+            let background = window.iter().filter(|b| **b).count();
+            assert!(
+                background <= 6,
+                "{background} background calls within 10 s of {t:?}"
+            );
+        }
+        // The live calls were not held behind the background ones: all 30 are done by the
+        // time the window has served 30 calls at 2 per second (~15 s), while background
+        // work at 6 per 10 s needs ~50 s for its 30.
+        let last_live = calls.iter().filter(|(_, b)| !b).map(|(t, _)| *t).max();
+        let last_background = calls.iter().filter(|(_, b)| *b).map(|(t, _)| *t).max();
+        assert!(last_live < Some(Duration::from_secs(20)), "{last_live:?}");
+        assert!(
+            last_background >= Some(Duration::from_secs(40)),
+            "{last_background:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

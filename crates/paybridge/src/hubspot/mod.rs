@@ -4,6 +4,7 @@
 mod answer;
 mod batch;
 mod breaker;
+mod contact_scan;
 mod contacts;
 mod crm;
 mod daily;
@@ -122,6 +123,11 @@ impl HubSpot {
         {
             tracing::debug!(error = %e, "HubSpot probe failed");
         }
+    }
+
+    /// Background work ([`limiter::in_background`]) takes at most `share` of the window.
+    pub fn set_background_share(&self, share: f64) {
+        self.transport.limiter.set_background_share(share);
     }
 
     /// This client's counts of calls answered and 429s (for `paybridge report`).

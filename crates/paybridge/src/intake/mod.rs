@@ -1,6 +1,6 @@
-//! The front door: whatever brought a Stripe event (a webhook, a replay, a backfill), it is
-//! stored here, with its job in the same transaction, as `pending` when some rule handles
-//! its type and as `ignored` otherwise. A redelivered id is recognised and writes nothing.
+//! The front door: whatever brought a Stripe event (a webhook, a replay, a backfill, a
+//! reconcile repair), it is stored here, with its job in the same transaction, as `pending`
+//! when some rule handles its type (a repair always) and as `ignored` otherwise. A redelivered id is recognised and writes nothing.
 //! Intake never calls HubSpot: it stores and answers.
 
 use std::sync::Arc;
@@ -59,7 +59,8 @@ impl Intake {
         payload: Vec<u8>,
         source: EventSource,
     ) -> Result<Received, StoreError> {
-        let status = if self.handled.matches(&envelope.kind) {
+        // A reconcile repair is paybridge's own event: always run.
+        let status = if source == EventSource::Reconcile || self.handled.matches(&envelope.kind) {
             EventStatus::Pending
         } else {
             EventStatus::Ignored

@@ -257,7 +257,10 @@ impl EventsOfWindow {
             match e.status {
                 EventStatus::Dead => dead += 1,
                 EventStatus::NeedsAttention => attention += 1,
-                EventStatus::Done if e.acted && e.source != "backfill" => {
+                // Backfills and reconcile repairs follow no payment: no time to the CRM.
+                EventStatus::Done
+                    if e.acted && !matches!(e.source.as_str(), "backfill" | "reconcile") =>
+                {
                     if let Some(finished) = e.finished_at {
                         latencies.push((finished - e.created * 1000).max(0));
                     }

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod properties;
 pub mod references;
 pub mod render;
+pub mod repair;
 pub mod stripe_types;
 pub mod template;
 

@@ -49,6 +49,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sessions",
         include_str!("../../migrations/sqlite/0031_sessions.sql"),
     ),
+    (
+        51,
+        "reconcile",
+        include_str!("../../migrations/sqlite/0051_reconcile.sql"),
+    ),
+    (
+        52,
+        "leases",
+        include_str!("../../migrations/sqlite/0052_leases.sql"),
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

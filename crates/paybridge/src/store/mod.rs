@@ -12,6 +12,7 @@ mod events;
 mod intake;
 mod migrate;
 mod queue;
+mod reconcile;
 mod report;
 mod retention;
 mod sequences;
@@ -36,6 +37,7 @@ pub use dashboard::{DoneEvent, FailedInvoice, HealthCounts, LogFilter, LogRow, O
 pub use events::{EventFilter, EventRecord, EventSummary};
 pub use intake::{IntakeOutcome, NewEvent};
 pub use queue::{ClaimedJob, JobOutcome, NextStep};
+pub use reconcile::{Finding, FindingKind, LastWrite, RunRow};
 pub use report::{EventRow, PAYMENT_TYPES, PaymentPayload};
 pub use steps::{ContactMemory, StepRecord, StepStart, TimelineEntry};
 pub use stripe_memory::{CachedProduct, THIN_NEEDS_KEY};

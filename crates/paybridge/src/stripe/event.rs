@@ -193,6 +193,14 @@ fn customer_ref(value: &Value) -> Option<CustomerId> {
     }
 }
 
+/// The customers of a page of Stripe's customer list that are not deleted, with their ids.
+pub fn live_customers(page: &[Value]) -> Vec<(String, &Value)> {
+    page.iter()
+        .filter(|c| c.get("deleted").and_then(Value::as_bool) != Some(true))
+        .filter_map(|c| Some((c.get("id").and_then(Value::as_str)?.to_owned(), c)))
+        .collect()
+}
+
 /// The Stripe customer an object belongs to: the customer itself, or its `customer`
 /// field (an id, or an expanded object). Disputes and some charges have none.
 pub fn customer_of(object: &Value) -> Option<CustomerId> {

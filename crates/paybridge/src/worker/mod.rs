@@ -33,6 +33,7 @@ use crate::stripe::api::{StripeApi, StripeApiError};
 
 pub use alert::Alerter;
 pub use pool::{Pool, drain, run_due};
+pub use read::PRODUCT_TTL_MS;
 pub use retry::Backoff;
 
 /// Everything a run needs; cheap to clone.

@@ -2,7 +2,7 @@
 //! lifetime value (`read`); the rules turn them into keyed steps (pure, no I/O); the steps
 //! then run one by one, each through its step context (`step`).
 
-use super::read::{enrich, extras, load_fact, profile};
+use super::read::{enrich, extras, load_fact, profile, repair_properties};
 use super::step::act;
 use super::{Log, Pipeline, WorkError};
 use crate::domain::{PaymentFact, time};
@@ -17,6 +17,19 @@ pub(crate) async fn process_event(
 ) -> Result<Option<String>, WorkError> {
     let i = &p.inner;
     let mut fact = load_fact(p, &job.event_id, log).await?;
+    if fact.event_type == rules::repair::EVENT_TYPE {
+        let properties = repair_properties(p, &fact).await?;
+        log.say(format!(
+            "reconcile repair: Stripe's current state gives {}",
+            properties
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let step = rules::repair::plan(&fact, properties);
+        return act(p, &fact, &[step], log).await;
+    }
     enrich(p, &mut fact, log).await?;
     cancel_sequences(p, &fact, log).await?;
     let profile = profile(p, &fact).await?;

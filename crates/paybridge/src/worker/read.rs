@@ -16,7 +16,7 @@ use crate::stripe::thin::{self, ThinEvent};
 use crate::stripe::{normalise, normalise_value};
 
 /// A product name read from Stripe's API is used for a day before it is read again.
-const PRODUCT_TTL_MS: i64 = 24 * 3_600_000;
+pub const PRODUCT_TTL_MS: i64 = 24 * 3_600_000;
 
 pub(crate) async fn load_fact(
     p: &Pipeline,
@@ -43,6 +43,55 @@ pub(crate) async fn load_fact(
             .await?;
     }
     Ok(fact)
+}
+
+/// What a reconcile repair writes (`paybridge_repair` of its stored event, see
+/// `catchup::reconcile::repair`): its properties, after entering the customer's charges
+/// as Stripe lists them in the ledger when it repairs the lifetime value (each charge's
+/// refunded total dated by the repair, so a newer refund event still wins).
+pub(crate) async fn repair_properties(
+    p: &Pipeline,
+    fact: &PaymentFact,
+) -> Result<std::collections::BTreeMap<String, String>, WorkError> {
+    let event_id = fact.event_id.as_str();
+    let payload = p.inner.store.payload(event_id).await?.ok_or_else(|| {
+        WorkError::Terminal(
+            "the repair's payload was purged; run `paybridge reconcile --fix` again".into(),
+        )
+    })?;
+    let value: Value =
+        serde_json::from_slice(&payload).map_err(|e| WorkError::Terminal(e.to_string()))?;
+    let properties = value
+        .pointer("/paybridge_repair/properties")
+        .and_then(Value::as_object)
+        .ok_or_else(|| WorkError::Terminal("a repair event without properties".into()))?;
+    let ledger = value
+        .pointer("/paybridge_repair/ledger")
+        .and_then(Value::as_array);
+    if let (Some(customer), Some(ledger)) = (&fact.customer, ledger) {
+        for entry in ledger {
+            let text = |k: &str| entry.get(k).and_then(Value::as_str);
+            let (Some(charge), Some(currency)) = (text("charge"), text("currency")) else {
+                continue;
+            };
+            let amount = |k: &str| entry.get(k).and_then(Value::as_i64);
+            p.inner
+                .store
+                .ledger_charge(
+                    customer.as_str(),
+                    charge,
+                    currency,
+                    amount("paid"),
+                    amount("refunded"),
+                    fact.occurred_at,
+                )
+                .await?;
+        }
+    }
+    Ok(properties
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect())
 }
 
 /// A thin event's object, fetched at `related_object.url` with the API key (what the

@@ -149,3 +149,50 @@ impl Running {
         self.output.lock().map(|o| o.join("\n")).unwrap_or_default()
     }
 }
+
+/// Writes `dir/paybridge.toml` for a command run against `sandbox`'s HubSpot and Stripe
+/// (`stripe_key` as the API key), listeners on port 0, the SQLite file in `dir`.
+pub fn sandbox_config_file(
+    dir: &Path,
+    sandbox: &hubspot_sandbox::Sandbox,
+    stripe_key: &str,
+) -> std::path::PathBuf {
+    let config = dir.join("paybridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+[store]
+url = "sqlite://{db}"
+[stripe]
+webhook_secrets = ["whsec_unused"]
+api_key = "{stripe_key}"
+api_base = "{url}"
+[hubspot]
+token = "{token}"
+api_base = "{url}"
+"#,
+            db = dir.join("paybridge.db").display(),
+            url = sandbox.url(),
+            token = hubspot_sandbox::SandboxConfig::default().token,
+        ),
+    )
+    .expect("write config");
+    config
+}
+
+/// Runs `paybridge --config <config> <args…>` to its end (no `PAYBRIDGE_CONFIG` inherited).
+pub async fn run_command(config: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = binary();
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("PAYBRIDGE_CONFIG");
+    tokio::process::Command::from(cmd)
+        .output()
+        .await
+        .expect("runs")
+}

@@ -117,9 +117,10 @@ async fn index_page(
     let hour_since = hour_end - DAY;
     let day_end = (now.div_euclid(DAY) + 1) * DAY;
     let day_since = day_end - 30 * DAY;
-    let (health, impact, outcomes, latencies, invoices, rows, types) = tokio::try_join!(
+    let (health, impact, reconcile, outcomes, latencies, invoices, rows, types) = tokio::try_join!(
         health_view(state),
         impact(state, now),
+        super::reconcile::card(store),
         store.outcomes_by_bucket(outcome_since, 15 * MINUTE),
         store.latencies_since(hour_since),
         store.failed_invoices_since(day_since),
@@ -188,6 +189,7 @@ async fn index_page(
             types => types,
             notice => notice,
             impact => impact,
+            reconcile => reconcile,
         },
     ))
 }

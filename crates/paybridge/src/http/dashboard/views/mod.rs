@@ -1,11 +1,13 @@
 //! The dashboard's handlers: each reads the store, shapes plain view values (strings
 //! formatted here, so the templates only lay out), and renders a template. The index page
-//! (`index`), its charts (`charts`), and one event's page (`event`) each have a file; the
+//! (`index`), its charts (`charts`), its reconcile card (`reconcile`), and one event's
+//! page (`event`) each have a file; the
 //! health strip and what they share live here.
 
 mod charts;
 mod event;
 mod index;
+mod reconcile;
 
 use axum::Json;
 use axum::extract::State;
