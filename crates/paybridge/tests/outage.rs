@@ -69,5 +69,34 @@ async fn attempts_are_not_spent_while_hubspot_is_down() {
         sandbox.state()["contacts"].as_array().map(Vec::len),
         Some(10)
     );
+    // The outage shows on /metrics: the breaker opened, and is closed again.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.admin_url))
+        .bearer_auth("admin-test-token-0123456789abcdef")
+        .send()
+        .await
+        .expect("answered")
+        .text()
+        .await
+        .expect("body");
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    assert!(
+        value("paybridge_hubspot_breaker_opened_total").is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        value("paybridge_hubspot_breaker_open "),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("outcome=\"waiting_for_hubspot\""),
+        "{metrics}"
+    );
     app.stop().await;
 }
