@@ -146,3 +146,76 @@ async fn an_existing_contact_is_found_after_the_refused_create_and_linked_once()
     assert_eq!(prop(&all[0], "stripe_delinquent"), Some("false"));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_for_the_owner_of_a_contact_just_created_reads_nothing() {
+    let sandbox = spawn_sandbox(SandboxConfig::default()).await;
+    let config = r#"
+[[rules]]
+name = "dunning"
+on = ["invoice.payment_failed"]
+actions = [
+  { type = "create_ticket", subject = "Payment failed: {{ customer.email }}", priority = "HIGH", owner = "contact_owner" },
+]
+"#;
+    let app = common::spawn_app_with_config(config, &sandbox, Clock::system()).await;
+    let failed = event(
+        "invoice.payment_failed.json",
+        "evt_calls_failed",
+        "cus_calls_owner",
+        "owner@example.com",
+        T0,
+    );
+    post(&app, &failed).await;
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(
+        calls(&sandbox),
+        json!({
+            "POST /crm/objects/2026-09/contacts/batch/create": 1,
+            "POST /crm/objects/2026-09/tickets/batch/create": 1,
+        }),
+        "the contact's owner is known from its create: none"
+    );
+    let tickets = sandbox.state()["tickets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(prop(&tickets[0], "hubspot_owner_id"), None, "unassigned");
+
+    // Later, a person gives the contact an owner in HubSpot: the next ticket reads it.
+    let contact = contacts(&sandbox)[0]["id"].as_str().expect("id").to_owned();
+    let http = reqwest::Client::new();
+    let r = http
+        .patch(format!(
+            "{}/crm/v3/objects/contacts/{contact}",
+            sandbox.url()
+        ))
+        .bearer_auth(SandboxConfig::default().token)
+        .json(&json!({"properties": {"hubspot_owner_id": "101"}}))
+        .send()
+        .await
+        .expect("sent");
+    assert!(r.status().is_success(), "{}", r.status());
+    let again = event(
+        "invoice.payment_failed.json",
+        "evt_calls_failed_again",
+        "cus_calls_owner",
+        "owner@example.com",
+        T0 + 3_600,
+    );
+    post(&app, &again).await;
+    assert_eq!(app.drain().await, 1);
+    let tickets = sandbox.state()["tickets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(tickets.len(), 2);
+    assert!(
+        tickets
+            .iter()
+            .any(|t| prop(t, "hubspot_owner_id") == Some("101")),
+        "{tickets:#?}"
+    );
+    app.stop().await;
+}

@@ -1,9 +1,12 @@
 //! Transparent batching (a DataLoader per endpoint): callers ask for one record; the
 //! batcher waits until the limiter has room, gathers every request queued meanwhile (up to
 //! the endpoint's maximum) into one call, and hands each caller its own result. Under load
-//! the queue fills while the limiter waits, so batches fill by themselves; a lone request
-//! goes out at once.
+//! the queue fills while the limiter waits, so batches fill by themselves; while the budget
+//! paces the calls the batcher also gathers a little longer, and takes the limiter's room
+//! itself before forming the batch (so one formed early does not wait in the limiter while
+//! later inputs start another); a lone request goes out at once.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +67,12 @@ where
                 if held.len() < max && limiter.is_tight() {
                     gather(&mut rx, &mut held, max).await;
                 }
+                // The room is taken here, and the batch formed once it is ours: what
+                // arrived while another batcher took the room before us goes along.
+                limiter.acquire(Bucket::Standard).await;
+                while let Ok(item) = rx.try_recv() {
+                    held.push(item);
+                }
                 // Take up to `max` inputs that do not conflict; the rest wait for the next call.
                 let mut batch: Vec<(I, Reply<O>)> = Vec::new();
                 let mut rest = Vec::new();
@@ -86,6 +95,17 @@ where
         self.tx.send((input, reply)).map_err(|_| closed_error())?;
         answer.await.map_err(|_| closed_error())?
     }
+}
+
+tokio::task_local! {
+    /// Set while a batch is flushed: its batcher took the limiter's room for the first call.
+    static PREPAID: Cell<bool>;
+}
+
+/// Whether this call's room in the limiter was taken by its batcher already (true once per
+/// flush; a batch's inputs sent one by one after a refusal take their own).
+pub(crate) fn take_prepaid() -> bool {
+    PREPAID.try_with(|p| p.replace(false)).unwrap_or(false)
 }
 
 /// The longest a batcher gathers, and how long a pause in arrivals ends it: while the
@@ -128,7 +148,7 @@ where
 {
     let inputs: Vec<I> = batch.iter().map(|(i, _)| i.clone()).collect();
     let n = inputs.len();
-    match flush(inputs).await {
+    match PREPAID.scope(Cell::new(true), flush(inputs)).await {
         Ok(results) => {
             for ((_, reply), result) in batch.into_iter().zip(results) {
                 let _ = reply.send(result);

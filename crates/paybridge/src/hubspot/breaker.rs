@@ -103,6 +103,7 @@ impl Breaker {
             state.consecutive = 0;
             if state.open.take().is_some() {
                 state.recent.clear();
+                metrics::gauge!("paybridge_hubspot_breaker_open").set(0.0);
                 self.recoveries.fetch_add(1, Ordering::SeqCst);
                 tracing::info!("HubSpot answers again: circuit breaker closed");
             }
@@ -124,6 +125,8 @@ impl Breaker {
                         failures,
                         "HubSpot is failing broadly: circuit breaker open; jobs wait without spending attempts, probing from 1 s to every 5 s"
                     );
+                    metrics::counter!("paybridge_hubspot_breaker_opened_total").increment(1);
+                    metrics::gauge!("paybridge_hubspot_breaker_open").set(1.0);
                     state.open = Some(Open {
                         next_probe_ms: now + FIRST_PROBE_MS,
                         interval_ms: FIRST_PROBE_MS,

@@ -167,7 +167,12 @@ impl Transport {
             if let Admission::Refused(retry_after) = admission {
                 return Err(HubspotError::Unavailable { retry_after });
             }
-            let waited = self.limiter.acquire(bucket).await;
+            // A batch's first call: its batcher took the room already.
+            let waited = if bucket == Bucket::Standard && super::batch::take_prepaid() {
+                Duration::ZERO
+            } else {
+                self.limiter.acquire(bucket).await
+            };
             metrics::histogram!("paybridge_hubspot_limiter_wait_seconds")
                 .record(waited.as_secs_f64());
             let mut request = self

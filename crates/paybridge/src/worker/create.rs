@@ -141,6 +141,7 @@ async fn owner_id(
         Owner::ContactOwner => {
             let owner = match &contact.owner {
                 Some(o) => Some(o.clone()),
+                None if contact.owner_known => None,
                 None => match hubspot.contact_by("hs_object_id", &contact.id).await? {
                     Some(c) => c.get("hubspot_owner_id").map(str::to_owned),
                     // Merged away (and not answered with the survivor) or deleted.

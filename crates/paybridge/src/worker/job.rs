@@ -36,7 +36,7 @@ pub(crate) async fn run_job(p: &Pipeline, job: ClaimedJob) {
             }
         };
         outage::note_outcome(p, job.id, &outcome, hubspot_down);
-        metrics::counter!("paybridge_job_attempts_total", "outcome" => outcome_label(&outcome)).increment(1);
+        metrics::counter!("paybridge_job_attempts_total", "outcome" => outcome_label(&outcome, hubspot_down)).increment(1);
         metrics::histogram!("paybridge_job_seconds").record(started.elapsed().as_secs_f64());
         if let Err(e) = i.store.log_timeline(&job.event_id, job.attempt, &log.lines).await {
             tracing::warn!(error = %e, "could not store the timeline");
@@ -125,8 +125,12 @@ async fn failed(
     }
 }
 
-fn outcome_label(o: &JobOutcome) -> &'static str {
+fn outcome_label(o: &JobOutcome, hubspot_down: bool) -> &'static str {
     match o {
+        JobOutcome::Retry {
+            count_attempt: false,
+            ..
+        } if hubspot_down => "waiting_for_hubspot",
         JobOutcome::Done { .. } => "done",
         JobOutcome::Retry {
             count_attempt: true,

@@ -73,8 +73,14 @@ impl Pool {
             }
             metrics::counter!("paybridge_queue_popped_total").increment(jobs.len() as u64);
             for (job, permit) in jobs.into_iter().zip(batch.drain(..)) {
-                if let Ok(mut h) = held.lock() {
-                    h.insert(job.id);
+                // A job still running here whose lease lapsed (renewals held up by a busy
+                // store) can be claimed again: the running attempt keeps it (the claim
+                // renewed its lease), never a second one beside it.
+                let again = held.lock().is_ok_and(|mut h| !h.insert(job.id));
+                if again {
+                    tracing::warn!(event_id = %job.event_id, "a job still running here was claimed again after its lease lapsed; the running attempt keeps it");
+                    drop(permit);
+                    continue;
                 }
                 let (p, held) = (p.clone(), held.clone());
                 tokio::spawn(async move {

@@ -16,6 +16,10 @@ pub(crate) struct Resolved {
     pub email: Option<String>,
     /// `hubspot_owner_id`, when the contact was read from HubSpot in this run.
     pub owner: Option<String>,
+    /// Whether `owner` is what HubSpot has now: the contact was read or created in this run
+    /// (a contact paybridge just created has no owner), so a record for the contact's
+    /// owner needs no read of its own.
+    pub owner_known: bool,
     /// Properties of the run's first update written with the contact's create (no update
     /// of their own needed).
     pub written: Properties,
@@ -30,6 +34,7 @@ impl Resolved {
             id: c.id.clone(),
             email: c.get("email").map(str::to_owned),
             owner: c.get("hubspot_owner_id").map(str::to_owned),
+            owner_known: true,
             written: Properties::new(),
             pending_email: None,
         }
@@ -72,6 +77,7 @@ pub(crate) async fn resolve(
             id: memory.contact_id,
             email: memory.email,
             owner: None,
+            owner_known: false,
             written: Properties::new(),
             pending_email: None,
         };

@@ -17,7 +17,8 @@ use super::resolve::{Resolved, resolve};
 use super::{Log, Pipeline, WorkError};
 use crate::config::WorkerMode;
 use crate::domain::PaymentFact;
-use crate::hubspot::Properties;
+use crate::hubspot::{Contact, HubspotError, Properties};
+use crate::rules::plan::Owner;
 use crate::rules::{Action, Step};
 use crate::store::{StepRecord, StepStart};
 
@@ -121,12 +122,13 @@ pub(crate) async fn act(
         }
         return Ok(None);
     }
-    let contact = if steps.iter().any(|s| s.action.needs_contact()) {
+    let mut contact = if steps.iter().any(|s| s.action.needs_contact()) {
         let preload = first_write(p, steps).await?;
         resolve(p, fact, preload.as_ref(), log).await?
     } else {
         None
     };
+    let mut owner_read = read_owner_alongside(p, contact.as_ref(), steps);
     let writes_properties = steps
         .iter()
         .any(|s| matches!(s.action, Action::UpdateContact { .. }));
@@ -135,6 +137,13 @@ pub(crate) async fn act(
         _ => no_watermarks,
     };
     for step in steps {
+        if for_contact_owner(step)
+            && let (Some(read), Some(c)) = (owner_read.take(), contact.as_mut())
+            && let Ok(Ok(Some(found))) = read.await
+        {
+            c.owner = found.get("hubspot_owner_id").map(str::to_owned);
+            c.owner_known = true;
+        }
         let existing = i.store.step(&step.key).await?;
         if existing.as_ref().is_some_and(|s| s.status == "done") {
             log.say(format!("step {} already done; skipped", step.key));
@@ -153,6 +162,36 @@ pub(crate) async fn act(
         execute(&mut cx).await.map_err(|e| in_step(e, step))?;
     }
     Ok(contact.map(|c| c.id))
+}
+
+/// A step that creates a record for the contact's owner.
+fn for_contact_owner(step: &Step) -> bool {
+    matches!(
+        &step.action,
+        Action::CreateTask { owner, .. }
+            | Action::CreateTicket { owner, .. }
+            | Action::CreateDeal { owner, .. } if *owner == Owner::ContactOwner
+    )
+}
+
+type OwnerRead = tokio::task::JoinHandle<Result<Option<Contact>, HubspotError>>;
+
+/// When a step after the first creates a record for the contact's owner and the owner is
+/// not known yet: the contact is read while the steps before it run, not after them (one
+/// wait for HubSpot less; a failed read is left to the step, which reads again).
+fn read_owner_alongside(
+    p: &Pipeline,
+    contact: Option<&Resolved>,
+    steps: &[Step],
+) -> Option<OwnerRead> {
+    let c = contact.filter(|c| !c.owner_known)?;
+    if !steps.iter().skip(1).any(for_contact_owner) {
+        return None;
+    }
+    let (hubspot, id) = (p.inner.hubspot.clone(), c.id.clone());
+    Some(tokio::spawn(async move {
+        hubspot.contact_by("hs_object_id", &id).await
+    }))
 }
 
 /// What the run's first step on the contact writes, when it is a property update not done
