@@ -694,6 +694,29 @@ async fn the_command_reports_fixes_and_prints_outside_text_safely() {
         "the command ran the repairs itself"
     );
 
+    // Each repair is in the event log with source `reconcile`, its step and its timeline.
+    let out = run_command(&config, &["events", "list", "--json"]).await;
+    let events: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let repair = events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["customer"] == "cus_r5")
+        .expect("the repair of cus_r5");
+    let id = repair["id"].as_str().expect("id");
+    assert!(id.starts_with("evt_reconcile_"), "{repair}");
+    assert_eq!(repair["status"], "done", "{repair}");
+    let out = run_command(&config, &["events", "show", id]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for part in [
+        "reconcile",
+        &format!("{id}:reconcile:0"),
+        "stripe_lifetime_value=15.00",
+    ] {
+        assert!(shown.contains(part), "{part} in {shown}");
+    }
+
     // A hand edit with a terminal escape sequence in it.
     let r1 = edit_contact(
         &sandbox,
