@@ -229,7 +229,9 @@ impl Reconciler {
             let name = match cached {
                 Some(c) => c.name,
                 None => {
-                    let (name, active) = self.api.product(id).await?.unwrap_or((None, None));
+                    let (name, active) = super::stripe_retries(|| self.api.product(id))
+                        .await?
+                        .unwrap_or((None, None));
                     self.store
                         .remember_product(id, name.as_deref(), active)
                         .await?;
@@ -461,7 +463,7 @@ impl Reconciler {
         for (contact, customer) in &found.unknown {
             if !known.contains_key(customer) {
                 let k = if known.len() < LOOKUPS {
-                    match self.api.customer(customer).await? {
+                    match super::stripe_retries(|| self.api.customer(customer)).await? {
                         Some(c) if c.deleted => Known::Deleted,
                         Some(_) => Known::Alive,
                         None => Known::Missing,
