@@ -20,6 +20,7 @@ use std::time::Duration;
 
 pub use repair::{Current, Repairs, repair_prefix};
 pub use scan::{ReconcileOptions, ReconcileProgress, Reconciler};
+pub use stripe_state::LedgerEntry;
 
 use crate::hubspot::{HubSpot, HubspotError};
 use crate::store::{Store, StoreError};

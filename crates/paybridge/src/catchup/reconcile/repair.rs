@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::ReconcileError;
+use super::stripe_state::LedgerEntry;
 use crate::domain::EventSource;
 use crate::intake::{Intake, Received};
 use crate::rules::repair::EVENT_TYPE;
@@ -36,7 +37,7 @@ pub struct Current<'a> {
     /// The contact properties it gives.
     pub properties: &'a BTreeMap<String, String>,
     /// Its charges as ledger entries.
-    pub ledger: &'a [Value],
+    pub ledger: &'a [LedgerEntry],
     /// When Stripe was read (unix seconds): the repair's `created`.
     pub read_at: i64,
 }

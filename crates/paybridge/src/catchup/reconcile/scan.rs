@@ -22,7 +22,6 @@
 //! comparison needs and are not kept).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -85,11 +84,13 @@ struct Books {
     subscriptions: SubscriptionBook,
     charges: ChargeBook,
     product_names: HashMap<String, String>,
-    /// Every contact claiming a customer (runs over every customer), by customer.
+    /// Every contact claiming a customer (runs over every customer), by customer: only
+    /// the id property, unless `by_search`.
     claimed: HashMap<String, Vec<Contact>>,
     /// HubSpot refused the batch read by the id property (a portal where it is not a
-    /// unique-value property): the claims read by search are used instead.
-    by_search: AtomicBool,
+    /// unique-value property): the claims are read again by search with every compared
+    /// property, and the comparison uses them.
+    by_search: bool,
 }
 
 impl Reconciler {
@@ -115,7 +116,7 @@ impl Reconciler {
             charges: ChargeBook::default(),
             product_names: HashMap::new(),
             claimed: HashMap::new(),
-            by_search: AtomicBool::new(false),
+            by_search: false,
         };
         state.phase = "subscriptions";
         let all = vec![("status".to_owned(), "all".to_owned())];
@@ -139,10 +140,14 @@ impl Reconciler {
         }
         state.phase = "customers";
         match &options.customer {
-            Some(id) => self.one_customer(id, &books, &mut state, cancel).await?,
+            Some(id) => {
+                self.one_customer(id, &mut books, &mut state, cancel)
+                    .await?
+            }
             None => {
                 state.phase = "contacts";
-                books.claimed = self.read_claims(&mut state, progress, cancel).await?;
+                let only_ids = [self.id_property.clone()];
+                books.claimed = self.read_claims(&only_ids, &mut state, cancel).await?;
                 state.phase = "customers";
                 let mut pages = self
                     .api
@@ -150,7 +155,7 @@ impl Reconciler {
                     .patient()
                     .starting_after(cursor);
                 while let Some(page) = pages.next(cancel).await? {
-                    self.page(&page, &books, &mut state).await?;
+                    self.page(&page, &mut books, &mut state, cancel).await?;
                     self.counts(&mut state);
                     progress(&state);
                 }
@@ -249,7 +254,7 @@ impl Reconciler {
     async fn one_customer(
         &self,
         id: &str,
-        books: &Books,
+        books: &mut Books,
         state: &mut ReconcileProgress,
         cancel: &CancellationToken,
     ) -> Result<(), ReconcileError> {
@@ -263,7 +268,7 @@ impl Reconciler {
             .as_ref()
             .is_some_and(|c| c.get("deleted").and_then(Value::as_bool) == Some(true));
         match customer {
-            Some(c) if !deleted => self.page(&[c], books, state).await,
+            Some(c) if !deleted => self.page(&[c], books, state, cancel).await,
             _ => {
                 let contacts = self.read_contacts(&[id.to_owned()], state).await?;
                 let detail = unknown_detail(if deleted {
@@ -300,46 +305,47 @@ impl Reconciler {
     }
 
     /// The contacts claiming `ids`: one batch read (fresh values, no index lag), or, where
-    /// HubSpot refuses a batch read by the id property, what the search pass read.
+    /// HubSpot refuses a batch read by the id property, the contacts read by search.
     async fn contacts_of(
         &self,
         ids: &[String],
-        books: &Books,
+        books: &mut Books,
         state: &mut ReconcileProgress,
+        cancel: &CancellationToken,
     ) -> Result<Vec<Contact>, ReconcileError> {
-        let from_search = || {
-            ids.iter()
-                .filter_map(|id| books.claimed.get(id))
-                .flatten()
-                .cloned()
-                .collect()
-        };
-        if books.by_search.load(Ordering::Relaxed) {
-            return Ok(from_search());
-        }
-        match self.read_contacts(ids, state).await {
-            Err(ReconcileError::Hubspot(e))
-                if e.status() == Some(400) && !books.claimed.is_empty() =>
-            {
-                tracing::warn!(error = %e, property = %self.id_property, "HubSpot refuses a batch read by the id property (is it a unique-value property? `paybridge check` says); comparing with the contacts read by search");
-                books.by_search.store(true, Ordering::Relaxed);
-                Ok(from_search())
+        if !books.by_search {
+            match self.read_contacts(ids, state).await {
+                Err(ReconcileError::Hubspot(e))
+                    if e.status() == Some(400) && !books.claimed.is_empty() =>
+                {
+                    tracing::warn!(error = %e, property = %self.id_property, "HubSpot refuses a batch read by the id property (is it a unique-value property? `paybridge check` says); comparing with the contacts read by search");
+                    let properties = read_properties(&self.id_property);
+                    books.claimed = self.read_claims(&properties, state, cancel).await?;
+                    books.by_search = true;
+                }
+                other => return other,
             }
-            other => other,
         }
+        Ok(ids
+            .iter()
+            .filter_map(|id| books.claimed.get(id))
+            .flatten()
+            .cloned()
+            .collect())
     }
 
     /// One page of Stripe customers: compared, stored (and repaired) together.
     async fn page(
         &self,
         customers: &[Value],
-        books: &Books,
+        books: &mut Books,
         state: &mut ReconcileProgress,
+        cancel: &CancellationToken,
     ) -> Result<(), ReconcileError> {
         let read_at = self.store.clock().now_secs();
         let live = crate::stripe::event::live_customers(customers);
         let ids: Vec<String> = live.iter().map(|(id, _)| id.clone()).collect();
-        let contacts = self.contacts_of(&ids, books, state).await?;
+        let contacts = self.contacts_of(&ids, books, state, cancel).await?;
         let mut by_customer: BTreeMap<&str, Vec<&Contact>> = BTreeMap::new();
         for c in &contacts {
             if let Some(customer) = c.get(&self.id_property) {
@@ -410,15 +416,14 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Every contact claiming a customer, with the compared properties (CRM search, in
-    /// `hs_object_id` order).
+    /// Every contact claiming a customer, with `properties` (CRM search, in `hs_object_id`
+    /// order).
     async fn read_claims(
         &self,
+        properties: &[String],
         state: &mut ReconcileProgress,
-        progress: &mut (dyn FnMut(&ReconcileProgress) + Send),
         cancel: &CancellationToken,
     ) -> Result<HashMap<String, Vec<Contact>>, ReconcileError> {
-        let properties = read_properties(&self.id_property);
         let mut claimed: HashMap<String, Vec<Contact>> = HashMap::new();
         let mut after: Option<String> = None;
         loop {
@@ -427,7 +432,7 @@ impl Reconciler {
             }
             let page = super::with_retries(|| {
                 self.hubspot
-                    .contacts_having(&self.id_property, &properties, after.as_deref())
+                    .contacts_having(&self.id_property, properties, after.as_deref())
             })
             .await?;
             let Some(last) = page.last() else { break };
@@ -438,7 +443,6 @@ impl Reconciler {
                     claimed.entry(customer).or_default().push(c);
                 }
             }
-            progress(state);
         }
         Ok(claimed)
     }
