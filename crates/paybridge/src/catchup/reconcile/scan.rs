@@ -392,6 +392,13 @@ impl Reconciler {
             if let Some(repairs) = &self.repairs
                 && !found.is_empty()
             {
+                // The repair acts on the contact just read: remembered for the customer, the
+                // worker does not read it from HubSpot again.
+                if let [contact] = claimed.as_slice() {
+                    self.store
+                        .remember_contact(id, &contact.id, contact.get("email"))
+                        .await?;
+                }
                 let current = Current {
                     id,
                     customer,
