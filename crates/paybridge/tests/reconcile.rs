@@ -490,6 +490,14 @@ async fn a_repair_older_than_a_live_event_leaves_the_newer_value() {
         "canceled",
         "the newer event's value stays"
     );
+    // A run that read Stripe before that event does not call its write drift.
+    let (_, findings) = reconcile(&app, &sandbox, false).await;
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.property == "stripe_subscription_status"),
+        "{findings:?}"
+    );
     let timeline = app
         .store
         .timeline("evt_reconcile_race_cus_r1")

@@ -2,8 +2,8 @@
 //! One event per customer and run (`evt_reconcile_{run}_{customer}`, source `reconcile`,
 //! type [`rules::repair::EVENT_TYPE`]) carries the customer object as Stripe answered it
 //! (so the contact is found, or created for a customer without one, as for any customer
-//! event) and, beside it, the properties to write. Its `created` is the time Stripe's state
-//! was read: the worker's stale guard then skips any property a newer event has written
+//! event) and, beside it, the properties to write. Its `created` is the time the run began
+//! reading Stripe's state: the worker's stale guard then skips any property a newer event has written
 //! meanwhile, so a repair never overwrites a newer value. `events show` and the dashboard
 //! show it like any event.
 //!
@@ -38,7 +38,9 @@ pub struct Current<'a> {
     pub properties: &'a BTreeMap<String, String>,
     /// Its charges as ledger entries.
     pub ledger: &'a [LedgerEntry],
-    /// When Stripe was read (unix seconds): the repair's `created`.
+    /// When the run began reading Stripe (unix seconds; the subscriptions and charges are
+    /// read first, minutes before a late page): the repair's `created`, so any event newer
+    /// than the oldest read the comparison rests on keeps its write.
     pub read_at: i64,
 }
 

@@ -91,6 +91,9 @@ struct Books {
     /// unique-value property): the claims are read again by search with every compared
     /// property, and the comparison uses them.
     by_search: bool,
+    /// When this invocation began reading Stripe (unix seconds): the oldest read a page's
+    /// comparison rests on, and so the date of its repairs.
+    read_at: i64,
 }
 
 impl Reconciler {
@@ -117,6 +120,7 @@ impl Reconciler {
             product_names: HashMap::new(),
             claimed: HashMap::new(),
             by_search: false,
+            read_at: self.store.clock().now_secs(),
         };
         state.phase = "subscriptions";
         let all = vec![("status".to_owned(), "all".to_owned())];
@@ -342,7 +346,6 @@ impl Reconciler {
         state: &mut ReconcileProgress,
         cancel: &CancellationToken,
     ) -> Result<(), ReconcileError> {
-        let read_at = self.store.clock().now_secs();
         let live = crate::stripe::event::live_customers(customers);
         let ids: Vec<String> = live.iter().map(|(id, _)| id.clone()).collect();
         let contacts = self.contacts_of(&ids, books, state, cancel).await?;
@@ -382,6 +385,11 @@ impl Reconciler {
             for contact in &claimed {
                 for d in differences(&want, &contact.properties) {
                     let write = last.get(&(contact.id.clone(), d.property.clone()));
+                    // An event newer than this run's read of Stripe wrote it: HubSpot is
+                    // ahead of what was read, not behind.
+                    if write.is_some_and(|w| w.created > books.read_at) {
+                        continue;
+                    }
                     found.push(drift(id, &contact.id, d, write));
                 }
             }
@@ -404,7 +412,7 @@ impl Reconciler {
                     customer,
                     properties: &want,
                     ledger: books.charges.of(id).map(|c| c.ledger()).unwrap_or(&[]),
-                    read_at,
+                    read_at: books.read_at,
                 };
                 let queued = repairs.queue(&state.run, &current, &mut found).await?;
                 state.repairs_queued += queued;
