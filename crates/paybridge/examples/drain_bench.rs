@@ -7,10 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "support/sandbox.rs"]
-mod support;
-
-use hubspot_sandbox::{Sandbox, SandboxConfig};
+use hubspot_sandbox::{Sandbox, SandboxConfig, Seed, SeedToken};
 use paybridge::basics::Secret;
 use paybridge::config::Settings;
 use paybridge::domain::{Clock, CustomerId, EventId, EventSource, EventStatus};
@@ -33,7 +30,36 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     // Setup (properties) with its own token so it does not spend the measured budget.
-    support::setup_properties(&sandbox).await?;
+    sandbox.merge_seed(Seed {
+        tokens: vec![SeedToken {
+            token: "setup".into(),
+            scopes: vec![
+                "crm.schemas.contacts.write".into(),
+                "crm.schemas.contacts.read".into(),
+                "crm.schemas.deals.write".into(),
+                "crm.schemas.deals.read".into(),
+                "tickets".into(),
+            ],
+        }],
+        ..Default::default()
+    })?;
+    let setup = HubSpot::new(
+        &sandbox.url(),
+        Secret::new("setup".into()),
+        paybridge::hubspot::ApiVersion::Dated2026_09,
+        1_000,
+        10,
+        "stripe_customer_id",
+    )?;
+    paybridge::ops::setup::ensure(
+        &setup,
+        &paybridge::rules::properties::builtin("stripe_customer_id")
+            .iter()
+            .map(paybridge::ops::setup::definition)
+            .collect::<Vec<_>>(),
+        false,
+    )
+    .await?;
 
     let dir = tempfile::tempdir()?;
     let mut settings = Settings::defaults();
