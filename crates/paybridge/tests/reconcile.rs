@@ -337,6 +337,14 @@ async fn drift_is_reported_exactly_repaired_and_gone_on_the_next_run() {
             None,
             Some("cus_r4"),
         ),
+        // Deleting a customer cancels its subscriptions.
+        finding(
+            FindingKind::Drift,
+            "cus_r4",
+            "stripe_subscription_status",
+            Some("canceled"),
+            Some("trialing"),
+        ),
     ]
     .into_iter()
     .collect();
@@ -366,17 +374,17 @@ async fn drift_is_reported_exactly_repaired_and_gone_on_the_next_run() {
     for part in [
         "Last reconcile",
         "report only",
-        "subscription status 2 (0 fixed)",
+        "subscription status 3 (0 fixed)",
         "lifetime value 1 (0 fixed)",
         &drifted.run,
     ] {
         assert!(page.contains(part), "{part} on the dashboard");
     }
 
-    // --fix: the drift and the missing contact are repaired; the contact of a deleted
-    // customer is reported again (nothing to repair it from).
+    // --fix: the drift and the missing contact are repaired, the deleted customer's
+    // contact shows its subscription cancelled; that contact's claim stays reported.
     let (repaired, findings) = reconcile(&app, &sandbox, true).await;
-    assert_eq!(repaired.repairs_queued, 3, "r1, r2 and r3");
+    assert_eq!(repaired.repairs_queued, 4, "r1, r2, r3 and r4's contact");
     let ids: BTreeSet<String> = findings
         .iter()
         .filter_map(|f| f.repair_event.clone())
@@ -395,10 +403,13 @@ async fn drift_is_reported_exactly_repaired_and_gone_on_the_next_run() {
         contact_of(&sandbox, "cus_r1")["properties"]["stripe_subscription_status"],
         "active"
     );
-    assert_eq!(
-        contact_of(&sandbox, "cus_r3")["properties"]["stripe_subscription_status"],
-        "canceled"
-    );
+    for cancelled in ["cus_r3", "cus_r4"] {
+        assert_eq!(
+            contact_of(&sandbox, cancelled)["properties"]["stripe_subscription_status"],
+            "canceled",
+            "{cancelled}"
+        );
+    }
     // The repair entered Stripe's charges in the ledger: the next charge adds to them.
     let now = app.clock.now_secs();
     let next = json!({"id": "evt_live_r1_charge", "object": "event", "created": now,

@@ -5,10 +5,12 @@
 //! compares Stripe's current state of every customer (`stripe_state`: the properties the
 //! worker would write, planned by the same financial tagging) with the contact's
 //! properties read from HubSpot in batches of 100 (`compare`, pure), page by page (`scan`),
-//! and stores each finding with the last event paybridge applied for the property. With
+//! and stores each finding with the last event paybridge applied for the property; then the
+//! contacts' claims Stripe does not back (`claims`). With
 //! `--fix`, each customer's drift is repaired through the pipeline (`repair`). `serve` runs
 //! it on a schedule (`schedule`). Every run ends with its metrics (`metrics`).
 
+mod claims;
 mod compare;
 mod repair;
 mod scan;

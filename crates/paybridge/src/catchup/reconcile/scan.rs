@@ -27,17 +27,14 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::compare::{claims, differences};
+use super::claims::{Known, unknown_customer, unknown_detail};
+use super::compare::differences;
 use super::repair::{Current, Repairs};
 use super::stripe_state::{ChargeBook, SubscriptionBook, expected};
 use super::{ReconcileError, read_properties};
 use crate::hubspot::{Contact, HubSpot};
 use crate::store::{Finding, FindingKind, LastWrite, Store};
 use crate::stripe::api::{ReadError, StripeApi, StripeApiError};
-
-/// At most this many contacts' unknown customers are looked up one by one (to tell a
-/// deleted customer from one Stripe never had); the rest are reported without the detail.
-const LOOKUPS: usize = 200;
 
 #[derive(Debug, Clone, Default)]
 pub struct ReconcileOptions {
@@ -80,20 +77,20 @@ pub struct Reconciler {
 }
 
 /// What one page of customers is compared with.
-struct Books {
-    subscriptions: SubscriptionBook,
-    charges: ChargeBook,
-    product_names: HashMap<String, String>,
+pub(super) struct Books {
+    pub(super) subscriptions: SubscriptionBook,
+    pub(super) charges: ChargeBook,
+    pub(super) product_names: HashMap<String, String>,
     /// Every contact claiming a customer (runs over every customer), by customer: only
     /// the id property, unless `by_search`.
-    claimed: HashMap<String, Vec<Contact>>,
+    pub(super) claimed: HashMap<String, Vec<Contact>>,
     /// HubSpot refused the batch read by the id property (a portal where it is not a
     /// unique-value property): the claims are read again by search with every compared
     /// property, and the comparison uses them.
-    by_search: bool,
+    pub(super) by_search: bool,
     /// When this invocation began reading Stripe (unix seconds): the oldest read a page's
     /// comparison rests on, and so the date of its repairs.
-    read_at: i64,
+    pub(super) read_at: i64,
 }
 
 impl Reconciler {
@@ -163,7 +160,7 @@ impl Reconciler {
                     self.counts(&mut state);
                     progress(&state);
                 }
-                self.claims(&books.claimed, &mut state).await?;
+                self.claims(&mut books, &mut state, cancel).await?;
             }
         }
         self.store.reconcile_finish(&state.run).await?;
@@ -310,7 +307,7 @@ impl Reconciler {
 
     /// The contacts claiming `ids`: one batch read (fresh values, no index lag), or, where
     /// HubSpot refuses a batch read by the id property, the contacts read by search.
-    async fn contacts_of(
+    pub(super) async fn contacts_of(
         &self,
         ids: &[String],
         books: &mut Books,
@@ -430,103 +427,9 @@ impl Reconciler {
             .await?;
         Ok(())
     }
-
-    /// Every contact claiming a customer, with `properties` (CRM search, in `hs_object_id`
-    /// order).
-    async fn read_claims(
-        &self,
-        properties: &[String],
-        state: &mut ReconcileProgress,
-        cancel: &CancellationToken,
-    ) -> Result<HashMap<String, Vec<Contact>>, ReconcileError> {
-        let mut claimed: HashMap<String, Vec<Contact>> = HashMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            if cancel.is_cancelled() {
-                return Err(ReconcileError::Cancelled);
-            }
-            let page = super::with_retries(|| {
-                self.hubspot
-                    .contacts_having(&self.id_property, properties, after.as_deref())
-            })
-            .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            state.claims_read += page.len() as u64;
-            for c in page {
-                if let Some(customer) = c.get(&self.id_property).map(str::to_owned) {
-                    claimed.entry(customer).or_default().push(c);
-                }
-            }
-        }
-        Ok(claimed)
-    }
-
-    /// The claims Stripe does not back (customers it does not have alive), and customers
-    /// several contacts claim.
-    async fn claims(
-        &self,
-        claimed: &HashMap<String, Vec<Contact>>,
-        state: &mut ReconcileProgress,
-    ) -> Result<(), ReconcileError> {
-        let pairs: Vec<(String, String)> = claimed
-            .iter()
-            .flat_map(|(customer, contacts)| {
-                contacts.iter().map(|c| (c.id.clone(), customer.clone()))
-            })
-            .collect();
-        let seen = self.store.reconcile_seen(&state.run).await?;
-        let found = claims(&pairs, |c| seen.contains(c));
-        let mut findings = Vec::new();
-        let mut known: HashMap<String, Known> = HashMap::new();
-        for (contact, customer) in &found.unknown {
-            if !known.contains_key(customer) {
-                let k = if known.len() < LOOKUPS {
-                    match super::stripe_retries(|| self.api.customer(customer)).await? {
-                        Some(c) if c.deleted => Known::Deleted,
-                        Some(_) => Known::Alive,
-                        None => Known::Missing,
-                    }
-                } else {
-                    Known::NotLookedUp
-                };
-                known.insert(customer.clone(), k);
-            }
-            let k = known.get(customer).copied().unwrap_or(Known::NotLookedUp);
-            // A customer created after the pass went by is alive: no finding.
-            if k != Known::Alive {
-                findings.push(unknown_customer(contact, customer, unknown_detail(k)));
-            }
-        }
-        for (customer, contacts) in &found.twice {
-            for contact in contacts {
-                let others: Vec<&str> = contacts
-                    .iter()
-                    .filter(|c| *c != contact)
-                    .map(String::as_str)
-                    .collect();
-                findings.push(Finding {
-                    kind: FindingKind::ClaimedTwice,
-                    customer: customer.clone(),
-                    contact_id: contact.clone(),
-                    property: String::new(),
-                    stripe_value: None,
-                    hubspot_value: None,
-                    last_event: None,
-                    last_event_created: None,
-                    detail: Some(format!("also claimed by contact {}", others.join(", "))),
-                    repair_event: None,
-                });
-            }
-        }
-        self.store
-            .reconcile_page(&state.run, Vec::new(), findings, None)
-            .await?;
-        Ok(())
-    }
 }
 
-fn drift(
+pub(super) fn drift(
     customer: &str,
     contact: &str,
     d: super::compare::Difference,
@@ -542,40 +445,6 @@ fn drift(
         last_event: write.map(|w| w.event_id.clone()),
         last_event_created: write.map(|w| w.created),
         detail: None,
-        repair_event: None,
-    }
-}
-
-/// What Stripe says of a customer the pass over its customers did not see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Known {
-    Deleted,
-    Missing,
-    /// Alive after all (created after the pass went by).
-    Alive,
-    /// Beyond the lookups a run makes.
-    NotLookedUp,
-}
-
-fn unknown_detail(known: Known) -> &'static str {
-    match known {
-        Known::Deleted => "deleted in Stripe",
-        Known::Missing => "Stripe has no such customer",
-        Known::Alive | Known::NotLookedUp => "not among Stripe's live customers",
-    }
-}
-
-fn unknown_customer(contact: &str, customer: &str, detail: &str) -> Finding {
-    Finding {
-        kind: FindingKind::UnknownCustomer,
-        customer: customer.to_owned(),
-        contact_id: contact.to_owned(),
-        property: String::new(),
-        stripe_value: None,
-        hubspot_value: Some(customer.to_owned()),
-        last_event: None,
-        last_event_created: None,
-        detail: Some(detail.to_owned()),
         repair_event: None,
     }
 }
