@@ -121,8 +121,9 @@ impl Reconciler {
         Ok(())
     }
 
-    /// The contacts of customers deleted in Stripe: "Deleting a customer … immediately
-    /// cancels any active subscriptions on the customer" (Stripe API reference, "Delete a
+    /// The contacts of customers deleted in Stripe: "Permanently deletes a customer. It
+    /// cannot be undone. Also immediately cancels any active subscriptions on the
+    /// customer" (stripe-node `CustomerResource.del`; Stripe API reference "Delete a
     /// customer"), so a contact still showing another subscription status drifted; with
     /// `--fix` it is repaired to `canceled`.
     async fn deleted(
