@@ -20,11 +20,10 @@ const LOOKUPS: usize = 200;
 
 impl Reconciler {
     /// Every contact claiming a customer, with `properties` (CRM search, in `hs_object_id`
-    /// order).
+    /// order), by customer.
     pub(super) async fn read_claims(
         &self,
         properties: &[String],
-        state: &mut ReconcileProgress,
         cancel: &CancellationToken,
     ) -> Result<HashMap<String, Vec<Contact>>, ReconcileError> {
         let mut claimed: HashMap<String, Vec<Contact>> = HashMap::new();
@@ -40,7 +39,6 @@ impl Reconciler {
             .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
-            state.claims_read += page.len() as u64;
             for c in page {
                 if let Some(customer) = c.get(&self.id_property).map(str::to_owned) {
                     claimed.entry(customer).or_default().push(c);

@@ -103,14 +103,6 @@ impl Reconciler {
         let (mut state, cursor) = self.start(options).await?;
         state.phase = "starting";
         progress(&state);
-        let scope = options.customer.clone();
-        let query = |extra: Vec<(String, String)>| {
-            let mut q = extra;
-            if let Some(c) = &scope {
-                q.push(("customer".to_owned(), c.clone()));
-            }
-            q
-        };
         let mut books = Books {
             subscriptions: SubscriptionBook::default(),
             charges: ChargeBook::default(),
@@ -119,26 +111,26 @@ impl Reconciler {
             by_search: false,
             read_at: self.store.clock().now_secs(),
         };
-        state.phase = "subscriptions";
-        let all = vec![("status".to_owned(), "all".to_owned())];
-        let mut pages = self.api.pages("/v1/subscriptions", query(all)).patient();
-        while let Some(page) = pages.next(cancel).await? {
-            state.subscriptions += page.len() as u64;
-            books.subscriptions.add_page(&page);
-            self.counts(&mut state);
-            progress(&state);
-        }
-        books.product_names = self
-            .product_names(&books.subscriptions.product_ids())
-            .await?;
-        state.phase = "charges";
-        let mut pages = self.api.pages("/v1/charges", query(Vec::new())).patient();
-        while let Some(page) = pages.next(cancel).await? {
-            state.charges += page.len() as u64;
-            books.charges.add_page(&page);
-            self.counts(&mut state);
-            progress(&state);
-        }
+        // Stripe's passes and the search pass over the contacts' claims use different
+        // budgets: they run side by side.
+        let only_ids = [self.id_property.clone()];
+        let claims = async {
+            match &options.customer {
+                Some(_) => Ok(HashMap::new()),
+                None => self.read_claims(&only_ids, cancel).await,
+            }
+        };
+        let passes = self.stripe_passes(
+            options.customer.as_deref(),
+            &mut books,
+            &mut state,
+            progress,
+            cancel,
+        );
+        let (passes, claimed) = tokio::join!(passes, claims);
+        passes?;
+        books.claimed = claimed?;
+        state.claims_read = books.claimed.values().map(|c| c.len() as u64).sum();
         state.phase = "customers";
         match &options.customer {
             Some(id) => {
@@ -146,10 +138,6 @@ impl Reconciler {
                     .await?
             }
             None => {
-                state.phase = "contacts";
-                let only_ids = [self.id_property.clone()];
-                books.claimed = self.read_claims(&only_ids, &mut state, cancel).await?;
-                state.phase = "customers";
                 let mut pages = self
                     .api
                     .pages("/v1/customers", Vec::new())
@@ -171,6 +159,46 @@ impl Reconciler {
         self.counts(&mut state);
         progress(&state);
         Ok(state)
+    }
+
+    /// Every subscription (each customer's current one kept), the products' names, and
+    /// every charge: of `scope`'s customer only, or of all.
+    async fn stripe_passes(
+        &self,
+        scope: Option<&str>,
+        books: &mut Books,
+        state: &mut ReconcileProgress,
+        progress: &mut (dyn FnMut(&ReconcileProgress) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<(), ReconcileError> {
+        let query = |extra: Vec<(String, String)>| {
+            let mut q = extra;
+            if let Some(c) = scope {
+                q.push(("customer".to_owned(), c.to_owned()));
+            }
+            q
+        };
+        state.phase = "subscriptions";
+        let all = vec![("status".to_owned(), "all".to_owned())];
+        let mut pages = self.api.pages("/v1/subscriptions", query(all)).patient();
+        while let Some(page) = pages.next(cancel).await? {
+            state.subscriptions += page.len() as u64;
+            books.subscriptions.add_page(&page);
+            self.counts(state);
+            progress(state);
+        }
+        books.product_names = self
+            .product_names(&books.subscriptions.product_ids())
+            .await?;
+        state.phase = "charges";
+        let mut pages = self.api.pages("/v1/charges", query(Vec::new())).patient();
+        while let Some(page) = pages.next(cancel).await? {
+            state.charges += page.len() as u64;
+            books.charges.add_page(&page);
+            self.counts(state);
+            progress(state);
+        }
+        Ok(())
     }
 
     fn counts(&self, state: &mut ReconcileProgress) {
@@ -321,7 +349,7 @@ impl Reconciler {
                 {
                     tracing::warn!(error = %e, property = %self.id_property, "HubSpot refuses a batch read by the id property (is it a unique-value property? `paybridge check` says); comparing with the contacts read by search");
                     let properties = read_properties(&self.id_property);
-                    books.claimed = self.read_claims(&properties, state, cancel).await?;
+                    books.claimed = self.read_claims(&properties, cancel).await?;
                     books.by_search = true;
                 }
                 other => return other,
