@@ -105,7 +105,11 @@ async fn stripes_python_library_lists_events_and_retrieves_customers() {
                 {"id": "cus_gone", "object": "customer", "created": now, "deleted": true},
             ],
             // A thin event's related object and the event itself, fetched by the SDK.
-            "objects": [fixture("api/v1.invoices.retrieve.in_1SBxE9QmT3xK8rLvR3tY6uIo")],
+            "objects": [
+                fixture("api/v1.invoices.retrieve.in_1SBxE9QmT3xK8rLvR3tY6uIo"),
+                // The charges list reconcile reads.
+                fixture("charge.failed")["data"]["object"].clone(),
+            ],
             "thin_events": [fixture(
                 "api/v2.core.events.retrieve.evt_test_65TcK4xQmT3xK8rLv16TcK4pW2nB8vC3xZ9qL5sD7fG1hJ0kM4"
             )]}}))
@@ -117,6 +121,8 @@ async fn stripes_python_library_lists_events_and_retrieves_customers() {
         &[
             ("SANDBOX_URL", api.sandbox.url()),
             ("EXPECTED_EVENTS", names.len().to_string()),
+            ("CHARGE_ID", "ch_3SBxFXQmT3xK8rLv0Yu2Io4P".to_owned()),
+            ("CHARGE_CUSTOMER", "cus_T7aLp4qZ9cXn2W".to_owned()),
             (
                 "THIN_FIXTURE",
                 format!(

@@ -337,6 +337,14 @@ async fn drift_is_reported_exactly_repaired_and_gone_on_the_next_run() {
             None,
             Some("cus_r4"),
         ),
+        // Deleting a customer cancels its subscriptions.
+        finding(
+            FindingKind::Drift,
+            "cus_r4",
+            "stripe_subscription_status",
+            Some("canceled"),
+            Some("trialing"),
+        ),
     ]
     .into_iter()
     .collect();
@@ -366,17 +374,17 @@ async fn drift_is_reported_exactly_repaired_and_gone_on_the_next_run() {
     for part in [
         "Last reconcile",
         "report only",
-        "subscription status 2 (0 fixed)",
+        "subscription status 3 (0 fixed)",
         "lifetime value 1 (0 fixed)",
         &drifted.run,
     ] {
         assert!(page.contains(part), "{part} on the dashboard");
     }
 
-    // --fix: the drift and the missing contact are repaired; the contact of a deleted
-    // customer is reported again (nothing to repair it from).
+    // --fix: the drift and the missing contact are repaired, the deleted customer's
+    // contact shows its subscription cancelled; that contact's claim stays reported.
     let (repaired, findings) = reconcile(&app, &sandbox, true).await;
-    assert_eq!(repaired.repairs_queued, 3, "r1, r2 and r3");
+    assert_eq!(repaired.repairs_queued, 4, "r1, r2, r3 and r4's contact");
     let ids: BTreeSet<String> = findings
         .iter()
         .filter_map(|f| f.repair_event.clone())
@@ -395,10 +403,13 @@ async fn drift_is_reported_exactly_repaired_and_gone_on_the_next_run() {
         contact_of(&sandbox, "cus_r1")["properties"]["stripe_subscription_status"],
         "active"
     );
-    assert_eq!(
-        contact_of(&sandbox, "cus_r3")["properties"]["stripe_subscription_status"],
-        "canceled"
-    );
+    for cancelled in ["cus_r3", "cus_r4"] {
+        assert_eq!(
+            contact_of(&sandbox, cancelled)["properties"]["stripe_subscription_status"],
+            "canceled",
+            "{cancelled}"
+        );
+    }
     // The repair entered Stripe's charges in the ledger: the next charge adds to them.
     let now = app.clock.now_secs();
     let next = json!({"id": "evt_live_r1_charge", "object": "event", "created": now,
@@ -489,6 +500,14 @@ async fn a_repair_older_than_a_live_event_leaves_the_newer_value() {
         contact_of(&sandbox, "cus_r1")["properties"]["stripe_subscription_status"],
         "canceled",
         "the newer event's value stays"
+    );
+    // A run that read Stripe before that event does not call its write drift.
+    let (_, findings) = reconcile(&app, &sandbox, false).await;
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.property == "stripe_subscription_status"),
+        "{findings:?}"
     );
     let timeline = app
         .store
@@ -693,6 +712,29 @@ async fn the_command_reports_fixes_and_prints_outside_text_safely() {
         "15.00",
         "the command ran the repairs itself"
     );
+
+    // Each repair is in the event log with source `reconcile`, its step and its timeline.
+    let out = run_command(&config, &["events", "list", "--json"]).await;
+    let events: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let repair = events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["customer"] == "cus_r5")
+        .expect("the repair of cus_r5");
+    let id = repair["id"].as_str().expect("id");
+    assert!(id.starts_with("evt_reconcile_"), "{repair}");
+    assert_eq!(repair["status"], "done", "{repair}");
+    let out = run_command(&config, &["events", "show", id]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for part in [
+        "reconcile",
+        &format!("{id}:reconcile:0"),
+        "stripe_lifetime_value=15.00",
+    ] {
+        assert!(shown.contains(part), "{part} in {shown}");
+    }
 
     // A hand edit with a terminal escape sequence in it.
     let r1 = edit_contact(

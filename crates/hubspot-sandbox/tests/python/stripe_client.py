@@ -38,6 +38,11 @@ except stripe.InvalidRequestError as e:
 gone = stripe.Customer.retrieve("cus_gone")
 assert gone.deleted is True, gone
 
+# A customer's charges (what reconcile lists), through the library's auto-pagination.
+charges = [c.id for c in stripe.Charge.list(customer=os.environ["CHARGE_CUSTOMER"], limit=1).auto_paging_iter()]
+assert charges == [os.environ["CHARGE_ID"]], charges
+assert stripe.Charge.list(customer="cus_gone").data == []
+
 # A thin event, parsed and fetched as the SDK does it: the related object at
 # related_object.url, and the event at /v2/core/events/{id}.
 client = stripe.StripeClient(

@@ -285,3 +285,75 @@ fn as_json(state: &ReconcileProgress, findings: &[Finding]) -> serde_json::Value
         "findings": findings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(
+        kind: FindingKind,
+        property: &str,
+        stripe: Option<&str>,
+        hubspot: Option<&str>,
+    ) -> Finding {
+        Finding {
+            kind,
+            customer: "cus_1".into(),
+            contact_id: "1001".into(),
+            property: property.into(),
+            stripe_value: stripe.map(str::to_owned),
+            hubspot_value: hubspot.map(str::to_owned),
+            last_event: None,
+            last_event_created: None,
+            detail: None,
+            repair_event: None,
+        }
+    }
+
+    #[test]
+    fn the_table_lines_up_and_prints_outside_text_as_text() {
+        let state = ReconcileProgress {
+            run: "r1".into(),
+            customers: 2,
+            ..ReconcileProgress::default()
+        };
+        let mut drift = finding(
+            FindingKind::Drift,
+            "stripe_subscription_tier",
+            Some("Pro"),
+            Some("Pro\u{1b}[2J\u{202e}"),
+        );
+        drift.last_event = Some("evt_1".into());
+        drift.last_event_created = Some(1_788_257_651);
+        let mut gone = finding(FindingKind::UnknownCustomer, "", None, Some("cus_1"));
+        gone.detail = Some("deleted in Stripe".into());
+        let text = report(&state, &[drift, gone]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("reconcile run r1: 2 customers compared · 1 drift"),
+            "{text}"
+        );
+        assert!(lines[1].starts_with("FINDING"), "{text}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+        assert!(lines[2].contains("Pro\\u{1b}[2J\\u{202e}"), "{text}");
+        assert!(lines[2].contains("evt_1 ("), "{text}");
+        assert!(lines[3].starts_with("unknown customer"), "{text}");
+        assert!(lines[3].ends_with("deleted in Stripe"), "{text}");
+        // Columns line up: each column starts (in characters) where its header does.
+        let chars = |line: &str, byte: usize| line[..byte].chars().count();
+        let at = |line: &str, what: &str| chars(line, line.find(what).expect(what));
+        assert_eq!(
+            at(lines[1], "PROPERTY"),
+            at(lines[2], "stripe_subscription_tier")
+        );
+        let hubspot_column = chars(lines[3], lines[3].rfind("cus_1").expect("HubSpot's value"));
+        assert_eq!(at(lines[1], "HUBSPOT"), hubspot_column, "{text}");
+        assert_eq!(
+            report(&state, &[]).lines().nth(1),
+            Some("HubSpot agrees with Stripe.")
+        );
+    }
+}

@@ -5,10 +5,12 @@
 //! compares Stripe's current state of every customer (`stripe_state`: the properties the
 //! worker would write, planned by the same financial tagging) with the contact's
 //! properties read from HubSpot in batches of 100 (`compare`, pure), page by page (`scan`),
-//! and stores each finding with the last event paybridge applied for the property. With
+//! and stores each finding with the last event paybridge applied for the property; then the
+//! contacts' claims Stripe does not back (`claims`). With
 //! `--fix`, each customer's drift is repaired through the pipeline (`repair`). `serve` runs
 //! it on a schedule (`schedule`). Every run ends with its metrics (`metrics`).
 
+mod claims;
 mod compare;
 mod repair;
 mod scan;
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 pub use repair::{Current, Repairs, repair_prefix};
 pub use scan::{ReconcileOptions, ReconcileProgress, Reconciler};
+pub use stripe_state::LedgerEntry;
 
 use crate::hubspot::{HubSpot, HubspotError};
 use crate::store::{Store, StoreError};
@@ -67,18 +70,20 @@ fn read_properties(id_property: &str) -> Vec<String> {
         .collect()
 }
 
-/// A HubSpot read retried through 5xx and network failures (429s already wait inside the
-/// client): 1 s, 2 s, 4 s, then the error.
-async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, HubspotError>
+/// A read retried while `retryable` says so (1 s, 2 s, 4 s, 8 s, then the error): a busy
+/// moment at HubSpot or Stripe does not end a run. (HubSpot's 429s already wait inside its
+/// client; Stripe's list pages retry in the pager.)
+async fn retrying<T, E, F, Fut>(retryable: impl Fn(&E) -> bool, mut call: F) -> Result<T, E>
 where
+    E: std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, HubspotError>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut wait = Duration::from_secs(1);
-    for _ in 0..3 {
+    for _ in 0..4 {
         match call().await {
-            Err(e) if !e.is_terminal() => {
-                tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "HubSpot read failed; retrying");
+            Err(e) if retryable(&e) => {
+                tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "read failed; retrying");
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
@@ -86,6 +91,28 @@ where
         }
     }
     call().await
+}
+
+/// A HubSpot read, retried through 5xx and network failures.
+async fn with_retries<T, F, Fut>(call: F) -> Result<T, HubspotError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, HubspotError>>,
+{
+    retrying(|e: &HubspotError| !e.is_terminal(), call).await
+}
+
+/// A single Stripe read, retried through 429s, 5xx and network failures.
+async fn stripe_retries<T, F, Fut>(call: F) -> Result<T, StripeApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StripeApiError>>,
+{
+    retrying(
+        |e: &StripeApiError| matches!(e, StripeApiError::Retryable { .. }),
+        call,
+    )
+    .await
 }
 
 impl Reconciler {

@@ -2,8 +2,8 @@
 //! One event per customer and run (`evt_reconcile_{run}_{customer}`, source `reconcile`,
 //! type [`rules::repair::EVENT_TYPE`]) carries the customer object as Stripe answered it
 //! (so the contact is found, or created for a customer without one, as for any customer
-//! event) and, beside it, the properties to write. Its `created` is the time Stripe's state
-//! was read: the worker's stale guard then skips any property a newer event has written
+//! event) and, beside it, the properties to write. Its `created` is the time the run began
+//! reading Stripe's state: the worker's stale guard then skips any property a newer event has written
 //! meanwhile, so a repair never overwrites a newer value. `events show` and the dashboard
 //! show it like any event.
 //!
@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::ReconcileError;
+use super::stripe_state::LedgerEntry;
 use crate::domain::EventSource;
 use crate::intake::{Intake, Received};
 use crate::rules::repair::EVENT_TYPE;
@@ -36,8 +37,10 @@ pub struct Current<'a> {
     /// The contact properties it gives.
     pub properties: &'a BTreeMap<String, String>,
     /// Its charges as ledger entries.
-    pub ledger: &'a [Value],
-    /// When Stripe was read (unix seconds): the repair's `created`.
+    pub ledger: &'a [LedgerEntry],
+    /// When the run began reading Stripe (unix seconds; the subscriptions and charges are
+    /// read first, minutes before a late page): the repair's `created`, so any event newer
+    /// than the oldest read the comparison rests on keeps its write.
     pub read_at: i64,
 }
 

@@ -22,23 +22,19 @@
 //! comparison needs and are not kept).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::compare::{claims, differences};
+use super::claims::{Known, unknown_customer, unknown_detail};
+use super::compare::differences;
 use super::repair::{Current, Repairs};
 use super::stripe_state::{ChargeBook, SubscriptionBook, expected};
 use super::{ReconcileError, read_properties};
 use crate::hubspot::{Contact, HubSpot};
 use crate::store::{Finding, FindingKind, LastWrite, Store};
 use crate::stripe::api::{ReadError, StripeApi, StripeApiError};
-
-/// At most this many contacts' unknown customers are looked up one by one (to tell a
-/// deleted customer from one Stripe never had); the rest are reported without the detail.
-const LOOKUPS: usize = 200;
 
 #[derive(Debug, Clone, Default)]
 pub struct ReconcileOptions {
@@ -81,15 +77,20 @@ pub struct Reconciler {
 }
 
 /// What one page of customers is compared with.
-struct Books {
-    subscriptions: SubscriptionBook,
-    charges: ChargeBook,
-    product_names: HashMap<String, String>,
-    /// Every contact claiming a customer (runs over every customer), by customer.
-    claimed: HashMap<String, Vec<Contact>>,
+pub(super) struct Books {
+    pub(super) subscriptions: SubscriptionBook,
+    pub(super) charges: ChargeBook,
+    pub(super) product_names: HashMap<String, String>,
+    /// Every contact claiming a customer (runs over every customer), by customer: only
+    /// the id property, unless `by_search`.
+    pub(super) claimed: HashMap<String, Vec<Contact>>,
     /// HubSpot refused the batch read by the id property (a portal where it is not a
-    /// unique-value property): the claims read by search are used instead.
-    by_search: AtomicBool,
+    /// unique-value property): the claims are read again by search with every compared
+    /// property, and the comparison uses them.
+    pub(super) by_search: bool,
+    /// When this invocation began reading Stripe (unix seconds): the oldest read a page's
+    /// comparison rests on, and so the date of its repairs.
+    pub(super) read_at: i64,
 }
 
 impl Reconciler {
@@ -102,59 +103,52 @@ impl Reconciler {
         let (mut state, cursor) = self.start(options).await?;
         state.phase = "starting";
         progress(&state);
-        let scope = options.customer.clone();
-        let query = |extra: Vec<(String, String)>| {
-            let mut q = extra;
-            if let Some(c) = &scope {
-                q.push(("customer".to_owned(), c.clone()));
-            }
-            q
-        };
         let mut books = Books {
             subscriptions: SubscriptionBook::default(),
             charges: ChargeBook::default(),
             product_names: HashMap::new(),
             claimed: HashMap::new(),
-            by_search: AtomicBool::new(false),
+            by_search: false,
+            read_at: self.store.clock().now_secs(),
         };
-        state.phase = "subscriptions";
-        let all = vec![("status".to_owned(), "all".to_owned())];
-        let mut pages = self.api.pages("/v1/subscriptions", query(all)).patient();
-        while let Some(page) = pages.next(cancel).await? {
-            state.subscriptions += page.len() as u64;
-            books.subscriptions.add_page(&page);
-            self.counts(&mut state);
-            progress(&state);
-        }
-        books.product_names = self
-            .product_names(&books.subscriptions.product_ids())
-            .await?;
-        state.phase = "charges";
-        let mut pages = self.api.pages("/v1/charges", query(Vec::new())).patient();
-        while let Some(page) = pages.next(cancel).await? {
-            state.charges += page.len() as u64;
-            books.charges.add_page(&page);
-            self.counts(&mut state);
-            progress(&state);
-        }
+        // Stripe's passes and the search pass over the contacts' claims use different
+        // budgets: they run side by side.
+        let only_ids = [self.id_property.clone()];
+        let claims = async {
+            match &options.customer {
+                Some(_) => Ok(HashMap::new()),
+                None => self.read_claims(&only_ids, cancel).await,
+            }
+        };
+        let passes = self.stripe_passes(
+            options.customer.as_deref(),
+            &mut books,
+            &mut state,
+            progress,
+            cancel,
+        );
+        let (passes, claimed) = tokio::join!(passes, claims);
+        passes?;
+        books.claimed = claimed?;
+        state.claims_read = books.claimed.values().map(|c| c.len() as u64).sum();
         state.phase = "customers";
         match &options.customer {
-            Some(id) => self.one_customer(id, &books, &mut state, cancel).await?,
+            Some(id) => {
+                self.one_customer(id, &mut books, &mut state, cancel)
+                    .await?
+            }
             None => {
-                state.phase = "contacts";
-                books.claimed = self.read_claims(&mut state, progress, cancel).await?;
-                state.phase = "customers";
                 let mut pages = self
                     .api
                     .pages("/v1/customers", Vec::new())
                     .patient()
                     .starting_after(cursor);
                 while let Some(page) = pages.next(cancel).await? {
-                    self.page(&page, &books, &mut state).await?;
+                    self.page(&page, &mut books, &mut state, cancel).await?;
                     self.counts(&mut state);
                     progress(&state);
                 }
-                self.claims(&books.claimed, &mut state).await?;
+                self.claims(&mut books, &mut state, cancel).await?;
             }
         }
         self.store.reconcile_finish(&state.run).await?;
@@ -165,6 +159,46 @@ impl Reconciler {
         self.counts(&mut state);
         progress(&state);
         Ok(state)
+    }
+
+    /// Every subscription (each customer's current one kept), the products' names, and
+    /// every charge: of `scope`'s customer only, or of all.
+    async fn stripe_passes(
+        &self,
+        scope: Option<&str>,
+        books: &mut Books,
+        state: &mut ReconcileProgress,
+        progress: &mut (dyn FnMut(&ReconcileProgress) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<(), ReconcileError> {
+        let query = |extra: Vec<(String, String)>| {
+            let mut q = extra;
+            if let Some(c) = scope {
+                q.push(("customer".to_owned(), c.to_owned()));
+            }
+            q
+        };
+        state.phase = "subscriptions";
+        let all = vec![("status".to_owned(), "all".to_owned())];
+        let mut pages = self.api.pages("/v1/subscriptions", query(all)).patient();
+        while let Some(page) = pages.next(cancel).await? {
+            state.subscriptions += page.len() as u64;
+            books.subscriptions.add_page(&page);
+            self.counts(state);
+            progress(state);
+        }
+        books.product_names = self
+            .product_names(&books.subscriptions.product_ids())
+            .await?;
+        state.phase = "charges";
+        let mut pages = self.api.pages("/v1/charges", query(Vec::new())).patient();
+        while let Some(page) = pages.next(cancel).await? {
+            state.charges += page.len() as u64;
+            books.charges.add_page(&page);
+            self.counts(state);
+            progress(state);
+        }
+        Ok(())
     }
 
     fn counts(&self, state: &mut ReconcileProgress) {
@@ -229,7 +263,9 @@ impl Reconciler {
             let name = match cached {
                 Some(c) => c.name,
                 None => {
-                    let (name, active) = self.api.product(id).await?.unwrap_or((None, None));
+                    let (name, active) = super::stripe_retries(|| self.api.product(id))
+                        .await?
+                        .unwrap_or((None, None));
                     self.store
                         .remember_product(id, name.as_deref(), active)
                         .await?;
@@ -247,7 +283,7 @@ impl Reconciler {
     async fn one_customer(
         &self,
         id: &str,
-        books: &Books,
+        books: &mut Books,
         state: &mut ReconcileProgress,
         cancel: &CancellationToken,
     ) -> Result<(), ReconcileError> {
@@ -261,7 +297,7 @@ impl Reconciler {
             .as_ref()
             .is_some_and(|c| c.get("deleted").and_then(Value::as_bool) == Some(true));
         match customer {
-            Some(c) if !deleted => self.page(&[c], books, state).await,
+            Some(c) if !deleted => self.page(&[c], books, state, cancel).await,
             _ => {
                 let contacts = self.read_contacts(&[id.to_owned()], state).await?;
                 let detail = unknown_detail(if deleted {
@@ -298,46 +334,46 @@ impl Reconciler {
     }
 
     /// The contacts claiming `ids`: one batch read (fresh values, no index lag), or, where
-    /// HubSpot refuses a batch read by the id property, what the search pass read.
-    async fn contacts_of(
+    /// HubSpot refuses a batch read by the id property, the contacts read by search.
+    pub(super) async fn contacts_of(
         &self,
         ids: &[String],
-        books: &Books,
+        books: &mut Books,
         state: &mut ReconcileProgress,
+        cancel: &CancellationToken,
     ) -> Result<Vec<Contact>, ReconcileError> {
-        let from_search = || {
-            ids.iter()
-                .filter_map(|id| books.claimed.get(id))
-                .flatten()
-                .cloned()
-                .collect()
-        };
-        if books.by_search.load(Ordering::Relaxed) {
-            return Ok(from_search());
-        }
-        match self.read_contacts(ids, state).await {
-            Err(ReconcileError::Hubspot(e))
-                if e.status() == Some(400) && !books.claimed.is_empty() =>
-            {
-                tracing::warn!(error = %e, property = %self.id_property, "HubSpot refuses a batch read by the id property (is it a unique-value property? `paybridge check` says); comparing with the contacts read by search");
-                books.by_search.store(true, Ordering::Relaxed);
-                Ok(from_search())
+        if !books.by_search {
+            match self.read_contacts(ids, state).await {
+                Err(ReconcileError::Hubspot(e))
+                    if e.status() == Some(400) && !books.claimed.is_empty() =>
+                {
+                    tracing::warn!(error = %e, property = %self.id_property, "HubSpot refuses a batch read by the id property (is it a unique-value property? `paybridge check` says); comparing with the contacts read by search");
+                    let properties = read_properties(&self.id_property);
+                    books.claimed = self.read_claims(&properties, cancel).await?;
+                    books.by_search = true;
+                }
+                other => return other,
             }
-            other => other,
         }
+        Ok(ids
+            .iter()
+            .filter_map(|id| books.claimed.get(id))
+            .flatten()
+            .cloned()
+            .collect())
     }
 
     /// One page of Stripe customers: compared, stored (and repaired) together.
     async fn page(
         &self,
         customers: &[Value],
-        books: &Books,
+        books: &mut Books,
         state: &mut ReconcileProgress,
+        cancel: &CancellationToken,
     ) -> Result<(), ReconcileError> {
-        let read_at = self.store.clock().now_secs();
         let live = crate::stripe::event::live_customers(customers);
         let ids: Vec<String> = live.iter().map(|(id, _)| id.clone()).collect();
-        let contacts = self.contacts_of(&ids, books, state).await?;
+        let contacts = self.contacts_of(&ids, books, state, cancel).await?;
         let mut by_customer: BTreeMap<&str, Vec<&Contact>> = BTreeMap::new();
         for c in &contacts {
             if let Some(customer) = c.get(&self.id_property) {
@@ -374,6 +410,11 @@ impl Reconciler {
             for contact in &claimed {
                 for d in differences(&want, &contact.properties) {
                     let write = last.get(&(contact.id.clone(), d.property.clone()));
+                    // An event newer than this run's read of Stripe wrote it: HubSpot is
+                    // ahead of what was read, not behind.
+                    if write.is_some_and(|w| w.created > books.read_at) {
+                        continue;
+                    }
                     found.push(drift(id, &contact.id, d, write));
                 }
             }
@@ -384,12 +425,19 @@ impl Reconciler {
             if let Some(repairs) = &self.repairs
                 && !found.is_empty()
             {
+                // The repair acts on the contact just read: remembered for the customer, the
+                // worker does not read it from HubSpot again.
+                if let [contact] = claimed.as_slice() {
+                    self.store
+                        .remember_contact(id, &contact.id, contact.get("email"))
+                        .await?;
+                }
                 let current = Current {
                     id,
                     customer,
                     properties: &want,
                     ledger: books.charges.of(id).map(|c| c.ledger()).unwrap_or(&[]),
-                    read_at,
+                    read_at: books.read_at,
                 };
                 let queued = repairs.queue(&state.run, &current, &mut found).await?;
                 state.repairs_queued += queued;
@@ -407,105 +455,9 @@ impl Reconciler {
             .await?;
         Ok(())
     }
-
-    /// Every contact claiming a customer, with the compared properties (CRM search, in
-    /// `hs_object_id` order).
-    async fn read_claims(
-        &self,
-        state: &mut ReconcileProgress,
-        progress: &mut (dyn FnMut(&ReconcileProgress) + Send),
-        cancel: &CancellationToken,
-    ) -> Result<HashMap<String, Vec<Contact>>, ReconcileError> {
-        let properties = read_properties(&self.id_property);
-        let mut claimed: HashMap<String, Vec<Contact>> = HashMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            if cancel.is_cancelled() {
-                return Err(ReconcileError::Cancelled);
-            }
-            let page = super::with_retries(|| {
-                self.hubspot
-                    .contacts_having(&self.id_property, &properties, after.as_deref())
-            })
-            .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            state.claims_read += page.len() as u64;
-            for c in page {
-                if let Some(customer) = c.get(&self.id_property).map(str::to_owned) {
-                    claimed.entry(customer).or_default().push(c);
-                }
-            }
-            progress(state);
-        }
-        Ok(claimed)
-    }
-
-    /// The claims Stripe does not back (customers it does not have alive), and customers
-    /// several contacts claim.
-    async fn claims(
-        &self,
-        claimed: &HashMap<String, Vec<Contact>>,
-        state: &mut ReconcileProgress,
-    ) -> Result<(), ReconcileError> {
-        let pairs: Vec<(String, String)> = claimed
-            .iter()
-            .flat_map(|(customer, contacts)| {
-                contacts.iter().map(|c| (c.id.clone(), customer.clone()))
-            })
-            .collect();
-        let seen = self.store.reconcile_seen(&state.run).await?;
-        let found = claims(&pairs, |c| seen.contains(c));
-        let mut findings = Vec::new();
-        let mut known: HashMap<String, Known> = HashMap::new();
-        for (contact, customer) in &found.unknown {
-            if !known.contains_key(customer) {
-                let k = if known.len() < LOOKUPS {
-                    match self.api.customer(customer).await? {
-                        Some(c) if c.deleted => Known::Deleted,
-                        Some(_) => Known::Alive,
-                        None => Known::Missing,
-                    }
-                } else {
-                    Known::NotLookedUp
-                };
-                known.insert(customer.clone(), k);
-            }
-            let k = known.get(customer).copied().unwrap_or(Known::NotLookedUp);
-            // A customer created after the pass went by is alive: no finding.
-            if k != Known::Alive {
-                findings.push(unknown_customer(contact, customer, unknown_detail(k)));
-            }
-        }
-        for (customer, contacts) in &found.twice {
-            for contact in contacts {
-                let others: Vec<&str> = contacts
-                    .iter()
-                    .filter(|c| *c != contact)
-                    .map(String::as_str)
-                    .collect();
-                findings.push(Finding {
-                    kind: FindingKind::ClaimedTwice,
-                    customer: customer.clone(),
-                    contact_id: contact.clone(),
-                    property: String::new(),
-                    stripe_value: None,
-                    hubspot_value: None,
-                    last_event: None,
-                    last_event_created: None,
-                    detail: Some(format!("also claimed by contact {}", others.join(", "))),
-                    repair_event: None,
-                });
-            }
-        }
-        self.store
-            .reconcile_page(&state.run, Vec::new(), findings, None)
-            .await?;
-        Ok(())
-    }
 }
 
-fn drift(
+pub(super) fn drift(
     customer: &str,
     contact: &str,
     d: super::compare::Difference,
@@ -521,40 +473,6 @@ fn drift(
         last_event: write.map(|w| w.event_id.clone()),
         last_event_created: write.map(|w| w.created),
         detail: None,
-        repair_event: None,
-    }
-}
-
-/// What Stripe says of a customer the pass over its customers did not see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Known {
-    Deleted,
-    Missing,
-    /// Alive after all (created after the pass went by).
-    Alive,
-    /// Beyond the lookups a run makes.
-    NotLookedUp,
-}
-
-fn unknown_detail(known: Known) -> &'static str {
-    match known {
-        Known::Deleted => "deleted in Stripe",
-        Known::Missing => "Stripe has no such customer",
-        Known::Alive | Known::NotLookedUp => "not among Stripe's live customers",
-    }
-}
-
-fn unknown_customer(contact: &str, customer: &str, detail: &str) -> Finding {
-    Finding {
-        kind: FindingKind::UnknownCustomer,
-        customer: customer.to_owned(),
-        contact_id: contact.to_owned(),
-        property: String::new(),
-        stripe_value: None,
-        hubspot_value: Some(customer.to_owned()),
-        last_event: None,
-        last_event_created: None,
-        detail: Some(detail.to_owned()),
         repair_event: None,
     }
 }

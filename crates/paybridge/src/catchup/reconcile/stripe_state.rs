@@ -45,7 +45,64 @@ pub struct Charges {
     /// The currency of the newest charge, and its `created`.
     newest: Option<(i64, String)>,
     /// Each charge as the worker's ledger keeps it: paid (succeeded only) and refunded.
-    ledger: Vec<Value>,
+    ledger: Vec<LedgerEntry>,
+}
+
+/// One charge as the worker's ledger keeps it (minor units).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LedgerEntry {
+    pub charge: String,
+    pub currency: String,
+    pub paid: i64,
+    pub refunded: i64,
+}
+
+/// The fields of a charge the comparison reads (Stripe's objects are kilobytes; a run
+/// keeps three per customer).
+fn slim_charge(charge: &Value) -> Value {
+    let mut slim = serde_json::Map::new();
+    for key in [
+        "id",
+        "object",
+        "customer",
+        "created",
+        "status",
+        "amount",
+        "amount_refunded",
+        "currency",
+        "refunded",
+        "livemode",
+    ] {
+        if let Some(v) = charge.get(key) {
+            slim.insert(key.to_owned(), v.clone());
+        }
+    }
+    Value::Object(slim)
+}
+
+/// The fields of a subscription the comparison reads: status and the items' prices
+/// (id, product id and name, nickname, lookup key).
+fn slim_subscription(sub: &Value) -> Value {
+    let items: Vec<Value> = sub
+        .pointer("/items/data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let price = item.get("price").cloned().unwrap_or(Value::Null);
+            let product = match price.get("product") {
+                Some(Value::Object(p)) => json!({"id": p.get("id"), "name": p.get("name")}),
+                other => other.cloned().unwrap_or(Value::Null),
+            };
+            json!({"price": {"id": price.get("id"), "product": product,
+                "nickname": price.get("nickname"), "lookup_key": price.get("lookup_key")}})
+        })
+        .collect();
+    json!({
+        "id": sub.get("id"), "object": "subscription", "customer": sub.get("customer"),
+        "status": sub.get("status"), "created": sub.get("created"),
+        "livemode": sub.get("livemode"), "items": {"data": items},
+    })
 }
 
 fn int(v: &Value, key: &str) -> i64 {
@@ -62,7 +119,7 @@ fn keep_newest(slot: &mut Option<Value>, charge: &Value) {
         .as_ref()
         .is_none_or(|c| int(c, "created") < int(charge, "created"))
     {
-        *slot = Some(charge.clone());
+        *slot = Some(slim_charge(charge));
     }
 }
 
@@ -90,12 +147,12 @@ impl Charges {
         }
         if let Some(id) = text(charge, "id") {
             let succeeded = text(charge, "status") == Some("succeeded");
-            self.ledger.push(json!({
-                "charge": id,
-                "currency": currency,
-                "paid": if succeeded { int(charge, "amount") } else { 0 },
-                "refunded": refunded,
-            }));
+            self.ledger.push(LedgerEntry {
+                charge: id.to_owned(),
+                currency: currency.clone(),
+                paid: if succeeded { int(charge, "amount") } else { 0 },
+                refunded,
+            });
         }
         if self.newest.as_ref().is_none_or(|(c, _)| *c < created) {
             self.newest = Some((created, currency));
@@ -107,7 +164,7 @@ impl Charges {
     /// The charges as ledger entries (`charge`, `currency`, `paid`, `refunded`): a repair
     /// of the lifetime value enters them, so the next charge event adds to Stripe's total
     /// instead of to what webhooks brought.
-    pub fn ledger(&self) -> &[Value] {
+    pub fn ledger(&self) -> &[LedgerEntry] {
         &self.ledger
     }
 }
@@ -147,11 +204,11 @@ impl SubscriptionBook {
             match slot {
                 std::collections::hash_map::Entry::Occupied(mut o) => {
                     if better(o.get()) {
-                        o.insert((rank, created, sub.clone()));
+                        o.insert((rank, created, slim_subscription(sub)));
                     }
                 }
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert((rank, created, sub.clone()));
+                    v.insert((rank, created, slim_subscription(sub)));
                 }
             }
         }
@@ -320,6 +377,32 @@ mod tests {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         assert_eq!(props, want);
+        let ledger = book.of("cus_1").map(Charges::ledger).unwrap_or(&[]);
+        assert_eq!(
+            ledger
+                .iter()
+                .map(|e| (e.charge.as_str(), e.paid, e.refunded))
+                .collect::<Vec<_>>(),
+            [("ch_3", 0, 0), ("ch_2", 4900, 1000), ("ch_1", 4900, 0)],
+            "a failed charge paid nothing"
+        );
+    }
+
+    #[test]
+    fn an_expanded_products_name_survives_what_a_run_keeps() {
+        let sub = json!({"id": "sub_1", "object": "subscription", "customer": "cus_1",
+            "status": "active", "created": 1, "default_payment_method": {"card": {"last4": "4242"}},
+            "items": {"data": [{"id": "si_1", "price": {"id": "price_1", "currency": "usd",
+                "nickname": "pro-monthly", "product": {"id": "prod_1", "name": "Pro", "images": []}}}]}});
+        let mut book = SubscriptionBook::default();
+        book.add_page(&[sub]);
+        let kept = book.of("cus_1").expect("kept");
+        assert!(kept.get("default_payment_method").is_none(), "{kept}");
+        let props = expected(&json!({"id": "cus_1"}), Some(kept), None, &HashMap::new());
+        assert_eq!(
+            props.get("stripe_subscription_tier").map(String::as_str),
+            Some("Pro")
+        );
     }
 
     #[test]
