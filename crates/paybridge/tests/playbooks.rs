@@ -845,6 +845,48 @@ async fn invoice_paid_cancels_what_remains_of_the_dunning_sequence() {
     w.app.stop().await;
 }
 
+/// Guards dunning against Stripe's delivery order (issue 17, found by the kill -9 test):
+/// last month's `invoice.paid`, delivered late (a retry), arrives after this month's
+/// failure started the recovery sequence. It is an older event about another invoice: the
+/// sequence goes on. Before, it cancelled every remaining step.
+#[tokio::test]
+async fn a_late_older_invoice_paid_does_not_cancel_the_recovery_of_a_newer_failure() {
+    let w = world(Vec::new()).await;
+    let customer = "cus_dunningC";
+    let events = story(
+        &opts(customer, "dunning-c@example.com"),
+        StoryOutcome::Recovered,
+        T0,
+    );
+    let failed = &events[6];
+    let first_paid = events
+        .iter()
+        .find(|e| e["type"] == "invoice.paid")
+        .expect("the first payment");
+    assert!(first_paid["created"].as_i64() < failed["created"].as_i64());
+    assert_ne!(
+        first_paid["data"]["object"]["id"],
+        failed["data"]["object"]["id"]
+    );
+    w.post(failed).await;
+    let start = w.clock.now_ms();
+    w.app.drain().await;
+    w.post(first_paid).await;
+    w.app.drain().await;
+    assert_eq!(
+        w.sequence_jobs(customer).await,
+        [
+            (0, "done".to_owned(), start),
+            (1, "pending".to_owned(), start + 3 * DAY_MS)
+        ],
+        "the recovery goes on"
+    );
+    w.clock.set_ms(start + 3 * DAY_MS);
+    assert_eq!(w.app.drain().await, 1, "step 1 ran");
+    assert_eq!(records(&w.state(), "notes").len(), 1);
+    w.app.stop().await;
+}
+
 #[tokio::test]
 async fn a_refund_tells_finance_on_slack_tags_the_contact_and_asks_success_why() {
     let w = world(Vec::new()).await;
