@@ -6,13 +6,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::story::customer_story;
+use common::story::{customer_story, shuffled_stories};
 use common::{spawn_app_with, spawn_sandbox, use_sandbox};
 use hubspot_sandbox::{Faults, SandboxConfig};
 use paybridge::domain::{Clock, EventStatus};
 use paybridge::store::EventFilter;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use serde_json::Value;
 
 fn contacts(state: &Value) -> Vec<Value> {
@@ -55,21 +53,7 @@ async fn shuffled_duplicated_faulty_stream_ends_in_the_exact_state() {
         ..Faults::default()
     });
 
-    let mut events = Vec::new();
-    let mut expected = Vec::new();
-    for i in 0..100 {
-        let (e, x) = customer_story("shuf", i, 1_790_000_000);
-        events.extend(e);
-        expected.push(x);
-    }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let twice: Vec<Value> = events
-        .iter()
-        .filter(|_| rand::Rng::random_bool(&mut rng, 0.2))
-        .cloned()
-        .collect();
-    events.extend(twice);
-    events.shuffle(&mut rng);
+    let (events, expected) = shuffled_stories("shuf", 100, 0.2, 7);
     assert!(events.len() >= 580, "{}", events.len());
     for e in &events {
         let r = app.post_signed(&serde_json::to_vec(e).expect("json")).await;
@@ -193,18 +177,9 @@ async fn shuffled_duplicated_faulty_stream_ends_in_the_exact_state() {
         assert_eq!(n, 100, "workflow {workflow} enrolments");
     }
     // One provisioning call per new subscription, each with its own idempotency key.
-    let calls = provisioning.received();
-    let keys: std::collections::BTreeSet<String> = calls
-        .iter()
-        .filter_map(|r| {
-            r.headers
-                .get("idempotency-key")?
-                .to_str()
-                .ok()
-                .map(str::to_owned)
-        })
-        .collect();
-    assert_eq!((calls.len(), keys.len()), (100, 100));
+    let calls = provisioning.received().len();
+    let keys = provisioning.distinct_header("idempotency-key");
+    assert_eq!((calls, keys.len()), (100, 100));
     assert_eq!(
         stats["total_429"], 0,
         "the limiter kept us under HubSpot's budget: {stats}"
