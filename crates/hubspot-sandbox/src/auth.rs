@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::behaviour::TicketScopes;
 use crate::error::{ApiError, HsJson, correlation_id};
-use crate::faults::Injected;
+use crate::faults::{Injected, Lost};
 use crate::limits::{Budget, Policy};
 use crate::objects::ObjectType;
 use crate::requirements::Dated;
@@ -72,6 +72,8 @@ async fn unknown_route() -> ApiError {
 struct Operation {
     route: String,
     search: bool,
+    /// A write: POST, PUT, PATCH or DELETE other than a search or a batch read.
+    write: bool,
     scopes: Vec<&'static [&'static str]>,
 }
 
@@ -155,9 +157,11 @@ fn classify(
         *method,
         Method::POST | Method::PATCH | Method::PUT | Method::DELETE
     );
+    let batch_read = template.contains("/batch/") && param("op") == Some("read");
     let mut op = Operation {
         route,
         search: false,
+        write: !read && !template.ends_with("/search") && !batch_read && template != TOKEN_INFO,
         scopes: Vec::new(),
     };
     let is = |prefixes: &[&str]| prefixes.iter().any(|p| template.starts_with(p));
@@ -333,6 +337,29 @@ fn fault_response(status: u16, correlation: &str) -> Response {
     json_response(code, &body)
 }
 
+/// An answer that never arrives: its body fails before a byte of it is sent, and the
+/// server closes the connection.
+fn severed() -> Response {
+    Response::new(axum::body::Body::new(Severed))
+}
+
+struct Severed;
+
+impl http_body::Body for Severed {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "the sandbox drops this answer",
+        ))))
+    }
+}
+
 async fn gate(
     State(s): State<Arc<Shared>>,
     matched: Option<MatchedPath>,
@@ -424,9 +451,23 @@ async fn gate(
             );
         }
         let answer = next.run(req).await;
-        if answer.status().is_success() && s.faults.lose_answer(&op.route) {
-            tracing::debug!(route = %op.route, "the write happened; its answer is lost");
-            break 'answer (fault_response(504, &correlation), true, budget);
+        let delay = s.faults.answer_delay();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let lost = answer
+            .status()
+            .is_success()
+            .then(|| s.faults.lose_answer(&op.route, op.write))
+            .flatten();
+        if let Some(lost) = lost {
+            tracing::debug!(route = %op.route, ?lost, "the write happened; its answer is lost");
+            s.limiter.record_lost_answer();
+            let r = match lost {
+                Lost::Gateway(status) => fault_response(status, &correlation),
+                Lost::Dropped => severed(),
+            };
+            break 'answer (r, true, budget);
         }
         (answer, false, budget)
     };

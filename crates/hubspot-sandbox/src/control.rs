@@ -235,6 +235,9 @@ async fn set_faults(
     if !(0.0..=1.0).contains(&request.faults.error_rate) {
         return bad_request("error_rate must be between 0 and 1");
     }
+    if !(0.0..=1.0).contains(&request.faults.lost_answer_rate) {
+        return bad_request("lost_answer_rate must be between 0 and 1");
+    }
     match request.outage_secs {
         Some(secs) => s
             .faults

@@ -1,6 +1,13 @@
 //! Fault injection: a share of 502/503 answers, added latency, a full outage
-//! for a time window, and 429 storms. Switchable at start (`SandboxConfig`)
-//! and at run time (`/_sandbox/faults`, `Sandbox::set_faults`).
+//! for a time window, 429 storms, and writes carried out whose answer is lost. Switchable
+//! at start (`SandboxConfig`) and at run time (`/_sandbox/faults`, `Sandbox::set_faults`).
+//!
+//! Every fault but the lost answers is decided before the handler runs, so nothing is
+//! written. A lost answer comes after the write: what a client sees when a gateway or the
+//! network between it and HubSpot fails once HubSpot has done the work (RFC 9110 §15.6.3:
+//! a 502 is a gateway's "invalid response from an inbound server"; §15.6.5: a 504 its
+//! timeout). A client that retries must find what its first call made before making it
+//! again.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -17,11 +24,15 @@ use crate::clock;
 pub struct Faults {
     /// Share (0.0–1.0) of non-control requests answered 502 or 503.
     pub error_rate: f64,
-    /// Added to every non-control request, in milliseconds.
+    /// Added to every non-control request, in milliseconds, before it is handled.
     pub latency_ms: u64,
     /// With a value above `latency_ms`, each request's added latency is drawn uniformly
     /// from `latency_ms..=latency_max_ms` instead (an API answering in 100–200 ms, say).
     pub latency_max_ms: u64,
+    /// Added to every non-control request after it is handled, before its answer goes out
+    /// (a slow gateway): a write is done and its answer late, so a client that dies
+    /// meanwhile never hears of it.
+    pub answer_delay_ms: u64,
     /// Until then, every HubSpot call answers 503. JSON: an RFC 3339 string or null.
     /// The time left until then when the faults are set is counted on the
     /// monotonic clock, so a paused test ends the outage by advancing time.
@@ -34,6 +45,34 @@ pub struct Faults {
     /// is carried out, and its answer lost (504, as when a gateway times out after the
     /// write). Each entry is used once.
     pub lost_answers: Vec<String>,
+    /// Share (0.0–1.0) of successful writes (POST, PUT, PATCH, DELETE other than searches
+    /// and batch reads) that are carried out and whose answer is then lost, as
+    /// `lost_answer_as` says.
+    pub lost_answer_rate: f64,
+    /// How an answer of `lost_answer_rate` is lost.
+    pub lost_answer_as: LostAs,
+}
+
+/// How a write's answer is lost after the write is applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LostAs {
+    /// A gateway's 502 in HubSpot's error shape.
+    Gateway,
+    /// The connection is closed without an answer.
+    Dropped,
+    /// Either of the two, at random for each lost answer.
+    #[default]
+    Either,
+}
+
+/// How one write's answer is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lost {
+    /// Answered with this gateway status (504 for a named route, 502 for the share).
+    Gateway(u16),
+    /// The connection is closed.
+    Dropped,
 }
 
 fn ser_time<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
@@ -104,17 +143,25 @@ impl FaultSwitch {
         };
     }
 
-    /// Whether the answer of this successful call of `route` is to be lost (used once).
-    pub fn lose_answer(&self, route: &str) -> bool {
+    /// Whether the answer of this successful call of `route` (a write when `write`) is to
+    /// be lost, and how: first a named route (used once), then the share of writes.
+    pub fn lose_answer(&self, route: &str, write: bool) -> Option<Lost> {
         let mut current = self.current();
-        let lost = &mut current.faults.lost_answers;
-        match lost.iter().position(|r| r == route) {
-            Some(i) => {
-                lost.remove(i);
-                true
-            }
-            None => false,
+        let named = &mut current.faults.lost_answers;
+        if let Some(i) = named.iter().position(|r| r == route) {
+            named.remove(i);
+            return Some(Lost::Gateway(504));
         }
+        let share = current.faults.lost_answer_rate.clamp(0.0, 1.0);
+        if !write || share <= 0.0 || !rand::random_bool(share) {
+            return None;
+        }
+        Some(match current.faults.lost_answer_as {
+            LostAs::Gateway => Lost::Gateway(502),
+            LostAs::Dropped => Lost::Dropped,
+            LostAs::Either if rand::random_bool(0.5) => Lost::Gateway(502),
+            LostAs::Either => Lost::Dropped,
+        })
     }
 
     /// The latency to add to one request: fixed, or drawn from the range.
@@ -126,6 +173,10 @@ impl FaultSwitch {
             f.latency_ms
         };
         Duration::from_millis(ms)
+    }
+
+    pub fn answer_delay(&self) -> Duration {
+        Duration::from_millis(self.get().answer_delay_ms)
     }
 
     /// Decides the fate of one request. `hubspot` is false for Stripe calls,

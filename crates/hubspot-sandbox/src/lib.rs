@@ -51,7 +51,7 @@ pub use account::Account;
 pub use behaviour::{
     BackwardLifecycle, Behaviour, MappingFields, MergedRead, RichText, TicketScopes, UniqueClash,
 };
-pub use faults::Faults;
+pub use faults::{Faults, LostAs};
 pub use seed::{
     Seed, SeedCondition, SeedList, SeedOwner, SeedPipeline, SeedRecord, SeedRequirement, SeedStage,
     SeedStripe, SeedStripeEvent, SeedToken, SeedWorkflow,

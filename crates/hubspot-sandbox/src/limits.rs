@@ -59,6 +59,8 @@ struct Usage {
     total_calls: u64,
     total_429: u64,
     faults_served: u64,
+    /// Writes carried out whose answer was lost (also counted in `faults_served`).
+    answers_lost: u64,
     stripe_calls: u64,
 }
 
@@ -191,6 +193,11 @@ impl Limiter {
         }
     }
 
+    /// Counts a write carried out whose answer was lost.
+    pub fn record_lost_answer(&self) {
+        self.usage().answers_lost += 1;
+    }
+
     pub fn record_stripe(&self, fault: bool) {
         let mut usage = self.usage();
         usage.stripe_calls += 1;
@@ -224,6 +231,7 @@ impl Limiter {
             "total_calls": usage.total_calls,
             "total_429": usage.total_429,
             "faults_served": usage.faults_served,
+            "answers_lost": usage.answers_lost,
             "stripe_calls": usage.stripe_calls,
         })
     }

@@ -1,5 +1,6 @@
 //! Workflows: legacy enrolment `POST /automation/v2/workflows/{id}/enrollments/contacts/{email}`
-//! (research §8; no v4/2026-09 enrolment endpoint exists), the v4 definition
+//! (research §8; no v4/2026-09 enrolment endpoint exists) and the contact's current
+//! enrolments `GET /automation/v2/workflows/enrollments/contacts/{vid}`, the v4 definition
 //! `GET /automation/v4/flows/{flowId}`, and the v2-id ↔ v4-id translation
 //! `POST /automation/v4/workflow-id-mappings/batch/read` (HubSpot's automation v4 spec).
 
@@ -83,6 +84,10 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             "/v2/workflows/{workflowId}/enrollments/contacts/{email}",
             post(enroll),
         )
+        .route(
+            "/v2/workflows/enrollments/contacts/{vid}",
+            get(current_enrollments),
+        )
         .route("/v4/flows/{flowId}", get(flow))
         .route("/v4/workflow-id-mappings/batch/read", post(mappings))
 }
@@ -118,6 +123,50 @@ async fn enroll(
         at: clock::wall(),
     });
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /automation/v2/workflows/enrollments/contacts/{vid}`: "List workflows a contact
+/// (by vid) is currently enrolled in" (HubSpot's legacy docs, "Get current enrollment",
+/// scope `automation`). The page's example shows one workflow object where its description
+/// says a list [?]: the sandbox answers a JSON array of such objects (`id` a number, as v2
+/// ids are), one per workflow. The sandbox runs no workflow to its end, so every enrolment
+/// stays current. An unknown contact is a 404 in HubSpot's general error shape [?].
+async fn current_enrollments(
+    State(s): State<Arc<Shared>>,
+    Path(vid): Path<String>,
+) -> Result<Response, ApiError> {
+    let crm = s.crm();
+    let known = vid
+        .parse::<u64>()
+        .ok()
+        .filter(|id| crm.store(ObjectType::Contacts).records.contains_key(id));
+    let Some(contact_id) = known else {
+        return Err(ApiError::not_found(format!(
+            "Contact with vid {vid} does not exist"
+        )));
+    };
+    let mut ids: Vec<&String> = crm
+        .enrollments
+        .iter()
+        .filter(|e| e.contact_id == contact_id)
+        .map(|e| &e.workflow_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let workflows: Vec<Value> = ids
+        .into_iter()
+        .map(|id| {
+            let w = crm.workflows.get(id);
+            json!({
+                "id": id.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(id.as_str())),
+                "portalId": crate::state::HUB_ID,
+                "name": w.map(|w| w.name.as_str()).unwrap_or_default(),
+                "enabled": w.is_none_or(|w| w.enabled),
+                "type": "DRIP_DELAY",
+            })
+        })
+        .collect();
+    Ok(axum::Json(workflows).into_response())
 }
 
 /// `ApiFlow` (a `CONTACT_FLOW` or `PLATFORM_FLOW`) with the spec's required fields.

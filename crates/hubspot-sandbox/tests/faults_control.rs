@@ -334,3 +334,112 @@ async fn run_binds_returns_on_shutdown_and_reports_a_taken_port() {
     let message = format!("{:#}", taken.expect_err("the port is in use"));
     assert!(message.contains("binding the sandbox"), "{message}");
 }
+
+/// Guards the sandbox's lost answers after the write (issue 17): with the whole share of
+/// writes lost, a create is carried out and its client gets a 502 (`gateway`) or no answer
+/// at all (`dropped`); reads, searches and batch reads are never lost.
+#[tokio::test]
+async fn a_share_of_writes_is_carried_out_and_its_answer_lost() {
+    use hubspot_sandbox::LostAs;
+
+    let api = spawn().await;
+    // Set through the control API, as a user's own tests would.
+    let r = api
+        .control(
+            Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"lost_answer_rate": 1.0, "lost_answer_as": "gateway"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["lost_answer_as"], "gateway");
+    let r = api
+        .post(
+            "/crm/v3/objects/contacts",
+            json!({"properties": {"email": "gateway@example.com"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.body["category"], "SERVICE_UNAVAILABLE", "{}", r.body);
+
+    api.sandbox.set_faults(Faults {
+        lost_answer_rate: 1.0,
+        lost_answer_as: LostAs::Dropped,
+        ..Faults::default()
+    });
+    let sent = api
+        .http
+        .post(api.url("/crm/v3/objects/contacts"))
+        .bearer_auth(&api.token)
+        .json(&json!({"properties": {"email": "dropped@example.com"}}))
+        .send()
+        .await;
+    assert!(
+        sent.is_err(),
+        "the connection closes without an answer: {:?}",
+        sent.map(|r| r.status())
+    );
+
+    // Both writes were carried out.
+    let state = api.sandbox.state();
+    let emails: Vec<&str> = state["contacts"]
+        .as_array()
+        .expect("contacts")
+        .iter()
+        .filter_map(|c| c["properties"]["email"].as_str())
+        .collect();
+    assert_eq!(emails, ["gateway@example.com", "dropped@example.com"]);
+
+    // Reads are answered, lost share or not.
+    assert_eq!(
+        api.get("/crm/v3/objects/contacts").await.status,
+        StatusCode::OK
+    );
+    let search = json!({"filterGroups": [{"filters": [
+        {"propertyName": "email", "operator": "EQ", "value": "gateway@example.com"}
+    ]}]});
+    assert_eq!(
+        api.post("/crm/v3/objects/contacts/search", search)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let read = json!({"idProperty": "email", "inputs": [{"id": "gateway@example.com"}], "properties": ["email"]});
+    assert_eq!(
+        api.post("/crm/v3/objects/contacts/batch/read", read)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let stats = api.sandbox.stats();
+    assert_eq!(stats["answers_lost"], 2, "{stats}");
+    assert_eq!(stats["faults_served"], 2, "{stats}");
+}
+
+/// Guards `answer_delay_ms` (issue 17): the write is carried out at once and its answer
+/// held, so a client killed meanwhile never hears of a write that happened.
+#[tokio::test]
+async fn a_delayed_answer_comes_after_the_write() {
+    let api = spawn().await;
+    api.sandbox.set_faults(Faults {
+        answer_delay_ms: 60_000,
+        ..Faults::default()
+    });
+    let request = api
+        .http
+        .post(api.url("/crm/v3/objects/contacts"))
+        .bearer_auth(&api.token)
+        .json(&json!({"properties": {"email": "held@example.com"}}))
+        .send();
+    let pending = tokio::spawn(request);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while api.sandbox.state()["contacts"][0]["properties"]["email"] != "held@example.com" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write never happened"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!pending.is_finished(), "the answer is held after the write");
+    pending.abort();
+}

@@ -119,6 +119,24 @@ async fn workflow_enrolment() {
     assert_eq!(enrollments[0]["workflowId"], "123456");
     assert_eq!(enrollments[0]["contactId"], json!(id));
     assert_eq!(enrollments[0]["email"], "w@example.com");
+
+    // The contact's current enrolments (by vid): each workflow once, its v2 id a number.
+    let enrolled = format!("/automation/v2/workflows/enrollments/contacts/{id}");
+    let r = api.get(&enrolled).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1), "{}", r.body);
+    assert_eq!(r.body[0]["id"], 123456);
+    let other = api.contact(json!({"email": "x@example.com"})).await;
+    let r = api
+        .get(&format!(
+            "/automation/v2/workflows/enrollments/contacts/{other}"
+        ))
+        .await;
+    assert_eq!(r.body, json!([]));
+    let r = api
+        .get("/automation/v2/workflows/enrollments/contacts/424242")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -83,6 +83,12 @@ async fn secrets_never_appear_in_output_and_events_commands_work_with_the_server
     let dir = tempfile::tempdir().expect("tempdir");
     let hubspot_token = "pat-na1-verysecrettoken-0000";
     let admin_token = "admin-verysecret-1111-2222-3333-4444";
+    // A local HubSpot that knows this token: the workers use it, and it is never printed.
+    let sandbox = common::spawn_sandbox(hubspot_sandbox::SandboxConfig {
+        token: hubspot_token.into(),
+        ..Default::default()
+    })
+    .await;
     let config = write_config(
         dir.path(),
         &format!(
@@ -97,8 +103,10 @@ url = "sqlite://{db}"
 webhook_secrets = ["env:TEST_WHSEC"]
 [hubspot]
 token = "env:TEST_HUBSPOT_TOKEN"
+api_base = "{hubspot}"
 "#,
-            db = dir.path().join("p.db").display()
+            db = dir.path().join("p.db").display(),
+            hubspot = sandbox.url(),
         ),
     );
     let mut server = start_serve(
@@ -270,4 +278,42 @@ async fn sandbox_mode_generates_a_webhook_secret_and_keeps_it_across_restarts() 
         "the same secret after a restart"
     );
     second.sigterm();
+}
+
+/// The network guard itself (issue 17): a server left pointing at the real HubSpot (no
+/// `api_base`) tries to reach `api.hubapi.com:443` through the proxy the tests give every
+/// child, and the tripwire records it, with or without internet on the machine. (This
+/// test uses a tripwire of its own, so the shared one stays clean.)
+#[tokio::test]
+async fn the_network_guard_catches_a_call_beyond_loopback() {
+    use common::network::Tripwire;
+
+    let tripwire = Tripwire::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}\"\n[stripe]\nwebhook_secrets = [\"{SECRET}\"]\n[hubspot]\ntoken = \"pat-guard-test\"\n",
+            dir.path().join("p.db").display()
+        ),
+    );
+    let env: Vec<(&str, String)> = tripwire.proxy_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = start_serve(dir.path(), Some(&config), &env);
+    let now = chrono::Utc::now().timestamp();
+    let body = event_json("evt_guard", "invoice.paid", "cus_guard", now);
+    let r = common::post_signed_to(&reqwest::Client::new(), &server.url, body)
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), 200, "loopback is not proxied");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tripwire.attempts().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker's call to HubSpot never reached the tripwire"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.sigterm();
+    assert_eq!(tripwire.attempts()[0], "CONNECT api.hubapi.com:443");
 }

@@ -569,6 +569,7 @@ impl Browser {
             .expect("a free port")
             .port();
         let driver = tokio::process::Command::new(CHROMEDRIVER)
+            .envs(common::network::tripwire().proxy_env())
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -597,12 +598,38 @@ impl Browser {
                     "browserName": "chrome",
                     "goog:chromeOptions": {
                         "binary": CHROMIUM,
+                        // No default search engine to preconnect to (Debian's build
+                        // preconnects to start.duckduckgo.com otherwise), no predictions.
+                        "prefs": {
+                            "net": { "network_prediction_options": 2 },
+                            "default_search_provider": { "enabled": false },
+                            "default_search_provider_data": { "template_url_data": {
+                                "keyword": "loopback", "short_name": "loopback",
+                                "url": "http://127.0.0.1:9/?q={searchTerms}",
+                            } },
+                        },
                         "args": [
                             "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                            "--no-first-run", "--disable-background-networking",
-                            "--disable-component-update", "--disable-sync",
                             "--disable-dev-shm-usage", "--hide-scrollbars",
                             "--window-size=1280,900",
+                            // Nothing of Google's: no sign-in, sync, component or
+                            // safe-browsing updates, autofill or optimisation-guide
+                            // downloads, crash or domain-reliability reports, pings.
+                            "--no-first-run", "--disable-background-networking",
+                            "--disable-component-update", "--disable-sync",
+                            "--disable-default-apps", "--disable-domain-reliability",
+                            "--disable-client-side-phishing-detection", "--disable-breakpad",
+                            "--disable-extensions", "--no-pings", "--metrics-recording-only",
+                            "--safebrowsing-disable-auto-update", "--no-default-browser-check",
+                            "--disable-features=PreconnectToSearch,PreconnectToSearchNonGoogle,PreconnectToSearchWithPrivacyModeEnabled,SearchPrefetchServicePrefetching,NetworkTimeServiceQuerying,OptimizationHints,OptimizationGuideModelDownloading,OptimizationHintsFetching,OptimizationTargetPrediction,AutofillServerCommunication,MediaRouter,Translate,CertificateTransparencyComponentUpdater",
+                            // Debian's Chromium 156 still asks accounts.google.com and
+                            // update.googleapis.com with every switch above (the guard
+                            // caught it): their base URLs point at a closed loopback port.
+                            "--gaia-url=http://127.0.0.1:9",
+                            "--component-updater=url-source=http://127.0.0.1:9/",
+                            // Whatever is left goes to the network guard's tripwire (which
+                            // fails the test when the app stops); loopback bypasses it.
+                            format!("--proxy-server={}", common::network::tripwire().url()),
                             format!("--user-data-dir={}", profile.path().display()),
                         ],
                     },

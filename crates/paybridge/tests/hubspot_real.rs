@@ -779,6 +779,46 @@ actions = [{ type = "enroll_workflow", workflow_id = "9123456" }]
     }
 }
 
+/// Guards "never acts twice" for enrolments (issue 17): HubSpot enrols the contact and the
+/// answer is lost (a gateway's 504). The retry finds the contact among the workflow's
+/// current enrolments (`GET /automation/v2/workflows/enrollments/contacts/{vid}`) and does
+/// not enrol again; before, the retry enrolled the contact a second time.
+#[tokio::test]
+async fn an_enrolment_whose_answer_was_lost_is_not_made_twice() {
+    let rules = r#"
+[[rules]]
+name = "welcome"
+on = ["invoice.paid"]
+actions = [{ type = "enroll_workflow", workflow_id = "123456" }]
+"#;
+    let sandbox = spawn_sandbox(SandboxConfig::default()).await;
+    let app = app(&sandbox, &config(rules)).await;
+    sandbox.set_faults(Faults {
+        lost_answers: vec![
+            "POST /automation/v2/workflows/{workflowId}/enrollments/contacts/{email}".into(),
+        ],
+        ..Faults::default()
+    });
+    let paid = event("invoice.paid", "cus_lost", "lost@example.com", T0);
+    post(&app, &paid).await;
+    app.drain().await;
+    assert_eq!(sandbox.stats()["answers_lost"], 1, "the answer was lost");
+    let enrolled: Vec<Value> = records(&sandbox.state(), "enrollments")
+        .into_iter()
+        .map(|e| json!([e["workflowId"], e["email"]]))
+        .collect();
+    assert_eq!(enrolled, [json!(["123456", "lost@example.com"])]);
+    let key = format!("{}:welcome:0", id_of(&paid));
+    let step = app.store.step(&key).await.expect("read").expect("step");
+    assert_eq!(
+        step.result.as_ref().map(|r| &r["recovered"]),
+        Some(&json!(true))
+    );
+    let s = summary(&app, &paid).await;
+    assert_eq!((s.status, s.attempts), (EventStatus::Done, 2), "{s:?}");
+    app.stop().await;
+}
+
 // ─── Item 9 (H8): the daily limit waits for the account's midnight ─────────────────
 
 /// The day's budget runs out in the middle of an event. Every HubSpot call is then held

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use common::receiver::{Received, Receiver};
 use common::{TestApp, restart_app_with_config, spawn_app_with_config, spawn_sandbox};
-use hubspot_sandbox::{Sandbox, SandboxConfig, Seed, SeedRecord};
+use hubspot_sandbox::{Faults, Sandbox, SandboxConfig, Seed, SeedRecord};
 use paybridge::basics::Secret;
 use paybridge::domain::{Clock, EventId, EventStatus};
 use paybridge::stripe::simulate::{SimOptions, StoryOutcome, build_event, story};
@@ -845,6 +845,48 @@ async fn invoice_paid_cancels_what_remains_of_the_dunning_sequence() {
     w.app.stop().await;
 }
 
+/// Guards dunning against Stripe's delivery order (issue 17, found by the kill -9 test):
+/// last month's `invoice.paid`, delivered late (a retry), arrives after this month's
+/// failure started the recovery sequence. It is an older event about another invoice: the
+/// sequence goes on. Before, it cancelled every remaining step.
+#[tokio::test]
+async fn a_late_older_invoice_paid_does_not_cancel_the_recovery_of_a_newer_failure() {
+    let w = world(Vec::new()).await;
+    let customer = "cus_dunningC";
+    let events = story(
+        &opts(customer, "dunning-c@example.com"),
+        StoryOutcome::Recovered,
+        T0,
+    );
+    let failed = &events[6];
+    let first_paid = events
+        .iter()
+        .find(|e| e["type"] == "invoice.paid")
+        .expect("the first payment");
+    assert!(first_paid["created"].as_i64() < failed["created"].as_i64());
+    assert_ne!(
+        first_paid["data"]["object"]["id"],
+        failed["data"]["object"]["id"]
+    );
+    w.post(failed).await;
+    let start = w.clock.now_ms();
+    w.app.drain().await;
+    w.post(first_paid).await;
+    w.app.drain().await;
+    assert_eq!(
+        w.sequence_jobs(customer).await,
+        [
+            (0, "done".to_owned(), start),
+            (1, "pending".to_owned(), start + 3 * DAY_MS)
+        ],
+        "the recovery goes on"
+    );
+    w.clock.set_ms(start + 3 * DAY_MS);
+    assert_eq!(w.app.drain().await, 1, "step 1 ran");
+    assert_eq!(records(&w.state(), "notes").len(), 1);
+    w.app.stop().await;
+}
+
 #[tokio::test]
 async fn a_refund_tells_finance_on_slack_tags_the_contact_and_asks_success_why() {
     let w = world(Vec::new()).await;
@@ -1331,4 +1373,95 @@ async fn shadow_mode_plans_and_records_every_action_and_writes_nothing() {
         assert!(line.contains(kind) && line.contains("planned"), "{line}");
     }
     assert!(stdout.contains("shadow mode: would run"), "{stdout}");
+}
+
+/// The CRM after a customer's whole life (`events`) through the starter's playbooks, the
+/// dunning sequence run to its end, under `faults`: every record as paybridge wrote it
+/// (without HubSpot's ids and the times the manual clock's retries move), the enrolments,
+/// and each list's size; and the routes of the writes HubSpot carried out.
+async fn crm_after_story(events: &[Value], faults: Faults) -> (Value, Vec<String>) {
+    let w = world(Vec::new()).await;
+    w.sandbox.set_faults(faults);
+    for e in events {
+        w.post(e).await;
+    }
+    w.app.drain().await;
+    for _ in 0..3 {
+        w.clock.advance_ms(4 * DAY_MS);
+        w.app.drain().await;
+    }
+    let stats = w.sandbox.stats();
+    w.sandbox.set_faults(Faults::default());
+    let token = SandboxConfig::default().token;
+    let writes: Vec<String> = stats["tokens"][token.as_str()]["calls_by_route"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(route, _)| route.clone())
+        .filter(|r| {
+            !r.starts_with("GET ") && !r.ends_with("/search") && !r.ends_with("/batch/read")
+        })
+        .collect();
+    let state = w.state();
+    let timeless = |record: &Value| {
+        let mut props = written(record);
+        for moved in ["hs_timestamp", "closedate"] {
+            props.remove(moved);
+        }
+        props
+    };
+    let mut crm = Map::new();
+    for kind in ["contacts", "tasks", "notes", "tickets", "deals"] {
+        let mut made: Vec<BTreeMap<String, String>> =
+            records(&state, kind).iter().map(timeless).collect();
+        made.sort();
+        crm.insert(kind.into(), json!(made));
+    }
+    let mut enrolled: Vec<Value> = records(&state, "enrollments")
+        .iter()
+        .map(|e| json!([e["workflowId"], e["email"]]))
+        .collect();
+    enrolled.sort_by_key(|e| e.to_string());
+    crm.insert("enrollments".into(), json!(enrolled));
+    let sizes: Vec<Value> = records(&state, "lists")
+        .iter()
+        .map(|l| json!([l["listId"], l["members"].as_array().map(Vec::len)]))
+        .collect();
+    crm.insert("lists".into(), json!(sizes));
+    crm.insert(
+        "answers_lost".into(),
+        json!(stats["answers_lost"].as_u64().unwrap_or(0) > 0),
+    );
+    w.app.stop().await;
+    (Value::Object(crm), writes)
+}
+
+/// Guards "never acts twice" in every playbook where HubSpot did the work and paybridge
+/// did not hear it (issue 17): a customer's whole life, recovered or cancelled, against a
+/// sandbox that loses the first answer of every kind of write it carries out (contact,
+/// task, note, ticket, deal, enrolment, list membership…), then a fifth of the rest (a 502
+/// or a dropped connection), ends in exactly the CRM of the same life without faults: the
+/// same contact, tasks, notes, tickets, deals, enrolments and list members, none twice.
+#[tokio::test]
+async fn every_playbook_ends_in_the_same_crm_when_answers_are_lost() {
+    for outcome in [StoryOutcome::Recovered, StoryOutcome::Cancelled] {
+        let events = story(&opts("cus_lossy", "lossy@example.com"), outcome, T0);
+        let (mut clean, writes) = crm_after_story(&events, Faults::default()).await;
+        for kind in ["tasks", "tickets", "deals", "enrollments"] {
+            assert!(
+                clean[kind].as_array().is_some_and(|r| !r.is_empty()),
+                "{outcome:?} makes {kind}: {clean:#}"
+            );
+        }
+        assert!(writes.len() >= 5, "{writes:?}");
+        let lossy = Faults {
+            lost_answers: writes,
+            lost_answer_rate: 0.2,
+            ..Faults::default()
+        };
+        let (lossy, _) = crm_after_story(&events, lossy).await;
+        assert_eq!(lossy["answers_lost"], true);
+        clean["answers_lost"] = true.into();
+        assert_eq!(lossy, clean, "{outcome:?}");
+    }
 }

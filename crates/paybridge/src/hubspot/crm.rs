@@ -146,6 +146,40 @@ impl HubSpot {
         }
     }
 
+    /// The v2 ids of the workflows a contact is currently enrolled in (legacy
+    /// `GET /automation/v2/workflows/enrollments/contacts/{vid}`, "Get current enrollment").
+    /// HubSpot's page describes a list and shows one workflow object; both are read.
+    /// `workflow_id` as the rules name it is among them when it or its known v2 id is.
+    pub async fn enrolled_in(
+        &self,
+        contact_id: &str,
+        workflow_id: &str,
+    ) -> Result<bool, HubspotError> {
+        let t = self.transport();
+        let path = format!(
+            "/automation/v2/workflows/enrollments/contacts/{}",
+            urlencode(contact_id)
+        );
+        let answer = t
+            .call("workflows_enrolled", Method::GET, &path, None)
+            .await?;
+        let one = [answer.body.clone()];
+        let workflows = answer.body.as_array().map_or(&one[..], Vec::as_slice);
+        let v2 = self
+            .workflow_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(workflow_id).cloned());
+        Ok(workflows.iter().any(|w| {
+            let id = match &w["id"] {
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::String(s) => s.clone(),
+                _ => return false,
+            };
+            id == workflow_id || v2.as_deref() == Some(id.as_str())
+        }))
+    }
+
     async fn enroll_v2(&self, workflow_id: &str, email: &str) -> Result<(), HubspotError> {
         let t = self.transport();
         let path = format!(

@@ -145,10 +145,19 @@ impl Store {
     /// waiting for a retry, unix ms. Scheduled sequence steps are not included: a test or a
     /// one-shot drain moves time past them on purpose.
     pub async fn next_retry_at(&self) -> Result<Option<i64>, StoreError> {
+        self.next_retry_after(i64::MIN).await
+    }
+
+    /// [`Store::next_retry_at`] among the jobs not due by `after` (unix ms): what a drain
+    /// waits for when every due job waits behind its lane's earlier event, which is itself
+    /// waiting for its retry.
+    pub async fn next_retry_after(&self, after: i64) -> Result<Option<i64>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT MIN(run_at) FROM jobs
-             WHERE (kind = 'event' AND status IN ('pending', 'retrying')) OR status = 'retrying'",
+             WHERE ((kind = 'event' AND status IN ('pending', 'retrying')) OR status = 'retrying')
+               AND run_at > ?1",
         )
+        .bind(after)
         .fetch_one(self.reader())
         .await?)
     }

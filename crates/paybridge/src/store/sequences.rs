@@ -81,12 +81,15 @@ impl Store {
         Ok(started)
     }
 
-    /// Cancels the pending steps of these sequences in a lane; returns how many.
+    /// Cancels the pending steps of these sequences in a lane, of those started by an event
+    /// created no later than `created_by` (unix seconds; an older event delivered late does
+    /// not cancel what a newer one started); returns how many.
     pub async fn cancel_sequences(
         &self,
         lane: &str,
         sequences: &[&str],
         reason: &str,
+        created_by: i64,
     ) -> Result<u64, StoreError> {
         let (lane, reason) = (lane.to_owned(), reason.to_owned());
         let sequences: Vec<String> = sequences.iter().map(|s| (*s).to_owned()).collect();
@@ -96,11 +99,13 @@ impl Store {
                 for sequence in &sequences {
                     cancelled += sqlx::query(
                         "UPDATE jobs SET status = 'cancelled', last_error = ?1
-                         WHERE lane = ?2 AND kind = 'sequence_step' AND sequence = ?3 AND status IN ('pending', 'retrying')",
+                         WHERE lane = ?2 AND kind = 'sequence_step' AND sequence = ?3 AND status IN ('pending', 'retrying')
+                           AND COALESCE((SELECT e.created FROM events e WHERE e.id = jobs.event_id), 0) <= ?4",
                     )
                     .bind(&reason)
                     .bind(&lane)
                     .bind(sequence)
+                    .bind(created_by)
                     .execute(&mut *c)
                     .await?
                     .rows_affected();

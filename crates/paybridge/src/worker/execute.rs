@@ -119,6 +119,16 @@ async fn enroll(
                 c.id
             ))
         })?;
+        // An attempt that enrolled and did not hear HubSpot's answer (or died before
+        // recording it) left the step `started`: enrolling again would run the workflow
+        // twice for the contact.
+        if cx.interrupted() && hubspot.enrolled_in(&c.id, workflow).await? {
+            cx.say(format!(
+                "contact {} ({email}) was already enrolled in workflow {workflow} by an interrupted attempt; not enrolled again",
+                c.id
+            ));
+            return Ok(json!({ "contact_id": c.id, "recovered": true }));
+        }
         cx.started().await?;
         let v2 = hubspot.enroll_in_workflow(workflow, email).await?;
         cx.say(if v2 == workflow {

@@ -149,6 +149,14 @@ pub async fn drain(p: &Pipeline) -> anyhow::Result<usize> {
                 None => return Ok(runs),
                 Some(at) => {
                     let now = i.clock.now_ms();
+                    // Due but not claimable: it waits behind an earlier event of its lane
+                    // whose retry is later. Wait for that one (a manual clock would
+                    // otherwise never get there).
+                    let at = if at <= now {
+                        i.store.next_retry_after(now).await?.unwrap_or(at)
+                    } else {
+                        at
+                    };
                     if at > now {
                         if i.clock.is_manual() {
                             i.clock.set_ms(at);

@@ -42,7 +42,9 @@ pub(crate) async fn process_event(
     act(p, &fact, &planned.steps, log).await
 }
 
-/// The pending steps of the sequences this event cancels (`cancel_on`) stop first.
+/// The pending steps of the sequences this event cancels (`cancel_on`) stop first, unless
+/// a newer event started them (Stripe does not deliver in order: a late `invoice.paid` of
+/// last month's invoice does not stop the recovery of this month's failed one).
 async fn cancel_sequences(
     p: &Pipeline,
     fact: &PaymentFact,
@@ -59,7 +61,7 @@ async fn cancel_sequences(
     let n = p
         .inner
         .store
-        .cancel_sequences(customer.as_str(), &cancelled, &reason)
+        .cancel_sequences(customer.as_str(), &cancelled, &reason, fact.occurred_at)
         .await?;
     if n > 0 {
         log.say(format!(

@@ -33,6 +33,7 @@ pub(crate) async fn execute(
                 customer.as_str(),
                 &[name],
                 &format!("stopped by {}", step.key),
+                i64::MAX,
             )
             .await?;
         cx.finished("done", Some(&json!({"cancelled": n}))).await?;

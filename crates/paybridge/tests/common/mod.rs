@@ -2,6 +2,7 @@
 //! sign webhooks like Stripe, read the fixtures.
 #![allow(dead_code)]
 
+pub mod network;
 pub mod process;
 pub mod receiver;
 pub mod story;
@@ -46,6 +47,10 @@ pub fn test_settings(dir: &Path) -> Settings {
     s.stripe.webhook_secrets = vec![Secret::new(SECRET.into())];
     // Receivers of Slack and provisioning calls listen on loopback.
     s.outbound.allow_hosts = vec!["127.0.0.1".into()];
+    // Until a test points it at a sandbox, HubSpot and Stripe are the network guard's
+    // tripwire: a call there fails the test when it stops its app.
+    s.hubspot.api_base = network::tripwire().url();
+    s.stripe.api_base = network::tripwire().url();
     s
 }
 
@@ -106,9 +111,25 @@ pub fn without_example_secrets(text: &str) -> String {
 /// listeners on port 0, the SQLite file in `dir`, the test webhook secret, the sandbox's URL
 /// and app token (`[hubspot] sandbox = true` is dropped), test-sized retry delays.
 pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::Sandbox) -> Loaded {
+    let merged = test_config_text(text, dir, sandbox);
+    paybridge::app::load::load_from_str(
+        Some(&merged),
+        Some(dir.join("paybridge.toml")),
+        &std::collections::HashMap::new(),
+    )
+    .unwrap_or_else(|e| panic!("the test config loads: {e}"))
+}
+
+/// The config text [`settings_from_config`] loads, for the real binary (`--config`).
+pub fn test_config_text(text: &str, dir: &Path, sandbox: &hubspot_sandbox::Sandbox) -> String {
     use toml::{Table, Value};
     let text = without_example_secrets(text);
     let mut root: Table = toml::from_str(&text).expect("the config text is TOML");
+    let stripe_base = root
+        .get("stripe")
+        .and_then(|s| s.get("api_base"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let mut set = |section: &str, key: &str, value: Value| {
         let table = root
             .entry(section)
@@ -132,6 +153,7 @@ pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::S
         Value::Array(vec![SECRET.into()]),
     );
     set("hubspot", "api_base", sandbox.url().into());
+
     set(
         "hubspot",
         "token",
@@ -142,22 +164,43 @@ pub fn settings_from_config(text: &str, dir: &Path, sandbox: &hubspot_sandbox::S
         "allow_hosts",
         Value::Array(vec!["127.0.0.1".into()]),
     );
+    // A Stripe API the config does not put on loopback is the network guard's tripwire.
+    if stripe_base.is_none_or(|b| !is_loopback_url(&b)) {
+        set("stripe", "api_base", network::tripwire().url().into());
+    }
     set("worker", "backoff_base", "100ms".into());
     set("worker", "backoff_max", "2s".into());
     if let Some(Value::Table(hubspot)) = root.get_mut("hubspot") {
         hubspot.remove("sandbox");
     }
-    let merged = toml::to_string(&root).expect("TOML");
-    paybridge::app::load::load_from_str(
-        Some(&merged),
-        Some(dir.join("paybridge.toml")),
-        &std::collections::HashMap::new(),
-    )
-    .unwrap_or_else(|e| panic!("the test config loads: {e}"))
+    toml::to_string(&root).expect("TOML")
+}
+
+/// Whether `url`'s host is a loopback address or `localhost`.
+pub fn is_loopback_url(url: &str) -> bool {
+    let host = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Builds and starts the app on `config` in `dir` (its SQLite file may already exist).
+/// Its HubSpot and Stripe must be local (a sandbox, a receiver or the tripwire).
 pub async fn spawn_app_in(dir: tempfile::TempDir, config: Loaded, clock: Clock) -> TestApp {
+    for (what, base) in [
+        ("hubspot", &config.settings.hubspot.api_base),
+        ("stripe", &config.settings.stripe.api_base),
+    ] {
+        assert!(
+            is_loopback_url(base),
+            "{what}.api_base is {base}: tests point at a local sandbox"
+        );
+    }
     let db_path = dir.path().join("paybridge.db");
     let app = Application::build_with(
         config,
@@ -287,15 +330,33 @@ impl TestApp {
         request.send().await.expect("the request is answered")
     }
 
-    /// Stops gracefully; returns the temp dir so the caller can reopen the database.
+    /// Stops gracefully (checking that nothing tried to leave loopback); returns the temp
+    /// dir so the caller can reopen the database.
     pub async fn stop(self) -> tempfile::TempDir {
         self.cancel.cancel();
         self.task
             .await
             .expect("the app task joins")
             .expect("the app stops cleanly");
+        network::assert_untouched();
         self.dir
     }
+}
+
+/// POSTs `body` to `{base}/webhooks/stripe` (a server of its own, such as the real binary),
+/// signed now with the test secret.
+pub async fn post_signed_to(
+    client: &reqwest::Client,
+    base: &str,
+    body: Vec<u8>,
+) -> reqwest::Result<reqwest::Response> {
+    let header = stripe::sign(SECRET, chrono::Utc::now().timestamp(), &body);
+    client
+        .post(format!("{base}/webhooks/stripe"))
+        .header("Stripe-Signature", header)
+        .body(body)
+        .send()
+        .await
 }
 
 pub fn fixtures_dir() -> PathBuf {

@@ -1,5 +1,6 @@
 //! Running the real `paybridge` binary: start it, learn its ports from what it prints,
-//! stop it with SIGTERM or SIGKILL.
+//! stop it with SIGTERM or SIGKILL. Every child's outbound HTTP goes through the network
+//! guard's tripwire (loopback excepted); stopping a server checks nothing reached it.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -7,8 +8,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// The binary, its outbound HTTP routed to the tripwire ([`super::network`]).
 pub fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_paybridge"))
+    guarded(Command::new(env!("CARGO_BIN_EXE_paybridge")))
+}
+
+/// `cmd` with the tripwire as its proxy, loopback excepted.
+pub fn guarded(mut cmd: Command) -> Command {
+    cmd.envs(super::network::tripwire().proxy_env());
+    cmd
 }
 
 pub struct Running {
@@ -32,7 +40,7 @@ pub fn start_serve(dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> R
 
 /// [`start_serve`] with `--config config` under a shell's `ulimit -n open_files`.
 pub fn start_serve_with_open_files(dir: &Path, config: &Path, open_files: u32) -> Running {
-    let mut cmd = Command::new("sh");
+    let mut cmd = guarded(Command::new("sh"));
     cmd.arg("-c")
         .arg(format!(
             "ulimit -n {open_files} && exec \"$0\" --config \"$1\" serve"
@@ -103,12 +111,15 @@ impl Running {
             .status()
             .expect("kill runs");
         assert!(status.success());
-        self.child.wait().expect("the process exits")
+        let exited = self.child.wait().expect("the process exits");
+        super::network::assert_untouched();
+        exited
     }
 
     pub fn sigkill(&mut self) {
         self.child.kill().expect("SIGKILL");
         let _ = self.child.wait();
+        super::network::assert_untouched();
     }
 
     /// The first line printed so far that contains `needle`, waiting up to 20 s for it.

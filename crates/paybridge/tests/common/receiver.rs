@@ -54,6 +54,15 @@ impl Receiver {
             .map(|r| r.clone())
             .unwrap_or_default()
     }
+
+    /// The distinct values of header `name` among the requests received (e.g. the
+    /// provisioning calls' `idempotency-key`s).
+    pub fn distinct_header(&self, name: &str) -> std::collections::BTreeSet<String> {
+        self.received()
+            .iter()
+            .filter_map(|r| r.headers.get(name)?.to_str().ok().map(str::to_owned))
+            .collect()
+    }
 }
 
 async fn record(

@@ -109,3 +109,32 @@ pub fn customer_story(prefix: &str, i: usize, base: i64) -> (Vec<Value>, Expecte
         },
     )
 }
+
+/// `customers` stories (ids from `prefix`), a share `again` of their events delivered a
+/// second time, everything shuffled (deterministically, from `seed`).
+pub fn shuffled_stories(
+    prefix: &str,
+    customers: usize,
+    again: f64,
+    seed: u64,
+) -> (Vec<Value>, Vec<Expected>) {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+
+    let mut events = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..customers {
+        let (e, x) = customer_story(prefix, i, 1_790_000_000);
+        events.extend(e);
+        expected.push(x);
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let twice: Vec<Value> = events
+        .iter()
+        .filter(|_| rand::Rng::random_bool(&mut rng, again))
+        .cloned()
+        .collect();
+    events.extend(twice);
+    events.shuffle(&mut rng);
+    (events, expected)
+}
