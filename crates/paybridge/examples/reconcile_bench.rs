@@ -42,7 +42,11 @@ async fn main() -> anyhow::Result<()> {
         ..SandboxConfig::default()
     })
     .await?;
-    support::setup_properties(&sandbox).await?;
+    support::setup_properties(
+        &sandbox,
+        paybridge::rules::properties::builtin("stripe_customer_id"),
+    )
+    .await?;
     sandbox.merge_seed(seed(customers, drift_every))?;
 
     let dir = tempfile::tempdir()?;

@@ -9,15 +9,17 @@
 #[path = "stats.rs"]
 mod stats;
 pub use stats::percentile;
+#[path = "sandbox.rs"]
+mod sandbox;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hubspot_sandbox::{Faults, Sandbox, SandboxConfig, Seed, SeedToken};
+use hubspot_sandbox::{Faults, Sandbox, SandboxConfig};
 use paybridge::basics::Secret;
 use paybridge::domain::{Clock, CustomerId, EventId, EventSource, EventStatus};
-use paybridge::hubspot::{ApiVersion, HubSpot};
+use paybridge::hubspot::HubSpot;
 use paybridge::store::{EventFilter, EventSummary, NewEvent, Store};
 use paybridge::worker::{Pipeline, Pool};
 use serde_json::Value;
@@ -107,7 +109,7 @@ impl Bench {
         )
         .map_err(|e| anyhow::anyhow!("the benchmark's config: {e}"))?;
         let settings = loaded.settings;
-        setup(
+        sandbox::setup_properties(
             &sandbox,
             loaded
                 .rules
@@ -258,42 +260,6 @@ async fn all_events(store: &Store) -> anyhow::Result<Vec<EventSummary>> {
             ..Default::default()
         })
         .await?)
-}
-
-/// Creates the properties the rules write, as `paybridge setup` does.
-async fn setup(
-    sandbox: &Sandbox,
-    needs: Vec<paybridge::rules::PropertyNeed>,
-) -> anyhow::Result<()> {
-    sandbox.merge_seed(Seed {
-        tokens: vec![SeedToken {
-            token: "setup".into(),
-            scopes: [
-                "crm.schemas.contacts.write",
-                "crm.schemas.contacts.read",
-                "crm.schemas.deals.write",
-                "crm.schemas.deals.read",
-                "tickets",
-            ]
-            .map(String::from)
-            .to_vec(),
-        }],
-        ..Default::default()
-    })?;
-    let setup = HubSpot::new(
-        &sandbox.url(),
-        Secret::new("setup".into()),
-        ApiVersion::Dated2026_09,
-        1_000,
-        10,
-        "stripe_customer_id",
-    )?;
-    let defs: Vec<_> = needs
-        .iter()
-        .map(paybridge::ops::setup::definition)
-        .collect();
-    paybridge::ops::setup::ensure(&setup, &defs, false).await?;
-    Ok(())
 }
 
 /// Stores one event as intake does.
