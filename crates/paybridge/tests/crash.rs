@@ -376,8 +376,21 @@ actions = [
         }));
     }
     // Five kills, spread over the burst; two 429 storms on the way.
+    let refused = || sandbox.stats()["total_429"].as_u64().unwrap_or(0);
+    let mut storm_from: Option<u64> = None;
     for kill in 1..=5usize {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        // A storm lasts until HubSpot has refused calls with it, however fast the workers
+        // are: it is measured in refusals, not in acknowledged events.
+        if let Some(from) = storm_from.take() {
+            while refused() < from + 5 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no call met the 429 storm"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
         while acknowledged.load(Ordering::Relaxed) < kill * total / 6 {
             assert!(std::time::Instant::now() < deadline, "intake stalled");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -389,10 +402,14 @@ actions = [
         }
         // A 429 storm from the 2nd restart to the 3rd kill, and from the 4th to the 5th:
         // every HubSpot call answered 429 while intake and the kills go on.
+        let storm = kill == 2 || kill == 4;
+        if storm {
+            storm_from = Some(refused());
+        }
         sandbox.set_faults(Faults {
             error_rate: 0.10,
             lost_answer_rate: 0.05,
-            force_429: kill == 2 || kill == 4,
+            force_429: storm,
             ..Faults::default()
         });
     }
