@@ -462,3 +462,55 @@ async fn stopping_with_requests_in_flight_commits_everything_acknowledged() {
     store.close().await;
     drop(dir);
 }
+
+/// Guards payload retention (issue 17, untested before): the housekeeping run
+/// (`ops::maintenance::run`, as `serve` starts it with `store.payload_retention_days`)
+/// deletes the raw payload of a finished event older than the retention, keeps its row
+/// (type, status), and keeps the payloads of a recent event and of one still waiting for
+/// its job.
+#[tokio::test]
+async fn payloads_past_retention_are_purged_and_the_event_log_stays() {
+    let clock = Clock::manual(1_790_000_000_000);
+    let app = spawn_app_with(|_| {}, clock.clone()).await;
+    let now = clock.now_secs();
+    let post = |id: &'static str, kind: &'static str| {
+        let body = event_json(id, kind, "cus_R", now);
+        let app = &app;
+        async move {
+            assert_eq!(app.post_signed(&body).await.status(), 200);
+        }
+    };
+    post("evt_old_ignored", "payout.created").await;
+    post("evt_old_waiting", "invoice.paid").await;
+    clock.advance_ms(31 * 86_400_000);
+    let now = clock.now_secs();
+    let body = event_json("evt_new_ignored", "payout.created", "cus_R", now);
+    assert_eq!(app.post_signed(&body).await.status(), 200);
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    cancel.cancel(); // one pass, then it returns
+    paybridge::ops::maintenance::run(app.store.clone(), 30, cancel).await;
+
+    let get = |id: &'static str| {
+        let store = app.store.clone();
+        async move {
+            store
+                .get_event(&EventId::parse(id).expect("id"))
+                .await
+                .expect("read")
+                .expect("the row stays")
+        }
+    };
+    let old = get("evt_old_ignored").await;
+    assert_eq!(old.payload, None, "purged past retention");
+    assert_eq!(
+        (old.summary.kind.as_str(), old.summary.status),
+        ("payout.created", EventStatus::Ignored)
+    );
+    assert!(
+        get("evt_old_waiting").await.payload.is_some(),
+        "its job waits"
+    );
+    assert!(get("evt_new_ignored").await.payload.is_some(), "recent");
+    app.stop().await;
+}

@@ -1457,3 +1457,59 @@ async fn every_playbook_ends_in_the_same_crm_when_answers_are_lost() {
         assert_eq!(lossy, clean, "{outcome:?}");
     }
 }
+
+/// Guards `[contacts] create_missing = false` (issue 17, untested before): a customer with
+/// no contact gets none, and nothing that needs one is made (the steps are skipped, the
+/// events done); a customer whose email a contact already has is still found by it and
+/// tagged.
+#[tokio::test]
+async fn without_create_missing_only_existing_contacts_are_acted_on() {
+    let w = world_with(Vec::new(), |text| {
+        let edited = text.replace("create_missing = true", "create_missing = false");
+        assert_ne!(edited, text, "the starter sets create_missing");
+        edited
+    })
+    .await;
+    seed_contact(&w.sandbox, "5301", "known@example.com", "101");
+    let unknown = story(
+        &opts("cus_unknown", "unknown@example.com"),
+        StoryOutcome::Recovered,
+        T0,
+    );
+    let known = story(
+        &opts("cus_known", "known@example.com"),
+        StoryOutcome::Recovered,
+        T0,
+    );
+    for e in unknown.iter().chain(&known) {
+        w.post(e).await;
+    }
+    w.app.drain().await;
+    for e in unknown.iter().chain(&known) {
+        assert_eq!(
+            w.event_status(id_of(e)).await.0,
+            EventStatus::Done,
+            "{}",
+            e["type"]
+        );
+    }
+    let state = w.state();
+    let contacts = records(&state, "contacts");
+    assert_eq!(contacts.len(), 1, "no contact created: {contacts:#?}");
+    assert_eq!(contacts[0]["id"], "5301");
+    assert_eq!(
+        contacts[0]["properties"]["stripe_customer_id"], "cus_known",
+        "the known customer's contact is found by email and tagged"
+    );
+    // Everything the starter made is the known customer's.
+    for kind in ["tasks", "tickets", "deals", "notes"] {
+        for r in records(&state, kind) {
+            assert_eq!(associated(&r, "contacts"), json!(["5301"]), "{kind}");
+        }
+    }
+    assert!(
+        !records(&state, "deals").is_empty(),
+        "onboarding ran for the known one"
+    );
+    w.app.stop().await;
+}
