@@ -1513,3 +1513,44 @@ async fn without_create_missing_only_existing_contacts_are_acted_on() {
     );
     w.app.stop().await;
 }
+
+/// Guards `hubspot.api_version = "v3"` end to end (issue 17, untested before): a whole
+/// customer life through the starter's playbooks on the legacy paths makes the same CRM
+/// as on the date-versioned ones, and no call uses a 2026-09 path.
+#[tokio::test]
+async fn the_v3_paths_run_every_playbook_like_the_dated_ones() {
+    let events = story(
+        &opts("cus_vthree", "vthree@example.com"),
+        StoryOutcome::Cancelled,
+        T0,
+    );
+    let (dated, _) = crm_after_story(&events, Faults::default()).await;
+    let w = world_with(Vec::new(), |text| {
+        let edited = text.replace("api_version = \"2026-09\"", "api_version = \"v3\"");
+        assert_ne!(edited, text, "the starter names the API version");
+        edited
+    })
+    .await;
+    for e in &events {
+        w.post(e).await;
+    }
+    w.app.drain().await;
+    let stats = w.sandbox.stats();
+    let token = SandboxConfig::default().token;
+    let routes: Vec<&String> = stats["tokens"][token.as_str()]["calls_by_route"]
+        .as_object()
+        .map(|r| r.keys().collect())
+        .unwrap_or_default();
+    assert!(routes.len() >= 5, "{stats}");
+    let dated_paths: Vec<&&String> = routes.iter().filter(|r| r.contains("2026-09")).collect();
+    assert!(dated_paths.is_empty(), "{dated_paths:?}");
+    let state = w.state();
+    for kind in ["tasks", "tickets", "deals"] {
+        assert_eq!(
+            records(&state, kind).len(),
+            dated[kind].as_array().map(Vec::len).unwrap_or(0),
+            "{kind}"
+        );
+    }
+    w.app.stop().await;
+}
