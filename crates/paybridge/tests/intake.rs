@@ -337,36 +337,180 @@ async fn health_and_readiness() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn stopping_commits_everything_acknowledged() {
-    let app = spawn_app().await;
-    let now = app.clock.now_secs();
-    let mut tasks = Vec::new();
-    for i in 0..50 {
-        let body = event_json(&format!("evt_stop_{i}"), "invoice.paid", "cus_E", now);
-        let header = paybridge::stripe::sign(common::SECRET, now, &body);
-        let request = app
-            .client
-            .post(format!("{}/webhooks/stripe", app.url))
-            .header("Stripe-Signature", header)
-            .body(body);
-        tasks.push(tokio::spawn(async move {
-            request.send().await.map(|r| r.status().as_u16())
-        }));
+/// Sends a signed webhook over a raw connection in two halves: the head (with `Expect:
+/// 100-continue`, so that the server's `100 Continue` shows it has read the head and is
+/// reading the body) and half the body, then (once `go` turns true) the rest. Reports
+/// `half` after the first half. The final status code, or None if the connection closed
+/// without an answer.
+async fn post_in_two_halves(
+    addr: String,
+    body: Vec<u8>,
+    half: tokio::sync::mpsc::Sender<()>,
+    mut go: tokio::sync::watch::Receiver<bool>,
+) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let now = chrono::Utc::now().timestamp();
+    let signature = paybridge::stripe::sign(common::SECRET, now, &body);
+    let head = format!(
+        "POST /webhooks/stripe HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nstripe-signature: {signature}\r\ncontent-length: {}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
+    let (first, rest) = body.split_at(body.len() / 2);
+    stream.write_all(head.as_bytes()).await.ok()?;
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        interim.push(stream.read_u8().await.ok()?);
     }
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
+    stream.write_all(first).await.ok()?;
+    let _ = half.send(()).await;
+    while !*go.borrow() {
+        go.changed().await.ok()?;
+    }
+    stream.write_all(rest).await.ok()?;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Guards "an acknowledged event survives a stop" where it can fail (issue 17): the stop
+/// begins while 40 requests are being read (bodies half sent) and 40 more are being sent
+/// whole. Each request being read is answered (200, or 503 if the store no longer takes
+/// it), and every event answered 200 is in the store after the stop. Before, the test
+/// waited for every answer before stopping, so nothing was in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_with_requests_in_flight_commits_everything_acknowledged() {
+    const HALVES: usize = 40;
+    let app = spawn_app().await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
     let store_url = format!("sqlite://{}", app.db_path.display());
-    let mut acknowledged = 0;
-    for t in tasks {
-        if t.await.expect("join").ok() == Some(200) {
-            acknowledged += 1;
+    let now = app.clock.now_secs();
+    let (half_tx, mut half_rx) = tokio::sync::mpsc::channel(HALVES);
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    let mut sent = Vec::new();
+    for i in 0..HALVES {
+        let id = format!("evt_half_{i}");
+        let body = event_json(&id, "invoice.paid", "cus_H", now);
+        let task = tokio::spawn(post_in_two_halves(
+            addr.clone(),
+            body,
+            half_tx.clone(),
+            go_rx.clone(),
+        ));
+        sent.push((id, task));
+    }
+    for _ in 0..HALVES {
+        half_rx.recv().await.expect("a half sent");
+    }
+    let client = app.client.clone();
+    let url = app.url.clone();
+    let stopping = tokio::spawn(app.stop());
+    for i in 0..HALVES {
+        let id = format!("evt_whole_{i}");
+        let body = event_json(&id, "invoice.paid", "cus_W", now);
+        let (client, url) = (client.clone(), url.clone());
+        sent.push((
+            id,
+            tokio::spawn(async move {
+                common::post_signed_to(&client, &url, body)
+                    .await
+                    .ok()
+                    .map(|r| r.status().as_u16())
+            }),
+        ));
+    }
+    // Once the listener refuses new connections, the stop has begun: the halves go on.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the stop never began");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    go_tx.send(true).expect("the halves wait");
+    let mut acknowledged = Vec::new();
+    let mut halves_answered = 0;
+    for (id, task) in sent {
+        let status = task.await.expect("join");
+        if id.starts_with("evt_half") && status.is_some() {
+            halves_answered += 1;
+        }
+        if status == Some(200) {
+            acknowledged.push(id);
         }
     }
-    let dir = app.stop().await;
+    let dir = stopping.await.expect("the app stops");
+    assert_eq!(
+        halves_answered, HALVES,
+        "requests being read at the stop are answered"
+    );
     let store = paybridge::store::Store::open(&store_url, Clock::system())
         .await
         .expect("reopen");
-    assert_eq!(store.count_events().await.expect("count"), acknowledged);
-    assert_eq!(acknowledged, 50);
+    for id in &acknowledged {
+        let stored = store
+            .get_event(&EventId::parse(id).expect("id"))
+            .await
+            .expect("read");
+        assert!(stored.is_some(), "{id} was acknowledged, so it is stored");
+    }
     store.close().await;
     drop(dir);
+}
+
+/// Guards payload retention (issue 17, untested before): the housekeeping run
+/// (`ops::maintenance::run`, as `serve` starts it with `store.payload_retention_days`)
+/// deletes the raw payload of a finished event older than the retention, keeps its row
+/// (type, status), and keeps the payloads of a recent event and of one still waiting for
+/// its job.
+#[tokio::test]
+async fn payloads_past_retention_are_purged_and_the_event_log_stays() {
+    let clock = Clock::manual(1_790_000_000_000);
+    let app = spawn_app_with(|_| {}, clock.clone()).await;
+    let now = clock.now_secs();
+    let post = |id: &'static str, kind: &'static str| {
+        let body = event_json(id, kind, "cus_R", now);
+        let app = &app;
+        async move {
+            assert_eq!(app.post_signed(&body).await.status(), 200);
+        }
+    };
+    post("evt_old_ignored", "payout.created").await;
+    post("evt_old_waiting", "invoice.paid").await;
+    clock.advance_ms(31 * 86_400_000);
+    let now = clock.now_secs();
+    let body = event_json("evt_new_ignored", "payout.created", "cus_R", now);
+    assert_eq!(app.post_signed(&body).await.status(), 200);
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    cancel.cancel(); // one pass, then it returns
+    paybridge::ops::maintenance::run(app.store.clone(), 30, cancel).await;
+
+    let get = |id: &'static str| {
+        let store = app.store.clone();
+        async move {
+            store
+                .get_event(&EventId::parse(id).expect("id"))
+                .await
+                .expect("read")
+                .expect("the row stays")
+        }
+    };
+    let old = get("evt_old_ignored").await;
+    assert_eq!(old.payload, None, "purged past retention");
+    assert_eq!(
+        (old.summary.kind.as_str(), old.summary.status),
+        ("payout.created", EventStatus::Ignored)
+    );
+    assert!(
+        get("evt_old_waiting").await.payload.is_some(),
+        "its job waits"
+    );
+    assert!(get("evt_new_ignored").await.payload.is_some(), "recent");
+    app.stop().await;
 }

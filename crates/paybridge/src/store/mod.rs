@@ -247,3 +247,35 @@ pub fn lane_of(event: &EventId, customer: Option<&CustomerId>) -> String {
 pub(crate) fn status_from_db(s: &str) -> EventStatus {
     s.parse().unwrap_or(EventStatus::Pending)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards the durability argument at the top of this file (issue 17): the connection
+    /// every write goes through runs WAL with `synchronous = FULL` (2), not `NORMAL` (1),
+    /// which could lose the last commits (and the record that a task was created) on power
+    /// loss.
+    #[tokio::test]
+    async fn the_writer_runs_wal_with_synchronous_full() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("d.db").display());
+        let store = Store::open(&url, Clock::system()).await.expect("open");
+        let (synchronous, journal): (i64, String) = store
+            .write(|c| {
+                Box::pin(async move {
+                    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                        .fetch_one(&mut *c)
+                        .await?;
+                    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                        .fetch_one(&mut *c)
+                        .await?;
+                    Ok((synchronous, journal))
+                })
+            })
+            .await
+            .expect("pragmas");
+        assert_eq!((synchronous, journal.as_str()), (2, "wal"));
+        store.close().await;
+    }
+}

@@ -36,10 +36,21 @@ mod tests {
             max: Duration::from_secs(60),
         };
         for _ in 0..200 {
-            assert!(b.delay(1, None) <= Duration::from_secs(1));
-            assert!(b.delay(4, None) <= Duration::from_secs(8));
-            assert!(b.delay(20, None) <= Duration::from_secs(60));
             assert!(b.delay(1, Some(Duration::from_secs(5))) >= Duration::from_secs(5));
+        }
+        // The ceiling doubles per failure up to the cap: the longest of 200 draws lies in its
+        // upper half (all 200 below it has odds of 2^-200), never above it. A backoff that
+        // never grew would fail at attempt 2.
+        for (attempt, ceiling) in [(1, 1), (2, 2), (4, 8), (6, 32), (7, 60), (20, 60)] {
+            let ceiling = Duration::from_secs(ceiling);
+            let longest = (0..200)
+                .map(|_| b.delay(attempt, None))
+                .max()
+                .unwrap_or_default();
+            assert!(
+                longest <= ceiling && longest > ceiling / 2,
+                "attempt {attempt}: longest {longest:?}, ceiling {ceiling:?}"
+            );
         }
         let spread: std::collections::BTreeSet<_> = (0..50).map(|_| b.delay(6, None)).collect();
         assert!(spread.len() > 10, "jitter spreads retries");

@@ -1,0 +1,169 @@
+//! The production worker loop (`worker::Pool::run`): lease renewal while a job outlasts its
+//! lease, a dead worker's lease expiring to a live one, and the shutdown grace. HubSpot
+//! (the sandbox) answers every call after `latency_ms`, so a job takes as long as a test
+//! says. The checks are outcomes (how often a job ran, whether it finished), not times.
+//!
+//! Not on tokio's paused clock: with it, tokio advances time whenever the runtime waits,
+//! and it waits for SQLite (which sqlx runs on threads of its own), so sqlx's 30 s
+//! acquire timeout fires while the database opens. The durations here are short instead.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, event_json, spawn_app_with, spawn_sandbox, use_sandbox};
+use hubspot_sandbox::{Faults, Sandbox, SandboxConfig};
+use paybridge::domain::{Clock, EventId, EventStatus};
+use paybridge::worker::Pool;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+const LEASE: Duration = Duration::from_secs(1);
+
+/// A sandbox, and the app against it with a 1 s lease; one event posted (its job needs
+/// HubSpot: the contact is resolved and tagged).
+async fn world() -> (Sandbox, TestApp, EventId) {
+    let sandbox = spawn_sandbox(SandboxConfig::default()).await;
+    let app = spawn_app_with(
+        |s| {
+            use_sandbox(s, &sandbox);
+            s.worker.lease = LEASE;
+        },
+        Clock::system(),
+    )
+    .await;
+    let id = "evt_pool_1";
+    let body = event_json(
+        id,
+        "customer.subscription.updated",
+        "cus_pool",
+        app.clock.now_secs(),
+    );
+    assert_eq!(app.post_signed(&body).await.status(), 200);
+    (sandbox, app, EventId::parse(id).expect("id"))
+}
+
+/// Every HubSpot call takes `ms` from now on.
+fn slow_hubspot(sandbox: &Sandbox, ms: u64) {
+    sandbox.set_faults(Faults {
+        latency_ms: ms,
+        ..Faults::default()
+    });
+}
+
+async fn status(app: &TestApp, id: &EventId) -> (EventStatus, i64) {
+    let e = app
+        .store
+        .get_event(id)
+        .await
+        .expect("read")
+        .expect("stored")
+        .summary;
+    (e.status, e.attempts)
+}
+
+/// Waits (up to `limit`) until the event is done.
+async fn done_within(app: &TestApp, id: &EventId, limit: Duration) -> (EventStatus, i64) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let now = status(app, id).await;
+        if now.0 == EventStatus::Done || Instant::now() >= deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Guards lease renewal: a job whose HubSpot calls take 1.5 s each, several times its 1 s
+/// lease in all, runs once. Without renewal the loop would claim its expired lease again
+/// and run the event a second time (attempts 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_longer_than_its_lease_keeps_it_and_runs_once() {
+    let (sandbox, app, id) = world().await;
+    slow_hubspot(&sandbox, 1_500);
+    let cancel = CancellationToken::new();
+    let pool = tokio::spawn(Pool::new(app.pipeline.clone()).run(cancel.clone()));
+    let started = Instant::now();
+    let (state, attempts) = done_within(&app, &id, Duration::from_secs(60)).await;
+    assert_eq!(state, EventStatus::Done);
+    assert!(
+        started.elapsed() >= LEASE * 2,
+        "the job outlasted its lease: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(attempts, 1, "claimed once, its lease renewed");
+    cancel.cancel();
+    pool.await.expect("the pool stops");
+    app.stop().await;
+}
+
+/// Guards lease expiry between two workers: a worker claims the job and dies (it never
+/// renews nor finishes). The live loop leaves the job alone while that lease holds, then
+/// takes it over once it has expired and finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_lease_expires_and_a_live_worker_takes_the_job() {
+    let (_sandbox, app, id) = world().await;
+    let claimed_until = app.clock.now_ms() + LEASE.as_millis() as i64;
+    let dead = app
+        .store
+        .claim("dead-worker", 10, claimed_until)
+        .await
+        .expect("claim");
+    assert_eq!(dead.len(), 1);
+    let cancel = CancellationToken::new();
+    let pool = tokio::spawn(Pool::new(app.pipeline.clone()).run(cancel.clone()));
+    // While the lease holds (measured on the app's clock, which the lease is), the job
+    // stays the dead worker's.
+    while app.clock.now_ms() < claimed_until - 200 {
+        assert_eq!(
+            status(&app, &id).await,
+            (EventStatus::Pending, 0),
+            "untouched while the dead worker's lease holds"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (state, attempts) = done_within(&app, &id, Duration::from_secs(60)).await;
+    assert_eq!((state, attempts), (EventStatus::Done, 2));
+    assert!(app.clock.now_ms() >= claimed_until);
+    cancel.cancel();
+    pool.await.expect("the pool stops");
+    app.stop().await;
+}
+
+/// Guards the shutdown grace: on cancel, a job in flight (its HubSpot calls take 1.5 s) is
+/// waited for and finishes. (The 20 s grace running out is not waited for here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_a_job_in_flight() {
+    let (sandbox, app, id) = world().await;
+    slow_hubspot(&sandbox, 1_500);
+    let cancel = CancellationToken::new();
+    let pool = tokio::spawn(Pool::new(app.pipeline.clone()).run(cancel.clone()));
+    // The stop comes once the job is running (read from the jobs table).
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display()))
+        .await
+        .expect("open");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let job: String = sqlx::query_scalar("SELECT status FROM jobs WHERE event_id = ?1")
+            .bind(id.as_str())
+            .fetch_one(&db)
+            .await
+            .expect("the job");
+        if job == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job was never claimed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    db.close().await;
+    assert_ne!(status(&app, &id).await.0, EventStatus::Done);
+    cancel.cancel();
+    pool.await.expect("the pool stops");
+    assert_eq!(
+        status(&app, &id).await,
+        (EventStatus::Done, 1),
+        "finished within the grace"
+    );
+    sandbox.set_faults(Faults::default());
+    app.stop().await;
+}
