@@ -74,13 +74,14 @@ async fn done_within(app: &TestApp, id: &EventId, limit: Duration) -> (EventStat
     }
 }
 
-/// Guards lease renewal: a job whose HubSpot calls take 1.5 s each, several times its 1 s
-/// lease in all, runs once. Without renewal the loop would claim its expired lease again
+/// Guards lease renewal: a job whose HubSpot calls take 2.5 s each (a new customer's job
+/// makes as few as one: its contact is created carrying its properties), more than twice
+/// its 1 s lease, runs once. Without renewal the loop would claim its expired lease again
 /// and run the event a second time (attempts 2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_longer_than_its_lease_keeps_it_and_runs_once() {
     let (sandbox, app, id) = world().await;
-    slow_hubspot(&sandbox, 1_500);
+    slow_hubspot(&sandbox, 2_500);
     let cancel = CancellationToken::new();
     let pool = tokio::spawn(Pool::new(app.pipeline.clone()).run(cancel.clone()));
     let started = Instant::now();
