@@ -8,7 +8,12 @@
 //! - private addresses (loopback, RFC 1918, link-local and cloud metadata, CGNAT, unique
 //!   local IPv6…) are refused unless their host is listed, both when the URL names an
 //!   address and when a name resolves to one (checked on the addresses actually connected
-//!   to, so a name cannot pass the check and then resolve elsewhere).
+//!   to, so a name cannot pass the check and then resolve elsewhere);
+//! - environment proxies (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are not used: through a
+//!   proxy, the client would resolve and connect to the proxy only and the proxy would
+//!   resolve the target, so a name resolving to 127.0.0.1 or 169.254.169.254 would pass the
+//!   check above. These calls connect directly or not at all (HubSpot and Stripe, whose
+//!   hosts the configuration fixes, still honour the proxy variables).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -82,11 +87,19 @@ impl Policy {
         Ok(())
     }
 
-    /// The HTTP client for these requests: no redirects, the address check on every
-    /// resolution, a bounded time.
+    /// The HTTP client for these requests: no redirects, no proxy, the address check on
+    /// every resolution, a bounded time.
     pub fn client(&self) -> anyhow::Result<reqwest::Client> {
         Ok(reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // reqwest uses the environment's proxies unless told not to: "System proxies are
+            // enabled by default. […] disabled by calling `ClientBuilder::no_proxy()`", which
+            // "also disables the automatic usage of the 'system' proxy" (reqwest 0.12 docs,
+            // https://docs.rs/reqwest/0.12/reqwest/#proxies and
+            // https://docs.rs/reqwest/0.12/reqwest/struct.ClientBuilder.html#method.no_proxy).
+            // Through a proxy, `Guard` would resolve only the proxy's name, never the
+            // target's: fail closed by connecting directly.
+            .no_proxy()
             .dns_resolver(Arc::new(Guard {
                 policy: self.clone(),
             }))

@@ -19,6 +19,8 @@ use paybridge::stripe;
 use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "whsec_test_paybridge_0123456789";
+/// The admin token of every test configuration ([`test_settings`], [`test_config_text`]).
+pub const ADMIN_TOKEN: &str = "admin-test-token-0123456789abcdef";
 /// What the tests sign provisioning calls with, in place of the starter's example secret
 /// (which paybridge refuses next to a real HubSpot token, as the tests' sandbox token is).
 pub const PROVISIONING_SECRET: &str = "test-provisioning-secret-0123456789";
@@ -42,7 +44,7 @@ pub fn test_settings(dir: &Path) -> Settings {
     let mut s = Settings::defaults();
     s.server.listen = "127.0.0.1:0".parse().expect("addr");
     s.server.admin_listen = "127.0.0.1:0".parse().expect("addr");
-    s.server.admin_token = Some(Secret::new("admin-test-token-0123456789abcdef".into()));
+    s.server.admin_token = Some(Secret::new(ADMIN_TOKEN.into()));
     s.store.url = format!("sqlite://{}", dir.join("paybridge.db").display());
     s.stripe.webhook_secrets = vec![Secret::new(SECRET.into())];
     // Receivers of Slack and provisioning calls listen on loopback.
@@ -140,11 +142,7 @@ pub fn test_config_text(text: &str, dir: &Path, sandbox: &hubspot_sandbox::Sandb
     };
     set("server", "listen", "127.0.0.1:0".into());
     set("server", "admin_listen", "127.0.0.1:0".into());
-    set(
-        "server",
-        "admin_token",
-        "admin-test-token-0123456789abcdef".into(),
-    );
+    set("server", "admin_token", ADMIN_TOKEN.into());
     let db = format!("sqlite://{}", dir.join("paybridge.db").display());
     set("store", "url", db.into());
     set(

@@ -7,6 +7,8 @@
 //! their HubSpot and Stripe `api_base` until a test points them at a sandbox. A test that
 //! tried to reach anything else fails when it stops its app or process
 //! ([`assert_untouched`]), naming the address, with or without internet on the machine.
+//! Rule calls (Slack, provisioning) ignore proxies by design (`worker::outbound`): the
+//! tests' `[outbound] allow_hosts` (loopback only) is what keeps them home.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -50,6 +52,12 @@ impl Tripwire {
     /// The environment that routes a child's outbound HTTP through the tripwire, loopback
     /// excepted.
     pub fn proxy_env(&self) -> Vec<(&'static str, String)> {
+        self.proxy_env_except(LOOPBACK)
+    }
+
+    /// The environment that routes a child's outbound HTTP through the tripwire, the hosts
+    /// of `no_proxy` (comma-separated) excepted.
+    pub fn proxy_env_except(&self, no_proxy: &str) -> Vec<(&'static str, String)> {
         let url = self.url();
         let mut env = Vec::new();
         for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
@@ -57,7 +65,7 @@ impl Tripwire {
             env.push((lower(name), url.clone()));
         }
         for name in ["NO_PROXY", "no_proxy"] {
-            env.push((name, LOOPBACK.to_owned()));
+            env.push((name, no_proxy.to_owned()));
         }
         env
     }
