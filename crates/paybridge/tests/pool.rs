@@ -236,7 +236,7 @@ async fn a_dead_workers_lease_expires_and_a_live_worker_takes_the_job() {
 }
 
 /// Guards the shutdown grace: on cancel, a job in flight (its HubSpot calls take 1.5 s) is
-/// waited for and finishes. (The 20 s grace running out is not waited for here.)
+/// waited for and finishes (the grace running out: the next test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_a_job_in_flight() {
     let (sandbox, app, id) = world().await;
@@ -254,5 +254,36 @@ async fn shutdown_waits_for_a_job_in_flight() {
         "finished within the grace"
     );
     sandbox.set_faults(Faults::default());
+    app.stop().await;
+}
+
+/// Guards the end of the shutdown grace (`worker/pool.rs`, 20 s): a job whose HubSpot call
+/// outlasts it does not hold the stop for ever. The pool returns once the grace is spent,
+/// before the call is answered, with the job unfinished; its lease, no longer renewed,
+/// expires, and a worker after the restart takes it over and finishes it (attempt 2).
+/// This test waits out the real 20 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_gives_up_on_a_job_that_outlasts_the_grace_and_the_job_runs_again() {
+    const GRACE: Duration = Duration::from_secs(20);
+    const CALL: Duration = Duration::from_secs(27);
+    let (sandbox, app, id) = world().await;
+    slow_hubspot(&sandbox, CALL.as_millis() as u64);
+    let cancel = CancellationToken::new();
+    let pool = tokio::spawn(Pool::new(app.pipeline.clone()).run(cancel.clone()));
+    until_running(&app, &id).await;
+    let stopping = Instant::now();
+    cancel.cancel();
+    pool.await.expect("the pool stops");
+    let waited = stopping.elapsed();
+    assert!(
+        waited >= GRACE && waited < CALL,
+        "the stop took {waited:?}: the grace, not the job's call"
+    );
+    assert_ne!(status(&app, &id).await.0, EventStatus::Done);
+    sandbox.set_faults(Faults::default());
+    // The lease it held when the pool stopped lapses within one lease.
+    tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
+    assert_eq!(app.drain().await, 1, "the job is taken over");
+    assert_eq!(status(&app, &id).await, (EventStatus::Done, 2));
     app.stop().await;
 }
