@@ -402,11 +402,11 @@ async fn gate(
             }
             Injected::Storm => {
                 let body = rate_limited(Policy::TenSecondly, &correlation);
-                break 'answer (
-                    json_response(StatusCode::TOO_MANY_REQUESTS, &body),
-                    true,
-                    None,
-                );
+                let mut r = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
+                if let Some(secs) = s.faults.get().storm_retry_after_s {
+                    set_header(&mut r, "Retry-After", secs);
+                }
+                break 'answer (r, true, None);
             }
         }
         let latency = s.faults.latency();

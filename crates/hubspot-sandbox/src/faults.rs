@@ -40,6 +40,11 @@ pub struct Faults {
     pub outage_until: Option<SystemTime>,
     /// Every HubSpot call answers 429 (TEN_SECONDLY_ROLLING).
     pub force_429: bool,
+    /// With a value, the 429s of `force_429` carry `Retry-After: <seconds>`. HubSpot
+    /// documents no `Retry-After` on CRM 429s (research §10: it is seen on the OAuth token
+    /// endpoint's 429s, PostHog/posthog#64726), but RFC 6585 §4 lets any 429 carry one, so
+    /// a gateway in front of HubSpot may send it. Off by default.
+    pub storm_retry_after_s: Option<u64>,
     /// Route keys as `/_sandbox/stats` shows them (e.g.
     /// `POST /crm/objects/2026-09/tasks/batch/create`): the next successful call of each
     /// is carried out, and its answer lost (504, as when a gateway times out after the

@@ -111,6 +111,15 @@ async fn storms_errors_and_latency() {
     let r = api.get("/crm/v3/objects/contacts").await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.body["policyName"], "TEN_SECONDLY_ROLLING");
+    assert_eq!(r.header("Retry-After"), None, "HubSpot documents none");
+    api.sandbox.set_faults(Faults {
+        force_429: true,
+        storm_retry_after_s: Some(30),
+        ..Faults::default()
+    });
+    let r = api.get("/crm/v3/objects/contacts").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.header("Retry-After"), Some("30"), "as a gateway may send");
 
     api.sandbox.set_faults(Faults {
         error_rate: 1.0,
@@ -175,7 +184,7 @@ async fn storms_errors_and_latency() {
     )
     .await;
     let stats = api.sandbox.stats();
-    assert_eq!(stats["faults_served"], 12);
+    assert_eq!(stats["faults_served"], 13, "two 429s, eleven 5xx");
     assert_eq!(stats["stripe_calls"], 1);
     let r = api
         .control(

@@ -29,6 +29,32 @@ fn prop<'a>(contact: &'a Value, name: &str) -> Option<&'a str> {
     contact["properties"][name].as_str()
 }
 
+/// A contact the portal has before paybridge runs.
+fn seed_contact(sandbox: &hubspot_sandbox::Sandbox, id: &str, email: &str, firstname: &str) {
+    sandbox
+        .merge_seed(Seed {
+            contacts: vec![SeedRecord {
+                id: Some(id.into()),
+                properties: json!({"email": email, "firstname": firstname})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                associations: Vec::new(),
+            }],
+            ..Seed::default()
+        })
+        .expect("seed");
+}
+
+async fn summary(app: &common::TestApp, id: &str) -> paybridge::store::EventSummary {
+    app.store
+        .get_event(&EventId::parse(id).expect("id"))
+        .await
+        .expect("get")
+        .expect("stored")
+        .summary
+}
+
 async fn post(app: &common::TestApp, e: &Value) {
     let r = app.post_signed(&serde_json::to_vec(e).expect("json")).await;
     assert_eq!(r.status(), 200);
@@ -107,19 +133,7 @@ async fn a_new_customer_costs_one_create_and_its_next_event_one_update() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_existing_contact_is_found_after_the_refused_create_and_linked_once() {
     let sandbox = spawn_sandbox(SandboxConfig::default()).await;
-    sandbox
-        .merge_seed(Seed {
-            contacts: vec![SeedRecord {
-                id: Some("777".into()),
-                properties: json!({"email": "known@example.com", "firstname": "Known"})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-                associations: Vec::new(),
-            }],
-            ..Seed::default()
-        })
-        .expect("seed");
+    seed_contact(&sandbox, "777", "known@example.com", "Known");
     let app = spawn_app_with(|s| use_sandbox(s, &sandbox), Clock::system()).await;
     let paid = event(
         "invoice.paid.json",
@@ -130,15 +144,10 @@ async fn an_existing_contact_is_found_after_the_refused_create_and_linked_once()
     );
     post(&app, &paid).await;
     assert_eq!(app.drain().await, 1);
-    let status = app
-        .store
-        .get_event(&EventId::parse("evt_calls_known").expect("id"))
-        .await
-        .expect("get")
-        .expect("stored")
-        .summary
-        .status;
-    assert_eq!(status, EventStatus::Done);
+    assert_eq!(
+        summary(&app, "evt_calls_known").await.status,
+        EventStatus::Done
+    );
     let all = contacts(&sandbox);
     assert_eq!(all.len(), 1, "the existing contact, no twin: {all:#?}");
     assert_eq!(all[0]["id"], "777");
@@ -218,4 +227,77 @@ actions = [
         "{tickets:#?}"
     );
     app.stop().await;
+}
+
+/// `contacts.match_email = false` as it behaves since contacts are created first (issue
+/// 14, `worker/resolve.rs`). HubSpot keeps one contact per email and refuses a create that
+/// repeats one, so a new customer whose email a contact already has cannot get a contact
+/// of its own: with `create_missing = true` paybridge creates, is refused, and acts on the
+/// contact that has the email (stamping the customer's id on it) whatever `match_email`
+/// says — a setting that made the event fail instead would leave the customer with no
+/// contact at all. Only without `create_missing` is the email not looked up: nothing is
+/// created, the existing contact is left as it was, and the event is done with nothing to
+/// act on. Fails if `match_email = false` is ignored there (the contact would be stamped)
+/// or honoured after the refused create (the event would be dead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_match_email_off_only_a_refused_create_leads_to_the_contact_with_the_email() {
+    for create_missing in [true, false] {
+        let sandbox = spawn_sandbox(SandboxConfig::default()).await;
+        seed_contact(&sandbox, "778", "taken@example.com", "Taken");
+        let app = spawn_app_with(
+            |s| {
+                use_sandbox(s, &sandbox);
+                s.contacts.match_email = false;
+                s.contacts.create_missing = create_missing;
+            },
+            Clock::system(),
+        )
+        .await;
+        let paid = event(
+            "invoice.paid.json",
+            "evt_calls_taken",
+            "cus_taken",
+            "taken@example.com",
+            T0,
+        );
+        post(&app, &paid).await;
+        assert_eq!(app.drain().await, 1);
+        let summary = summary(&app, "evt_calls_taken").await;
+        assert_eq!(summary.status, EventStatus::Done, "{summary:?}");
+        let all = contacts(&sandbox);
+        assert_eq!(all.len(), 1, "never a second contact: {all:#?}");
+        assert_eq!(all[0]["id"], "778");
+        let timeline: Vec<String> = app
+            .store
+            .timeline("evt_calls_taken")
+            .await
+            .expect("timeline")
+            .into_iter()
+            .map(|t| t.message)
+            .collect();
+        let said = |words: &str| timeline.iter().any(|m| m.contains(words));
+        let calls = calls(&sandbox);
+        if create_missing {
+            assert_eq!(calls["POST /crm/objects/2026-09/contacts/batch/create"], 1);
+            assert!(said("contact create refused"), "{timeline:#?}");
+            assert!(
+                said("contact found: 778 by email; stamped stripe_customer_id = cus_taken"),
+                "{timeline:#?}"
+            );
+            assert_eq!(prop(&all[0], "stripe_customer_id"), Some("cus_taken"));
+            assert_eq!(prop(&all[0], "stripe_delinquent"), Some("false"));
+        } else {
+            let writes: Vec<&String> = calls
+                .as_object()
+                .into_iter()
+                .flat_map(|by_route| by_route.keys())
+                .filter(|route| !route.ends_with("/batch/read"))
+                .collect();
+            assert!(writes.is_empty(), "only reads: {calls}");
+            assert!(said("create_missing = false"), "{timeline:#?}");
+            assert_eq!(prop(&all[0], "stripe_customer_id"), None);
+            assert_eq!(prop(&all[0], "stripe_delinquent"), None);
+        }
+        app.stop().await;
+    }
 }

@@ -280,10 +280,9 @@ async fn every_refusal_is_a_named_4xx_and_stores_nothing() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_store_that_cannot_write_answers_503_and_stores_nothing() {
-    let app = spawn_app().await;
-    // Another process holds SQLite's write lock longer than the store's busy timeout.
+/// Another process takes SQLite's write lock on the app's database, as a backup or a
+/// `sqlite3` shell in a transaction would; the store's writer waits for it.
+async fn hold_write_lock(app: &common::TestApp) -> sqlx::SqliteConnection {
     let mut blocker =
         sqlx::SqliteConnection::connect(&format!("sqlite://{}", app.db_path.display()))
             .await
@@ -292,6 +291,21 @@ async fn a_store_that_cannot_write_answers_503_and_stores_nothing() {
         .execute(&mut blocker)
         .await
         .expect("lock");
+    blocker
+}
+
+async fn release(blocker: &mut sqlx::SqliteConnection) {
+    sqlx::query("ROLLBACK")
+        .execute(blocker)
+        .await
+        .expect("unlock");
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_write_answers_503_and_stores_nothing() {
+    let app = spawn_app().await;
+    // Another process holds SQLite's write lock longer than the store's busy timeout.
+    let mut blocker = hold_write_lock(&app).await;
     let body = event_json(
         "evt_locked_1",
         "invoice.paid",
@@ -303,14 +317,115 @@ async fn a_store_that_cannot_write_answers_503_and_stores_nothing() {
         error_code(response).await,
         (503, "store_unavailable".to_owned())
     );
-    sqlx::query("ROLLBACK")
-        .execute(&mut blocker)
-        .await
-        .expect("unlock");
+    release(&mut blocker).await;
     assert_eq!(app.store.count_events().await.expect("count"), 0);
     // Stripe's retry then succeeds.
     assert_eq!(app.post_signed(&body).await.status(), 200);
     assert_eq!(app.store.count_events().await.expect("count"), 1);
+    app.stop().await;
+}
+
+/// Guards the bound on intake (`store/writer.rs`): webhooks waiting for the writer are
+/// held in a queue of 8,192, and one more is answered `503` + `Retry-After` at once
+/// (`store_busy`) so Stripe retries it, rather than being held in memory without bound or
+/// accepted beyond what can be committed. The writer is held up the way production holds
+/// it up — another process has SQLite's write lock — and the queue is filled through the
+/// store's own intake (9,000 concurrent webhooks would need as many connections). The
+/// refused webhook is not stored; every event the queue took is, once the lock is gone;
+/// Stripe's retry of the refused one is then taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_intake_queue_answers_503_and_stores_nothing_it_refused() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use paybridge::domain::{EventSource, PayloadKind};
+    use paybridge::store::{IntakeOutcome, NewEvent, StoreError};
+
+    // The queue's capacity and the most the writer takes into one transaction.
+    const HELD: usize = 8_192 + 1_024;
+    let app = spawn_app().await;
+    // Made before the lock is taken: the writer gives up on the lock after 2 s.
+    let events: Vec<NewEvent> = (0..HELD + 100)
+        .map(|i| {
+            let id = format!("evt_full_{i}");
+            NewEvent {
+                payload: event_json(&id, "invoice.paid", "cus_full", app.clock.now_secs()),
+                id: EventId::parse(&id).expect("id"),
+                kind: "invoice.paid".into(),
+                created: app.clock.now_secs(),
+                livemode: false,
+                api_version: None,
+                customer: None,
+                source: EventSource::Webhook,
+                status: EventStatus::Pending,
+                payload_kind: PayloadKind::Snapshot,
+                guest_email: None,
+            }
+        })
+        .collect();
+    let mut blocker = hold_write_lock(&app).await;
+    let busy = Arc::new(AtomicUsize::new(0));
+    let mut intakes = tokio::task::JoinSet::new();
+    for event in events {
+        let (store, busy) = (app.store.clone(), busy.clone());
+        intakes.spawn(async move {
+            let outcome = store.intake(event).await;
+            if matches!(outcome, Err(StoreError::Busy)) {
+                busy.fetch_add(1, Ordering::SeqCst);
+            }
+            outcome
+        });
+    }
+    // Full once an intake has been turned away (a bound only for a failing run).
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while busy.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("an intake beyond the queue is turned away at once");
+    let body = event_json(
+        "evt_full_refused",
+        "invoice.paid",
+        "cus_full",
+        app.clock.now_secs(),
+    );
+    let response = app.post_signed(&body).await;
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert_eq!(error_code(response).await, (503, "store_busy".to_owned()));
+    release(&mut blocker).await;
+
+    let mut stored = 0;
+    while let Some(outcome) = intakes.join_next().await {
+        match outcome.expect("intake task") {
+            Ok(IntakeOutcome::New) => stored += 1,
+            Ok(IntakeOutcome::Duplicate) => panic!("every id is new"),
+            Err(StoreError::Busy) => {}
+            Err(e) => panic!("a queued event failed to commit: {e}"),
+        }
+    }
+    assert!(stored >= 8_192, "the whole queue was committed: {stored}");
+    assert_eq!(
+        stored + busy.load(Ordering::SeqCst),
+        HELD + 100,
+        "each intake stored or refused"
+    );
+    assert_eq!(
+        app.store.count_events().await.expect("count"),
+        stored as i64,
+        "nothing refused is stored"
+    );
+    let refused = EventId::parse("evt_full_refused").expect("id");
+    assert!(app.store.get_event(&refused).await.expect("get").is_none());
+    // Stripe's retry is taken.
+    assert_eq!(app.post_signed(&body).await.status(), 200);
+    assert!(app.store.get_event(&refused).await.expect("get").is_some());
     app.stop().await;
 }
 

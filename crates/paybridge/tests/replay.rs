@@ -48,6 +48,17 @@ fn id_of(e: &Value) -> String {
     e["id"].as_str().expect("id").to_owned()
 }
 
+/// Where a stored event came from (`webhook`, `replay`, …).
+async fn source_of(app: &TestApp, id: &str) -> String {
+    app.store
+        .get_event(&EventId::parse(id).expect("id"))
+        .await
+        .expect("read")
+        .expect("stored")
+        .summary
+        .source
+}
+
 /// Three customers' short stories over the last five days; customer 2's last two events
 /// never reached us. Plus a type no rule handles (undelivered) and an event older than
 /// Stripe's 30 days. Returns (delivered, missed, ignored id).
@@ -312,6 +323,130 @@ async fn the_schedule_replays_from_its_last_run_and_records_it() {
     app.stop().await;
 }
 
+/// Guards paging (`stripe/api.rs`, `catchup/replay.rs`): Stripe lists at most 100 events a
+/// page, newest first, and says `has_more`; the next page starts after the last id of the
+/// one before. 250 missed events (several to a second, so pages break inside a second) are
+/// three pages: every one is stored once, none twice, and a second replay finds them all
+/// known. A replay that read only the first page would store 100.
+#[tokio::test]
+async fn a_replay_reads_every_page_stripe_has() {
+    let sandbox = spawn_sandbox(SandboxConfig::default()).await;
+    let app = app_on(&sandbox, Clock::system()).await;
+    let base = now_secs() - 86_400;
+    for i in 0..250 {
+        let e = event(
+            "invoice.paid.json",
+            &format!("evt_page_{i:03}"),
+            &format!("cus_page{}", i % 40),
+            &format!("page{}@example.com", i % 40),
+            base + i / 7,
+        );
+        sandbox.record_stripe_event(e, false);
+    }
+    let r = replayer(&app, &sandbox);
+    let cancel = CancellationToken::new();
+    let request = ReplayRequest {
+        since: base - 60,
+        types: Vec::new(),
+        undelivered: false,
+    };
+    let counts = r.run(&request, &cancel, &mut |_| {}).await.expect("replay");
+    assert_eq!(
+        (counts.pages, counts.fetched, counts.new, counts.known),
+        (3, 250, 250, 0),
+        "{counts:?}"
+    );
+    let cursors: Vec<String> = sandbox
+        .stripe_requests()
+        .iter()
+        .filter(|q| q["path"] == "/v1/events")
+        .map(|q| q["query"].to_string())
+        .collect();
+    assert_eq!(cursors.len(), 3, "{cursors:#?}");
+    assert!(
+        cursors[1].contains("starting_after") && cursors[2].contains("starting_after"),
+        "{cursors:#?}"
+    );
+    assert_eq!(app.store.count_events().await.expect("count"), 250);
+    for i in [0, 99, 100, 101, 199, 200, 249] {
+        let id = EventId::parse(&format!("evt_page_{i:03}")).expect("id");
+        assert!(
+            app.store.get_event(&id).await.expect("read").is_some(),
+            "{id} stored"
+        );
+    }
+    let again = r.run(&request, &cancel, &mut |_| {}).await.expect("replay");
+    assert_eq!(
+        (again.pages, again.new, again.known),
+        (3, 0, 250),
+        "{again:?}"
+    );
+    app.stop().await;
+}
+
+/// Guards the schedule's wiring (`app::spawn_housekeeping`, `[stripe] replay_every`): the
+/// running app replays by itself, at once on start and then every `replay_every`, without
+/// any command. An event Stripe has at start is stored by the first run; one Stripe gets
+/// after that run is stored by a later one, no sooner than the interval after (measured
+/// from when the first was seen). Without the wiring nothing is ever stored; a loop that
+/// did not wait would store the second at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_replays_on_its_schedule() {
+    let sandbox = spawn_sandbox(SandboxConfig::default()).await;
+    let every = Duration::from_secs(2);
+    let missed = |id: &str| {
+        let mut e = customer_story("sched", 0, now_secs()).0.remove(2);
+        e["id"] = id.into();
+        e
+    };
+    sandbox.record_stripe_event(missed("evt_sched_first"), false);
+    let app = spawn_app_with(
+        |s| {
+            use_sandbox(s, &sandbox);
+            s.stripe.api_key = Some(Secret::new(STRIPE_KEY.into()));
+            s.stripe.api_base = sandbox.url();
+            // Settings directly: a config file may not go below a minute.
+            s.stripe.replay_every = Some(every);
+        },
+        Clock::system(),
+    )
+    .await;
+    let stored = |id: &'static str| {
+        let store = app.store.clone();
+        async move {
+            let id = EventId::parse(id).expect("id");
+            // A bound only for a failing run.
+            for _ in 0..600 {
+                if store.get_event(&id).await.expect("read").is_some() {
+                    return std::time::Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("{id} was never replayed");
+        }
+    };
+    let first_seen = stored("evt_sched_first").await;
+    sandbox.record_stripe_event(missed("evt_sched_second"), false);
+    let second_seen = stored("evt_sched_second").await;
+    assert!(
+        second_seen - first_seen >= every / 2,
+        "the next run came {:?} after the first, before its interval",
+        second_seen - first_seen
+    );
+    for id in ["evt_sched_first", "evt_sched_second"] {
+        assert_eq!(source_of(&app, id).await, "replay");
+    }
+    assert!(
+        app.store
+            .meta_get("replay_schedule_last")
+            .await
+            .expect("meta")
+            .is_some(),
+        "the run is recorded"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_command_replays_into_the_store_and_needs_an_api_key() {
     let sandbox = spawn_sandbox(SandboxConfig::default()).await;
@@ -443,13 +578,7 @@ async fn patterns_are_sent_as_exact_names_whatever_stripe_answers_to_a_wildcard(
         assert_eq!((again.new, again.known), (0, 2), "{wildcard:?}");
         let missed_ids: Vec<String> = missed.iter().map(id_of).collect();
         for id in &missed_ids {
-            let e = app
-                .store
-                .get_event(&EventId::parse(id).expect("id"))
-                .await
-                .expect("read")
-                .expect("stored");
-            assert_eq!(e.summary.source, "replay");
+            assert_eq!(source_of(&app, id).await, "replay");
         }
         app.stop().await;
     }

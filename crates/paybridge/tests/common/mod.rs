@@ -294,6 +294,23 @@ pub async fn setup_properties(
         .expect("setup creates the properties");
 }
 
+/// paybridge's HubSpot client on its own (no pipeline), with the app token a sandbox
+/// grants every scope and a budget of `requests_per_10s`.
+pub fn hubspot_client(
+    sandbox: &hubspot_sandbox::Sandbox,
+    requests_per_10s: u32,
+) -> paybridge::hubspot::HubSpot {
+    paybridge::hubspot::HubSpot::new(
+        &sandbox.url(),
+        Secret::new(hubspot_sandbox::SandboxConfig::default().token),
+        paybridge::hubspot::ApiVersion::Dated2026_09,
+        requests_per_10s,
+        5,
+        "stripe_customer_id",
+    )
+    .expect("client")
+}
+
 /// Points settings at a sandbox, with test-sized retry delays.
 pub fn use_sandbox(s: &mut Settings, sandbox: &hubspot_sandbox::Sandbox) {
     s.hubspot.api_base = sandbox.url();
