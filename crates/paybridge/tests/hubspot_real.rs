@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use common::crm::{map, records, written};
 
 use common::{TestApp, settings_from_config, setup_properties, spawn_app_in, spawn_sandbox};
 use hubspot_sandbox::{
@@ -72,38 +72,6 @@ async fn summary(app: &TestApp, event: &Value) -> EventSummary {
 
 fn id_of(event: &Value) -> &str {
     event["id"].as_str().expect("event id")
-}
-
-fn records(state: &Value, kind: &str) -> Vec<Value> {
-    state[kind].as_array().cloned().unwrap_or_default()
-}
-
-/// What paybridge (or the seed) wrote on a record: its properties without those HubSpot
-/// maintains.
-fn written(record: &Value) -> BTreeMap<String, String> {
-    const MAINTAINED: &[&str] = &[
-        "hs_object_id",
-        "createdate",
-        "hs_createdate",
-        "lastmodifieddate",
-        "hs_lastmodifieddate",
-    ];
-    record["properties"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !MAINTAINED.contains(&k.as_str()))
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
 }
 
 fn contact(id: &str, props: &[(&str, &str)]) -> SeedRecord {

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::crm::{map, records, written};
+
 use std::collections::BTreeMap;
 
 use common::receiver::{Received, Receiver};
@@ -156,10 +158,6 @@ fn at<'a>(event: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{pointer} in {event}"))
 }
 
-fn records(state: &Value, kind: &str) -> Vec<Value> {
-    state[kind].as_array().cloned().unwrap_or_default()
-}
-
 /// The one contact linked to `customer`.
 fn contact_of(state: &Value, customer: &str) -> Value {
     let found: Vec<Value> = records(state, "contacts")
@@ -168,33 +166,6 @@ fn contact_of(state: &Value, customer: &str) -> Value {
         .collect();
     assert_eq!(found.len(), 1, "one contact for {customer}: {found:#?}");
     found.into_iter().next().expect("one")
-}
-
-/// What paybridge wrote on a record: its properties without those HubSpot maintains.
-fn written(record: &Value) -> BTreeMap<String, String> {
-    const MAINTAINED: &[&str] = &[
-        "hs_object_id",
-        "createdate",
-        "hs_createdate",
-        "lastmodifieddate",
-        "hs_lastmodifieddate",
-    ];
-    record["properties"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !MAINTAINED.contains(&k.as_str()))
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
 }
 
 fn associated(record: &Value, kind: &str) -> Value {

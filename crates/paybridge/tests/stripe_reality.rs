@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::crm::{map, records, written};
+
 use std::collections::BTreeMap;
 
 use common::receiver::Receiver;
@@ -189,37 +191,6 @@ impl World {
             })
             .collect()
     }
-}
-
-fn records(state: &Value, kind: &str) -> Vec<Value> {
-    state[kind].as_array().cloned().unwrap_or_default()
-}
-
-/// What paybridge wrote on a record: its properties without those HubSpot maintains.
-fn written(record: &Value) -> BTreeMap<String, String> {
-    const MAINTAINED: &[&str] = &[
-        "hs_object_id",
-        "createdate",
-        "hs_createdate",
-        "lastmodifieddate",
-        "hs_lastmodifieddate",
-    ];
-    record["properties"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !MAINTAINED.contains(&k.as_str()))
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
 }
 
 fn date(unix_secs: i64) -> String {

@@ -2,6 +2,7 @@
 //! sign webhooks like Stripe, read the fixtures.
 #![allow(dead_code)]
 
+pub mod crm;
 pub mod network;
 pub mod process;
 pub mod receiver;
