@@ -4,6 +4,7 @@
 
 pub mod crm;
 pub mod network;
+pub mod pg;
 pub mod process;
 pub mod receiver;
 pub mod story;
