@@ -13,7 +13,10 @@ CREATE TABLE reconcile_runs (
     scope        TEXT COLLATE "C",          -- one customer (`--customer`), else NULL: all
     cursor       TEXT COLLATE "C",
     customers    BIGINT NOT NULL DEFAULT 0,
-    complete     BIGINT NOT NULL DEFAULT 0
+    complete     BIGINT NOT NULL DEFAULT 0,
+    -- Postgres only: the order runs were recorded in (SQLite's rowid; the store breaks ties
+    -- between runs started in the same millisecond with it).
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY
 );
 
 -- One row per finding: `drift` (a property), `no_contact` (a Stripe customer no contact

@@ -51,7 +51,8 @@ impl Store {
     ) -> Result<Vec<EventRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.type, e.source, e.status, e.created, e.finished_at,
-                    EXISTS (SELECT 1 FROM steps s WHERE s.event_id = e.id AND s.status = 'done') AS acted
+                    CASE WHEN EXISTS (SELECT 1 FROM steps s WHERE s.event_id = e.id AND s.status = 'done')
+                         THEN 1 ELSE 0 END AS acted
              FROM events e
              WHERE e.received_at >= $1 AND e.created >= $2",
         )

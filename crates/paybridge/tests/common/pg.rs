@@ -136,3 +136,42 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Which store the shared test wiring gives an app: SQLite, unless
+/// `PAYBRIDGE_TEST_STORE=postgres` (`scripts/test` runs the store-exercising test binaries
+/// a second time so).
+pub fn postgres_requested() -> bool {
+    std::env::var("PAYBRIDGE_TEST_STORE").is_ok_and(|v| v.eq_ignore_ascii_case("postgres"))
+}
+
+/// The `store.url` of an app whose files live in `dir`: its SQLite file, or (see
+/// [`postgres_requested`]) a Postgres database of that directory's own, created on first
+/// use and the same for every app started in `dir` (a restart finds its data). Those
+/// databases outlive the test process (an app may still hold them when statics would be
+/// dropped); `scripts/test` drops every `pb_%` database after the run.
+pub fn store_url_for(dir: &std::path::Path) -> String {
+    if !postgres_requested() {
+        return format!("sqlite://{}", dir.join("paybridge.db").display());
+    }
+    static BY_DIR: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut known = BY_DIR.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, url)) = known.iter().find(|(d, _)| d == dir) {
+        return url.clone();
+    }
+    // Created from a thread with its own runtime: callers may be inside a test's runtime.
+    let database = std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(database())
+    })
+    .join()
+    .expect("the test database is created");
+    let url = database.url().to_owned();
+    // Kept (not dropped) for the rest of the process: see above.
+    std::mem::forget(database);
+    known.push((dir.to_path_buf(), url.clone()));
+    url
+}
