@@ -132,16 +132,25 @@ const WRITER_PRAGMAS: &[&str] = &[
     "PRAGMA foreign_keys = ON",
 ];
 const READER_PRAGMAS: &[&str] = &["PRAGMA busy_timeout = 2000"];
+/// Every Postgres connection's settings: a replica cut off in the middle of a transaction
+/// (its locks held, the replicas' write lock among them) is ended by the server after 30 s
+/// instead of whenever TCP notices; no lock is waited for longer than 10 s (the write
+/// then fails, and intake answers 503).
+const POSTGRES_SETTINGS: &[&str] = &[
+    "SET idle_in_transaction_session_timeout = '30s'",
+    "SET lock_timeout = '10s'",
+];
 
-async fn pragmas(
+async fn session_settings(
     c: &mut AnyConnection,
-    pragmas: &'static [&'static str],
+    statements: &'static [&'static str],
 ) -> Result<(), sqlx::Error> {
-    for pragma in pragmas {
-        sqlx::query(pragma).execute(&mut *c).await?;
+    for statement in statements {
+        sqlx::query(statement).execute(&mut *c).await?;
     }
     Ok(())
 }
+
 /// How long a Postgres query may wait for a connection: past it intake answers 503 (Stripe
 /// retries) and workers back off, instead of hanging while the database is away.
 const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -192,7 +201,7 @@ impl Store {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|c, _| Box::pin(pragmas(c, WRITER_PRAGMAS)))
+            .after_connect(|c, _| Box::pin(session_settings(c, WRITER_PRAGMAS)))
             .connect(&sqlite_url(url, "rwc"))
             .await
             .with_context(|| format!("cannot open the SQLite database {url}"))?;
@@ -201,7 +210,7 @@ impl Store {
             .context("cannot migrate the database")?;
         let read = AnyPoolOptions::new()
             .max_connections(4)
-            .after_connect(|c, _| Box::pin(pragmas(c, READER_PRAGMAS)))
+            .after_connect(|c, _| Box::pin(session_settings(c, READER_PRAGMAS)))
             .connect(&sqlite_url(url, "ro"))
             .await
             .with_context(|| format!("cannot open {url} for reading"))?;
@@ -232,6 +241,7 @@ impl Store {
             AnyPoolOptions::new()
                 .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                 .test_before_acquire(true)
+                .after_connect(|c, _| Box::pin(session_settings(c, POSTGRES_SETTINGS)))
         };
         let write = options()
             .max_connections(1)
@@ -246,10 +256,16 @@ impl Store {
             .connect(url)
             .await
             .map_err(unreachable)?;
+        let native_options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+            .map_err(unreachable)?
+            .options([
+                ("idle_in_transaction_session_timeout", "30s"),
+                ("lock_timeout", "10s"),
+            ]);
         let native = sqlx::postgres::PgPoolOptions::new()
             .max_connections(PG_NATIVE)
             .acquire_timeout(PG_ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(native_options)
             .await
             .map_err(unreachable)?;
         Ok(Self::assemble(
