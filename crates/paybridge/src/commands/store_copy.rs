@@ -6,6 +6,7 @@ use crate::cli::StoreCopyArgs;
 use crate::ops::store_copy::{self, Copied, redacted};
 
 pub async fn run(args: StoreCopyArgs) -> anyhow::Result<()> {
+    store_copy::check_urls(&args.from, &args.to)?;
     let (from, to) = (redacted(&args.from), redacted(&args.to));
     println!("copying {} into {}", printable(&from), printable(&to));
     let copied = store_copy::copy(&args.from, &args.to).await?;

@@ -18,7 +18,6 @@ mod schema;
 use std::str::FromStr as _;
 
 use anyhow::Context as _;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection as _, PgConnection, SqliteConnection};
 
@@ -48,23 +47,18 @@ pub struct Copied {
 pub async fn copy(from: &str, to: &str) -> anyhow::Result<Copied> {
     check_urls(from, to)?;
     let expected = this_builds_schema_version().await?;
+    // The source first: a mistyped path stops here, before the target is touched.
+    let mut source = open_source(from).await?;
     // Creates the schema (or finds it current); the store's own handle is not needed after.
     let store = Store::open(to, Clock::system())
         .await
         .with_context(|| format!("cannot open the target {}", redacted(to)))?;
     store.close().await;
-    let mut source = open_source(from).await?;
-    let target = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(to)
+    let mut target = PgConnection::connect(to)
         .await
         .with_context(|| format!("cannot connect to the target {}", redacted(to)))?;
-    let copied = async {
-        let mut connection = target.acquire().await.context("cannot reach the target")?;
-        copy_between(&mut source, &mut connection, expected).await
-    }
-    .await;
-    target.close().await;
+    let copied = copy_between(&mut source, &mut target, expected).await;
+    let _ = target.close().await;
     let _ = source.close().await;
     copied
 }
@@ -183,7 +177,8 @@ async fn move_sequences(target: &mut PgConnection, table: &Table) -> anyhow::Res
     Ok(())
 }
 
-fn check_urls(from: &str, to: &str) -> anyhow::Result<()> {
+/// Refuses anything but a SQLite source and a Postgres target (exit 2).
+pub fn check_urls(from: &str, to: &str) -> anyhow::Result<()> {
     if !from.starts_with("sqlite:") {
         return Err(UsageError(format!(
             "--from {}: the source must be a SQLite store (sqlite://PATH)",
@@ -213,8 +208,25 @@ async fn open_source(from: &str) -> anyhow::Result<SqliteConnection> {
 }
 
 /// The schema version this build's SQLite migrations end at, read from a scratch store that
-/// `Store::open` migrates (the migration list is the store's own).
+/// `Store::open` migrates (the migration list is the store's own; a `store::SCHEMA_VERSION`
+/// would make this unnecessary). On a thread of its own with logging off there: the
+/// scratch store's migrations are no news to the operator.
 async fn this_builds_schema_version() -> anyhow::Result<i64> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+        let version = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start a runtime")
+            .and_then(|rt| rt.block_on(scratch_schema_version()));
+        let _ = tx.send(version);
+    });
+    rx.await
+        .context("the schema version check stopped before its end")?
+}
+
+async fn scratch_schema_version() -> anyhow::Result<i64> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
