@@ -39,7 +39,7 @@ impl Store {
                     match value {
                         Some(value) => {
                             sqlx::query(
-                                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                                "INSERT INTO meta (key, value) VALUES ($1, $2)
                                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                             )
                             .bind(key)
@@ -48,7 +48,7 @@ impl Store {
                             .await?;
                         }
                         None => {
-                            sqlx::query("DELETE FROM meta WHERE key = ?1")
+                            sqlx::query("DELETE FROM meta WHERE key = $1")
                                 .bind(key)
                                 .execute(&mut *c)
                                 .await?;
@@ -67,7 +67,7 @@ impl Store {
         // sorts between `prefix` and `prefix` + U+FFFF.
         let upper = format!("{prefix}\u{ffff}");
         let rows = sqlx::query(
-            "SELECT status, COUNT(*) AS n FROM events WHERE id >= ?1 AND id < ?2 GROUP BY status",
+            "SELECT status, COUNT(*) AS n FROM events WHERE id >= $1 AND id < $2 GROUP BY status",
         )
         .bind(prefix)
         .bind(&upper)
@@ -109,7 +109,7 @@ impl Store {
             Box::pin(async move {
                 for (name, n) in &counts {
                     sqlx::query(
-                        "INSERT INTO counters (hour, name, value) VALUES (?1, ?2, ?3)
+                        "INSERT INTO counters (hour, name, value) VALUES ($1, $2, $3)
                          ON CONFLICT(hour, name) DO UPDATE SET value = counters.value + excluded.value",
                     )
                     .bind(hour)
@@ -127,7 +127,7 @@ impl Store {
     /// Counter totals over the hours that start at or after the hour of `since_ms`.
     pub async fn counters_since(&self, since_ms: i64) -> Result<BTreeMap<String, i64>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, SUM(value) AS total FROM counters WHERE hour >= ?1 GROUP BY name",
+            "SELECT name, CAST(SUM(value) AS BIGINT) AS total FROM counters WHERE hour >= $1 GROUP BY name",
         )
         .bind(hour_of(since_ms))
         .fetch_all(self.reader())

@@ -3,7 +3,9 @@
 //! indexed time range or a status.
 
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
+
+use super::sql::Builder;
 
 use super::{Store, StoreError, status_from_db};
 use crate::domain::EventStatus;
@@ -83,11 +85,11 @@ impl Store {
     pub async fn health_counts(&self, since: i64, now: i64) -> Result<HealthCounts, StoreError> {
         let row = sqlx::query(
             "SELECT
-                (SELECT COUNT(*) FROM events WHERE received_at >= ?1) AS received,
+                (SELECT COUNT(*) FROM events WHERE received_at >= $1) AS received,
                 (SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'retrying', 'running')
-                    AND (kind = 'event' OR run_at <= ?2)) AS depth,
+                    AND (kind = 'event' OR run_at <= $2)) AS depth,
                 (SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'retrying')
-                    AND kind <> 'event' AND run_at > ?2) AS scheduled,
+                    AND kind <> 'event' AND run_at > $2) AS scheduled,
                 (SELECT MIN(received_at) FROM events WHERE status IN ('pending', 'retrying')) AS oldest,
                 (SELECT COUNT(*) FROM events WHERE status = 'dead') AS dead,
                 (SELECT COUNT(*) FROM events WHERE status = 'needs_attention') AS attention",
@@ -113,8 +115,8 @@ impl Store {
         bucket_ms: i64,
     ) -> Result<Vec<OutcomeCount>, StoreError> {
         let rows = sqlx::query(
-            "SELECT (received_at - ?1) / ?2 AS bucket, status, COUNT(*) AS n
-             FROM events WHERE received_at >= ?1 GROUP BY bucket, status",
+            "SELECT (received_at - $1) / $2 AS bucket, status, COUNT(*) AS n
+             FROM events WHERE received_at >= $1 GROUP BY bucket, status",
         )
         .bind(since)
         .bind(bucket_ms.max(1))
@@ -140,8 +142,8 @@ impl Store {
         // The received_at bound (a week before) keeps the scan on the index.
         let rows = sqlx::query(
             "SELECT finished_at, finished_at - created * 1000 AS ms FROM events
-             WHERE received_at >= ?2 AND status = 'done' AND source = 'webhook'
-               AND finished_at >= ?1
+             WHERE received_at >= $2 AND status = 'done' AND source = 'webhook'
+               AND finished_at >= $1
              ORDER BY finished_at",
         )
         .bind(since)
@@ -167,14 +169,19 @@ impl Store {
         &self,
         since: i64,
     ) -> Result<Vec<FailedInvoice>, StoreError> {
-        let rows = sqlx::query(
+        // The payload's `data.object.id`: SQLite's JSON functions, Postgres's jsonb (every
+        // stored payload was parsed as JSON at intake).
+        let invoice = self.dialect().pick(
+            "CASE WHEN payload IS NOT NULL AND json_valid(CAST(payload AS TEXT))
+                  THEN json_extract(CAST(payload AS TEXT), '$.data.object.id') END",
+            "CASE WHEN payload IS NOT NULL
+                  THEN convert_from(payload, 'UTF8')::jsonb #>> '{data,object,id}' END",
+        );
+        let sql = format!(
             "WITH inv AS (
-                SELECT type, created,
-                       COALESCE(CASE WHEN payload IS NOT NULL AND json_valid(CAST(payload AS TEXT))
-                                     THEN json_extract(CAST(payload AS TEXT), '$.data.object.id') END,
-                                id) AS invoice
+                SELECT type, created, COALESCE({invoice}, id) AS invoice
                 FROM events
-                WHERE received_at >= ?1
+                WHERE received_at >= $1
                   AND type IN ('invoice.payment_failed', 'invoice.paid', 'invoice.payment_succeeded')
              ),
              failed AS (
@@ -185,11 +192,12 @@ impl Store {
                     (SELECT MIN(p.created) FROM inv p
                      WHERE p.invoice = f.invoice AND p.type <> 'invoice.payment_failed'
                        AND p.created >= f.failed_at) AS recovered_at
-             FROM failed f ORDER BY f.failed_at",
-        )
-        .bind(since)
-        .fetch_all(self.reader())
-        .await?;
+             FROM failed f ORDER BY f.failed_at"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(since)
+            .fetch_all(self.reader())
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(FailedInvoice {
@@ -205,7 +213,7 @@ impl Store {
     /// The event log, newest first, with the customer's email when known. Asks for one
     /// more row than `limit` so the caller can tell whether an older page exists.
     pub async fn event_log(&self, filter: &LogFilter) -> Result<Vec<LogRow>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q = Builder::new(
             "SELECT e.id, e.type, e.status, e.customer, COALESCE(cu.email, co.email) AS email,
                     e.created, e.received_at, e.finished_at, e.attempts, e.last_error
              FROM events e
@@ -223,11 +231,20 @@ impl Store {
             q.push(" AND e.customer = ").push_bind(customer.clone());
         }
         if let Some(email) = &filter.email {
-            q.push(" AND e.customer IN (SELECT customer FROM customers WHERE email = ")
+            // Emails match without regard to case (SQLite's NOCASE, Postgres's lower()).
+            let (open, close) = self.dialect().pick_pair(
+                ("email = ", " COLLATE NOCASE"),
+                ("lower(email) = lower(", ")"),
+            );
+            q.push(" AND e.customer IN (SELECT customer FROM customers WHERE ")
+                .push(open)
                 .push_bind(email.clone())
-                .push(" COLLATE NOCASE UNION SELECT customer FROM contacts WHERE email = ")
+                .push(close)
+                .push(" UNION SELECT customer FROM contacts WHERE ")
+                .push(open)
                 .push_bind(email.clone())
-                .push(" COLLATE NOCASE)");
+                .push(close)
+                .push(")");
         }
         if let Some(after) = &filter.after {
             q.push(" AND (e.received_at, e.id) < (SELECT received_at, id FROM events WHERE id = ")
@@ -259,7 +276,7 @@ impl Store {
     /// The event types received since `since` (ms), for the log's type filter.
     pub async fn event_types_since(&self, since: i64) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT type FROM events WHERE received_at >= ?1 ORDER BY type LIMIT 200",
+            "SELECT DISTINCT type FROM events WHERE received_at >= $1 ORDER BY type LIMIT 200",
         )
         .bind(since)
         .fetch_all(self.reader())
@@ -270,8 +287,8 @@ impl Store {
     /// contact it resolved).
     pub async fn customer_email(&self, customer: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT COALESCE((SELECT email FROM customers WHERE customer = ?1),
-                             (SELECT email FROM contacts WHERE customer = ?1))",
+            "SELECT COALESCE((SELECT email FROM customers WHERE customer = $1),
+                             (SELECT email FROM contacts WHERE customer = $1))",
         )
         .bind(customer)
         .fetch_one(self.reader())

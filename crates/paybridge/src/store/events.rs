@@ -1,7 +1,9 @@
 //! Reading the event log: listing with filters and paging, one event with its payload.
 
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
+use sqlx::{Row, any::AnyRow};
+
+use super::sql::Builder;
 
 use super::{Store, StoreError, status_from_db};
 use crate::domain::{EventId, EventStatus, PayloadKind};
@@ -49,7 +51,7 @@ pub struct EventRecord {
 const SUMMARY_COLUMNS: &str = "id, type, status, customer, created, received_at, finished_at, \
      attempts, last_error, contact_id, source, livemode, api_version, payload_kind";
 
-fn summary(row: &SqliteRow) -> Result<EventSummary, sqlx::Error> {
+fn summary(row: &AnyRow) -> Result<EventSummary, sqlx::Error> {
     Ok(EventSummary {
         id: row.try_get("id")?,
         kind: row.try_get("type")?,
@@ -62,7 +64,7 @@ fn summary(row: &SqliteRow) -> Result<EventSummary, sqlx::Error> {
         last_error: row.try_get("last_error")?,
         contact_id: row.try_get("contact_id")?,
         source: row.try_get("source")?,
-        livemode: row.try_get("livemode")?,
+        livemode: row.try_get::<i64, _>("livemode")? != 0,
         api_version: row.try_get("api_version")?,
         payload_kind: PayloadKind::from_db(row.try_get::<&str, _>("payload_kind")?),
     })
@@ -70,8 +72,7 @@ fn summary(row: &SqliteRow) -> Result<EventSummary, sqlx::Error> {
 
 impl Store {
     pub async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventSummary>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS} FROM events WHERE 1 = 1"));
+        let mut q = Builder::new(format!("SELECT {SUMMARY_COLUMNS} FROM events WHERE 1 = 1"));
         if let Some(status) = filter.status {
             q.push(" AND status = ").push_bind(status.as_str());
         }
@@ -95,7 +96,7 @@ impl Store {
 
     pub async fn get_event(&self, id: &EventId) -> Result<Option<EventRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {SUMMARY_COLUMNS}, payload FROM events WHERE id = ?1"
+            "SELECT {SUMMARY_COLUMNS}, payload FROM events WHERE id = $1"
         ))
         .bind(id.as_str())
         .fetch_optional(self.reader())
@@ -111,7 +112,7 @@ impl Store {
 
     pub async fn get_event_summary(&self, id: &str) -> Result<Option<EventSummary>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {SUMMARY_COLUMNS} FROM events WHERE id = ?1"
+            "SELECT {SUMMARY_COLUMNS} FROM events WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(self.reader())

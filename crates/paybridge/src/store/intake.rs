@@ -4,12 +4,13 @@
 
 use std::collections::HashSet;
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use super::Conn;
+use super::sql::Builder;
 
 use super::lane_of;
 use crate::domain::{CustomerId, EventId, EventSource, EventStatus, PayloadKind};
 
-/// Rows per multi-row INSERT (SQLite allows 32,766 bound variables).
+/// Rows per multi-row INSERT (SQLite allows 32,766 bound variables, Postgres 65,535).
 const ROWS_PER_STATEMENT: usize = 256;
 
 /// An event ready to be stored.
@@ -51,30 +52,43 @@ pub enum IntakeOutcome {
 /// Inserts the events (duplicates skipped by the primary key) and the jobs of the new,
 /// pending ones, on the writer's open transaction. Returns the ids that were new.
 pub(super) async fn insert(
-    tx: &mut SqliteConnection,
+    tx: &mut Conn,
     batch: &[NewEvent],
     received_at: i64,
 ) -> Result<HashSet<String>, sqlx::Error> {
     let mut new_ids = HashSet::new();
     for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO events (id, type, created, livemode, api_version, customer, source, status, received_at, payload, payload_kind) ",
+        let mut insert = Builder::new(
+            "INSERT INTO events (id, type, created, livemode, api_version, customer, source, status, received_at, payload, payload_kind) VALUES ",
         );
-        insert.push_values(chunk, |mut row, e| {
-            row.push_bind(e.id.as_str())
-                .push_bind(&e.kind)
+        for (i, e) in chunk.iter().enumerate() {
+            insert.push(if i == 0 { "(" } else { ", (" });
+            insert
+                .push_bind(e.id.to_string())
+                .push(", ")
+                .push_bind(e.kind.clone())
+                .push(", ")
                 .push_bind(e.created)
-                .push_bind(e.livemode)
-                .push_bind(e.api_version.as_deref())
-                .push_bind(e.customer.as_ref().map(CustomerId::as_str))
+                .push(", ")
+                .push_bind(i64::from(e.livemode))
+                .push(", ")
+                .push_bind(e.api_version.clone())
+                .push(", ")
+                .push_bind(e.customer.as_ref().map(|c| c.as_str().to_owned()))
+                .push(", ")
                 .push_bind(e.source.as_str())
+                .push(", ")
                 .push_bind(e.status.as_str())
+                .push(", ")
                 .push_bind(received_at)
-                .push_bind(&e.payload)
-                .push_bind(e.payload_kind.as_str());
-        });
+                .push(", ")
+                .push_bind(e.payload.clone())
+                .push(", ")
+                .push_bind(e.payload_kind.as_str())
+                .push(")");
+        }
         insert.push(" ON CONFLICT(id) DO NOTHING RETURNING id");
-        let inserted: Vec<String> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+        let inserted: Vec<String> = insert.build_scalar().fetch_all(&mut *tx).await?;
         let inserted: HashSet<String> = inserted.into_iter().collect();
         let mut seen = HashSet::new();
         let jobs: Vec<&NewEvent> = chunk
@@ -83,17 +97,21 @@ pub(super) async fn insert(
             .filter(|e| inserted.contains(e.id.as_str()) && seen.insert(e.id.as_str()))
             .collect();
         if !jobs.is_empty() {
-            let mut enqueue: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO jobs (event_id, kind, lane, created, status, run_at) ",
+            let mut enqueue = Builder::new(
+                "INSERT INTO jobs (event_id, kind, lane, created, status, run_at) VALUES ",
             );
-            enqueue.push_values(jobs, |mut row, e| {
-                row.push_bind(e.id.as_str())
-                    .push_bind("event")
+            for (i, e) in jobs.into_iter().enumerate() {
+                enqueue.push(if i == 0 { "(" } else { ", (" });
+                enqueue
+                    .push_bind(e.id.to_string())
+                    .push(", 'event', ")
                     .push_bind(e.lane())
+                    .push(", ")
                     .push_bind(e.created)
-                    .push_bind("pending")
-                    .push_bind(received_at);
-            });
+                    .push(", 'pending', ")
+                    .push_bind(received_at)
+                    .push(")");
+            }
             enqueue.build().execute(&mut *tx).await?;
         }
         new_ids.extend(inserted);

@@ -1,10 +1,14 @@
-//! Durable storage: events, the job queue, step results, watermarks. SQLite through sqlx
-//! (Postgres shares the schema's shape). Knows nothing of the worker above it.
+//! Durable storage: events, the job queue, step results, watermarks. One set of queries
+//! through sqlx's `Any` driver on two backends: SQLite (one process) and Postgres (several
+//! replicas on one database, issue 16). Where their SQL differs, [`sql::Dialect`] says
+//! which text runs. Knows nothing of the worker above it.
 //!
-//! Durability: WAL with `synchronous = FULL`. An acknowledged webhook has been fsynced to the
-//! WAL before the 200 leaves, so it survives `kill -9` *and* power loss. `NORMAL` would
-//! survive `kill -9` but may lose the last commits on power loss; the group commit
-//! (see `intake`) makes FULL affordable: one fsync carries every event waiting at that moment.
+//! Durability on SQLite: WAL with `synchronous = FULL`. An acknowledged webhook has been
+//! fsynced to the WAL before the 200 leaves, so it survives `kill -9` *and* power loss.
+//! `NORMAL` would survive `kill -9` but may lose the last commits on power loss; the group
+//! commit (see `writer`) makes FULL affordable: one fsync carries every event waiting at
+//! that moment. On Postgres the same writer group-commits on its own connection, and the
+//! server's `synchronous_commit` (on by default) makes the commit durable before the 200.
 
 mod admin;
 mod dashboard;
@@ -17,18 +21,17 @@ mod report;
 mod retention;
 mod sequences;
 mod sessions;
+mod sql;
 mod steps;
 mod stripe_memory;
 mod writer;
 
-use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool};
 
 use crate::domain::{Clock, CustomerId, EventId, EventStatus};
 
@@ -36,9 +39,11 @@ pub use admin::{RunProgress, hour_of};
 pub use dashboard::{DoneEvent, FailedInvoice, HealthCounts, LogFilter, LogRow, OutcomeCount};
 pub use events::{EventFilter, EventRecord, EventSummary};
 pub use intake::{IntakeOutcome, NewEvent};
+pub use migrate::latest as latest_migration;
 pub use queue::{ClaimedJob, JobOutcome, NextStep};
 pub use reconcile::{Finding, FindingKind, LastWrite, RunRow};
 pub use report::{EventRow, PAYMENT_TYPES, PaymentPayload};
+pub use sql::{Dialect, redacted_url};
 pub use steps::{ContactMemory, StepRecord, StepStart, TimelineEntry};
 pub use stripe_memory::{CachedProduct, THIN_NEEDS_KEY};
 
@@ -53,6 +58,9 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
 }
 
+/// A connection of the writer's transaction (either backend).
+pub(crate) type Conn = AnyConnection;
+
 /// The handle every part of paybridge uses. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -60,15 +68,20 @@ pub struct Store {
 }
 
 struct Inner {
-    /// One connection, owned by the writer task: writers never fight over SQLite's lock.
-    write: SqlitePool,
+    dialect: Dialect,
+    /// One connection, owned by the writer task: every write of the process is
+    /// group-committed through it (on SQLite, writers never fight over the lock).
+    write: AnyPool,
     /// Concurrent readers (WAL lets them read while the writer commits).
-    read: SqlitePool,
+    read: AnyPool,
+    /// Postgres only: a small native pool for what is not a group-committed write (the
+    /// replicas' shared HubSpot budget).
+    postgres: Option<sqlx::PgPool>,
     writer: writer::Writer,
     clock: Clock,
     /// Woken when jobs are enqueued, so idle workers start at once.
     jobs: Arc<tokio::sync::Notify>,
-    /// The background checkpoint task and its stop switch.
+    /// SQLite only: the background checkpoint task and its stop switch.
     checkpoints: tokio::sync::Mutex<
         Option<(
             tokio_util::sync::CancellationToken,
@@ -79,7 +92,7 @@ struct Inner {
 
 /// Copies the WAL into the database file in the background (PASSIVE: never blocks the
 /// writer or readers), and truncates the WAL when the store closes.
-async fn checkpoints(pool: SqlitePool, stop: tokio_util::sync::CancellationToken) {
+async fn checkpoints(pool: AnyPool, stop: tokio_util::sync::CancellationToken) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -101,61 +114,177 @@ async fn checkpoints(pool: SqlitePool, stop: tokio_util::sync::CancellationToken
     pool.close().await;
 }
 
-/// How long a write waits for SQLite's lock before the request fails (and intake answers 503).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Every SQLite connection's settings. `busy_timeout`: how long a write waits for SQLite's
+/// lock before the request fails (and intake answers 503).
+const WRITER_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA busy_timeout = 2000",
+    "PRAGMA foreign_keys = ON",
+];
+const READER_PRAGMAS: &[&str] = &["PRAGMA busy_timeout = 2000"];
+
+async fn pragmas(
+    c: &mut AnyConnection,
+    pragmas: &'static [&'static str],
+) -> Result<(), sqlx::Error> {
+    for pragma in pragmas {
+        sqlx::query(pragma).execute(&mut *c).await?;
+    }
+    Ok(())
+}
+/// How long a Postgres query may wait for a connection: past it intake answers 503 (Stripe
+/// retries) and workers back off, instead of hanging while the database is away.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections to Postgres per replica: the writer's one, readers, the budget's.
+const PG_READERS: u32 = 8;
+const PG_NATIVE: u32 = 2;
+
+fn install_drivers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+/// A SQLite URL with the open mode set (`rwc` creates the file, `ro` reads only).
+fn sqlite_url(url: &str, mode: &str) -> String {
+    let base = url.split('?').next().unwrap_or(url);
+    let query: Vec<&str> = url
+        .split_once('?')
+        .map(|(_, q)| q.split('&').filter(|p| !p.starts_with("mode=")).collect())
+        .unwrap_or_default();
+    let mut out = format!("{base}?mode={mode}");
+    for p in query.into_iter().filter(|p| !p.is_empty()) {
+        out.push('&');
+        out.push_str(p);
+    }
+    out
+}
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and runs migrations.
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or
+    /// `postgres://…`) and runs migrations.
     pub async fn open(url: &str, clock: Clock) -> anyhow::Result<Self> {
-        if url.starts_with("postgres") {
-            anyhow::bail!(
-                "store.url: the Postgres backend is not available in this build yet; use sqlite://PATH"
-            );
+        install_drivers();
+        match Dialect::of_url(url) {
+            Some(Dialect::Postgres) => Self::open_postgres(url, clock).await,
+            Some(Dialect::Sqlite) => Self::open_sqlite(url, clock).await,
+            None => anyhow::bail!(
+                "store.url `{}` is neither sqlite://PATH nor postgres://USER@HOST/DATABASE",
+                redacted_url(url)
+            ),
         }
-        let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("store.url `{url}` is not a SQLite URL"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+    }
+
+    async fn open_sqlite(url: &str, clock: Clock) -> anyhow::Result<Self> {
         // A background task checkpoints often (see `checkpoints`), so the writer's own
         // automatic checkpoint rarely has anything left to do inside a webhook's commit.
         // (Measured: turning the writer's off entirely was slower and had a worse p99.)
-        let write = SqlitePoolOptions::new()
+        let write = AnyPoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
+            .after_connect(|c, _| Box::pin(pragmas(c, WRITER_PRAGMAS)))
+            .connect(&sqlite_url(url, "rwc"))
             .await
             .with_context(|| format!("cannot open the SQLite database {url}"))?;
-        migrate::run(&write)
+        migrate::run(&write, Dialect::Sqlite)
             .await
             .context("cannot migrate the database")?;
-        let read = SqlitePoolOptions::new()
+        let read = AnyPoolOptions::new()
             .max_connections(4)
-            .connect_with(options.clone().read_only(true))
+            .after_connect(|c, _| Box::pin(pragmas(c, READER_PRAGMAS)))
+            .connect(&sqlite_url(url, "ro"))
             .await
             .with_context(|| format!("cannot open {url} for reading"))?;
-        let checkpointer = SqlitePoolOptions::new()
+        let checkpointer = AnyPoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect(&sqlite_url(url, "rw"))
             .await
             .with_context(|| format!("cannot open {url} for checkpoints"))?;
         let stop_checkpoints = tokio_util::sync::CancellationToken::new();
         let checkpoints = tokio::spawn(checkpoints(checkpointer, stop_checkpoints.clone()));
+        Ok(Self::assemble(
+            Dialect::Sqlite,
+            write,
+            read,
+            None,
+            clock,
+            Some((stop_checkpoints, checkpoints)),
+        ))
+    }
+
+    async fn open_postgres(url: &str, clock: Clock) -> anyhow::Result<Self> {
+        let shown = redacted_url(url);
+        let options = || {
+            AnyPoolOptions::new()
+                .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+                .test_before_acquire(true)
+        };
+        let write = options()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .with_context(|| format!("cannot connect to Postgres at {shown}"))?;
+        migrate::run(&write, Dialect::Postgres)
+            .await
+            .with_context(|| format!("cannot migrate the Postgres database at {shown}"))?;
+        let read = options()
+            .max_connections(PG_READERS)
+            .connect(url)
+            .await
+            .with_context(|| format!("cannot connect to Postgres at {shown}"))?;
+        let native = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(PG_NATIVE)
+            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await
+            .with_context(|| format!("cannot connect to Postgres at {shown}"))?;
+        Ok(Self::assemble(
+            Dialect::Postgres,
+            write,
+            read,
+            Some(native),
+            clock,
+            None,
+        ))
+    }
+
+    fn assemble(
+        dialect: Dialect,
+        write: AnyPool,
+        read: AnyPool,
+        postgres: Option<sqlx::PgPool>,
+        clock: Clock,
+        checkpoints: Option<(
+            tokio_util::sync::CancellationToken,
+            tokio::task::JoinHandle<()>,
+        )>,
+    ) -> Self {
         let jobs = Arc::new(tokio::sync::Notify::new());
         let writer = writer::Writer::start(write.clone(), clock.clone(), jobs.clone());
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
+                dialect,
                 write,
                 read,
+                postgres,
                 writer,
                 clock,
                 jobs,
-                checkpoints: tokio::sync::Mutex::new(Some((stop_checkpoints, checkpoints))),
+                checkpoints: tokio::sync::Mutex::new(checkpoints),
             }),
-        })
+        }
+    }
+
+    /// Which database this store runs on.
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    /// Postgres only: a native pool on the store's database (the replicas' shared HubSpot
+    /// budget lives there).
+    pub fn postgres_pool(&self) -> Option<sqlx::PgPool> {
+        self.inner.postgres.clone()
     }
 
     pub fn jobs_notify(&self) -> Arc<tokio::sync::Notify> {
@@ -176,9 +305,7 @@ impl Store {
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(
-                &'c mut sqlx::SqliteConnection,
-            ) -> writer::BoxFuture<'c, Result<T, sqlx::Error>>
+        F: for<'c> FnOnce(&'c mut Conn) -> writer::BoxFuture<'c, Result<T, sqlx::Error>>
             + Send
             + 'static,
     {
@@ -194,6 +321,9 @@ impl Store {
         }
         self.inner.read.close().await;
         self.inner.write.close().await;
+        if let Some(pool) = &self.inner.postgres {
+            pool.close().await;
+        }
     }
 
     /// `SELECT 1` on both pools: the store can read and the writer connection is alive.
@@ -204,7 +334,7 @@ impl Store {
     }
 
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
             .bind(key)
             .fetch_optional(&self.inner.read)
             .await?)
@@ -216,13 +346,13 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT(key) DO NOTHING",
                 )
                 .bind(&key)
                 .bind(&value)
                 .execute(&mut *c)
                 .await?;
-                sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
+                sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
                     .bind(&key)
                     .fetch_one(&mut *c)
                     .await
@@ -231,7 +361,7 @@ impl Store {
         .await
     }
 
-    pub(crate) fn reader(&self) -> &SqlitePool {
+    pub(crate) fn reader(&self) -> &AnyPool {
         &self.inner.read
     }
 }

@@ -4,7 +4,8 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::sql::Builder;
+use super::{Dialect, Store, StoreError};
 use crate::domain::EventStatus;
 
 #[derive(Debug, Clone)]
@@ -51,6 +52,35 @@ pub enum JobOutcome {
     },
 }
 
+/// An arbitrary, fixed key for the claim lock (Postgres).
+const CLAIM_LOCK: i64 = 0x7062_636c_6169_6d00;
+
+/// The claim: runnable jobs whose lane has no job running under a live lease and no
+/// earlier event job waiting, oldest first, leased to `$1` until `$2`. On Postgres the
+/// rows are locked (`FOR UPDATE SKIP LOCKED`) as well as the claim lock being held.
+fn claim_sql(dialect: Dialect) -> String {
+    format!(
+        "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1
+         WHERE id IN (
+           SELECT j.id FROM jobs j
+           WHERE j.status IN ('pending', 'retrying', 'running')
+             AND ((j.status IN ('pending', 'retrying') AND j.run_at <= $3)
+                  OR (j.status = 'running' AND j.locked_until <= $3))
+             AND NOT EXISTS (
+               SELECT 1 FROM jobs k
+               WHERE k.lane = j.lane AND k.id != j.id
+                 AND ((k.status = 'running' AND k.locked_until > $3)
+                      OR (k.kind = 'event'
+                          AND (k.status IN ('pending', 'retrying')
+                               OR (k.status = 'running' AND k.locked_until <= $3))
+                          AND (k.created < j.created OR (k.created = j.created AND k.id < j.id)))))
+           ORDER BY j.created, j.id
+           LIMIT $4{})
+         RETURNING id, event_id, kind, lane, attempts, sequence, step_index, run_at",
+        dialect.pick("", " FOR UPDATE OF j SKIP LOCKED")
+    )
+}
+
 impl Store {
     /// Claims up to `limit` runnable jobs for `worker`, leased until `lease_until` (unix ms).
     pub async fn claim(
@@ -61,31 +91,31 @@ impl Store {
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now = self.clock().now_ms();
         let worker = worker.to_owned();
-        let rows = self.write(move |c| Box::pin(async move { sqlx::query(
-            "UPDATE jobs SET status = 'running', locked_by = ?1, locked_until = ?2, attempts = attempts + 1
-             WHERE id IN (
-               SELECT j.id FROM jobs j
-               WHERE j.status IN ('pending', 'retrying', 'running')
-                 AND ((j.status IN ('pending', 'retrying') AND j.run_at <= ?3)
-                      OR (j.status = 'running' AND j.locked_until <= ?3))
-                 AND NOT EXISTS (
-                   SELECT 1 FROM jobs k
-                   WHERE k.lane = j.lane AND k.id != j.id
-                     AND ((k.status = 'running' AND k.locked_until > ?3)
-                          OR (k.kind = 'event'
-                              AND (k.status IN ('pending', 'retrying')
-                                   OR (k.status = 'running' AND k.locked_until <= ?3))
-                              AND (k.created < j.created OR (k.created = j.created AND k.id < j.id)))))
-               ORDER BY j.created, j.id
-               LIMIT ?4)
-             RETURNING id, event_id, kind, lane, attempts, sequence, step_index, run_at",
-        )
-        .bind(&worker)
-        .bind(lease_until)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *c)
-        .await })).await?;
+        let rows = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let dialect = Dialect::of(c);
+                    if dialect == Dialect::Postgres {
+                        // Replicas claim one at a time (a lock held to this commit), so a
+                        // claim always sees every lease committed before it: a customer's
+                        // jobs never run on two replicas at once. Under READ COMMITTED each
+                        // statement reads the newest commits, so the UPDATE below sees the
+                        // previous holder's claims once the lock is ours.
+                        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                            .bind(CLAIM_LOCK)
+                            .execute(&mut *c)
+                            .await?;
+                    }
+                    sqlx::query(&claim_sql(dialect))
+                        .bind(&worker)
+                        .bind(lease_until)
+                        .bind(now)
+                        .bind(limit)
+                        .fetch_all(&mut *c)
+                        .await
+                })
+            })
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(ClaimedJob {
@@ -114,16 +144,13 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 for chunk in jobs.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::new("UPDATE jobs SET locked_until = ");
+                    let mut q = Builder::new("UPDATE jobs SET locked_until = ");
                     q.push_bind(lease_until)
                         .push(" WHERE status = 'running' AND locked_by = ")
-                        .push_bind(&worker)
-                        .push(" AND id IN (");
-                    let mut ids = q.separated(", ");
-                    for id in chunk {
-                        ids.push_bind(*id);
-                    }
-                    q.push(")");
+                        .push_bind(worker.clone())
+                        .push(" AND id IN (")
+                        .push_list(chunk.iter().copied())
+                        .push(")");
                     q.build().execute(&mut *c).await?;
                 }
                 Ok(())
@@ -155,7 +182,7 @@ impl Store {
         Ok(sqlx::query_scalar(
             "SELECT MIN(run_at) FROM jobs
              WHERE ((kind = 'event' AND status IN ('pending', 'retrying')) OR status = 'retrying')
-               AND run_at > ?1",
+               AND run_at > $1",
         )
         .bind(after)
         .fetch_one(self.reader())
@@ -171,16 +198,13 @@ impl Store {
             Box::pin(async move {
                 let mut released = 0;
                 for chunk in jobs.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::new("UPDATE jobs SET run_at = ");
+                    let mut q = Builder::new("UPDATE jobs SET run_at = ");
                     q.push_bind(now)
                         .push(" WHERE status = 'retrying' AND run_at > ")
                         .push_bind(now)
-                        .push(" AND id IN (");
-                    let mut ids = q.separated(", ");
-                    for id in chunk {
-                        ids.push_bind(*id);
-                    }
-                    q.push(")");
+                        .push(" AND id IN (")
+                        .push_list(chunk.iter().copied())
+                        .push(")");
                     released += q.build().execute(&mut *c).await?.rows_affected();
                 }
                 Ok(released)
@@ -216,9 +240,9 @@ impl Store {
             JobOutcome::NeedsAttention { error, .. } => ("done", None, Some(error.as_str()), 0),
         };
         let updated = sqlx::query(
-            "UPDATE jobs SET status = ?1, run_at = COALESCE(?2, run_at), last_error = ?3,
-                    attempts = attempts + ?4, locked_by = NULL, locked_until = NULL
-             WHERE id = ?5 AND locked_by = ?6 AND status = 'running'",
+            "UPDATE jobs SET status = $1, run_at = COALESCE($2, run_at), last_error = $3,
+                    attempts = attempts + $4, locked_by = NULL, locked_until = NULL
+             WHERE id = $5 AND locked_by = $6 AND status = 'running'",
         )
         .bind(job_status)
         .bind(run_at)
@@ -241,7 +265,7 @@ impl Store {
         {
             sqlx::query(
                 "INSERT INTO jobs (event_id, kind, lane, created, status, run_at, sequence, step_index)
-                 VALUES (?1, 'sequence_step', ?2, ?3, 'pending', ?4, ?5, ?6)",
+                 VALUES ($1, 'sequence_step', $2, $3, 'pending', $4, $5, $6)",
             )
             .bind(&job.event_id)
             .bind(&job.lane)
@@ -266,9 +290,9 @@ impl Store {
                 ),
             };
             sqlx::query(
-                "UPDATE events SET status = ?1, attempts = (SELECT attempts FROM jobs WHERE id = ?2),
-                        last_error = ?3, contact_id = COALESCE(?4, contact_id), finished_at = ?5
-                 WHERE id = ?6",
+                "UPDATE events SET status = $1, attempts = (SELECT attempts FROM jobs WHERE id = $2),
+                        last_error = $3, contact_id = COALESCE($4, contact_id), finished_at = $5
+                 WHERE id = $6",
             )
             .bind(status.as_str())
             .bind(job.id)
@@ -292,8 +316,8 @@ impl Store {
         let mut back = Vec::new();
         for id in ids {
             let changed = sqlx::query(
-                "UPDATE jobs SET status = 'pending', attempts = 0, run_at = ?1, locked_by = NULL, locked_until = NULL
-                 WHERE event_id = ?2 AND kind = 'event' AND status IN ('dead', 'done', 'retrying')",
+                "UPDATE jobs SET status = 'pending', attempts = 0, run_at = $1, locked_by = NULL, locked_until = NULL
+                 WHERE event_id = $2 AND kind = 'event' AND status IN ('dead', 'done', 'retrying')",
             )
             .bind(now)
             .bind(&id)
@@ -301,7 +325,7 @@ impl Store {
             .await?
             .rows_affected();
             if changed > 0 {
-                sqlx::query("UPDATE events SET status = 'pending', attempts = 0, finished_at = NULL WHERE id = ?1")
+                sqlx::query("UPDATE events SET status = 'pending', attempts = 0, finished_at = NULL WHERE id = $1")
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
@@ -328,7 +352,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 Ok(
-                    sqlx::query("UPDATE events SET alerted = 1 WHERE id = ?1 AND alerted = 0")
+                    sqlx::query("UPDATE events SET alerted = 1 WHERE id = $1 AND alerted = 0")
                         .bind(&event_id)
                         .execute(&mut *c)
                         .await?
@@ -342,7 +366,7 @@ impl Store {
 
     pub async fn payload(&self, event_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT payload FROM events WHERE id = ?1")
+            sqlx::query_scalar("SELECT payload FROM events WHERE id = $1")
                 .bind(event_id)
                 .fetch_optional(self.reader())
                 .await?

@@ -87,7 +87,7 @@ pub struct LastWrite {
     pub created: i64,
 }
 
-fn run_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunRow, sqlx::Error> {
+fn run_row(row: &sqlx::any::AnyRow) -> Result<RunRow, sqlx::Error> {
     Ok(RunRow {
         run: row.try_get("run")?,
         started_at: row.try_get("started_at")?,
@@ -105,6 +105,12 @@ const RUN_COLUMNS: &str =
     "run, started_at, finished_at, trigger, fix, scope, cursor, customers, complete";
 
 impl Store {
+    /// Runs started in the same millisecond, in the order they were recorded: SQLite's
+    /// rowid, Postgres's `seq` column (its twin of the rowid).
+    fn run_order(&self) -> &'static str {
+        self.dialect().pick("rowid", "seq")
+    }
+
     /// Records a new run.
     pub async fn reconcile_start(
         &self,
@@ -119,7 +125,7 @@ impl Store {
             Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO reconcile_runs (run, started_at, trigger, fix, scope)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                     VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(&run)
                 .bind(now)
@@ -136,8 +142,9 @@ impl Store {
 
     /// The newest run, if any.
     pub async fn reconcile_last_run(&self) -> Result<Option<RunRow>, StoreError> {
+        let order = self.run_order();
         let row = sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM reconcile_runs ORDER BY started_at DESC, rowid DESC LIMIT 1"
+            "SELECT {RUN_COLUMNS} FROM reconcile_runs ORDER BY started_at DESC, {order} DESC LIMIT 1"
         ))
         .fetch_optional(self.reader())
         .await?;
@@ -146,9 +153,10 @@ impl Store {
 
     /// The newest run over every customer that did not go through them all (to resume).
     pub async fn reconcile_unfinished(&self) -> Result<Option<RunRow>, StoreError> {
+        let order = self.run_order();
         let row = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM reconcile_runs WHERE scope IS NULL
-             ORDER BY started_at DESC, rowid DESC LIMIT 1"
+             ORDER BY started_at DESC, {order} DESC LIMIT 1"
         ))
         .fetch_optional(self.reader())
         .await?;
@@ -173,7 +181,7 @@ impl Store {
             Box::pin(async move {
                 for customer in &seen {
                     sqlx::query(
-                        "INSERT INTO reconcile_seen (run, customer) VALUES (?1, ?2)
+                        "INSERT INTO reconcile_seen (run, customer) VALUES ($1, $2)
                          ON CONFLICT DO NOTHING",
                     )
                     .bind(&run)
@@ -185,9 +193,9 @@ impl Store {
                     insert_finding(c, &run, f).await?;
                 }
                 sqlx::query(
-                    "UPDATE reconcile_runs SET cursor = COALESCE(?2, cursor),
-                         customers = (SELECT COUNT(*) FROM reconcile_seen WHERE run = ?1)
-                     WHERE run = ?1",
+                    "UPDATE reconcile_runs SET cursor = COALESCE($2, cursor),
+                         customers = (SELECT COUNT(*) FROM reconcile_seen WHERE run = $1)
+                     WHERE run = $1",
                 )
                 .bind(&run)
                 .bind(&cursor)
@@ -206,7 +214,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "UPDATE reconcile_runs SET finished_at = ?2, complete = 1 WHERE run = ?1",
+                    "UPDATE reconcile_runs SET finished_at = $2, complete = 1 WHERE run = $1",
                 )
                 .bind(&run)
                 .bind(now)
@@ -221,7 +229,7 @@ impl Store {
     /// Every Stripe customer the run has seen alive.
     pub async fn reconcile_seen(&self, run: &str) -> Result<HashSet<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT customer FROM reconcile_seen WHERE run = ?1")
+            sqlx::query_scalar("SELECT customer FROM reconcile_seen WHERE run = $1")
                 .bind(run)
                 .fetch_all(self.reader())
                 .await?
@@ -235,7 +243,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT kind, customer, contact_id, property, stripe_value, hubspot_value,
                     last_event, last_event_created, detail, repair_event
-             FROM reconcile_findings WHERE run = ?1
+             FROM reconcile_findings WHERE run = $1
              ORDER BY kind, customer, contact_id, property",
         )
         .bind(run)
@@ -271,7 +279,7 @@ impl Store {
     ) -> Result<BTreeMap<(String, String), (i64, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT kind, property, COUNT(*) AS found, COUNT(repair_event) AS repaired
-             FROM reconcile_findings WHERE run = ?1 GROUP BY kind, property",
+             FROM reconcile_findings WHERE run = $1 GROUP BY kind, property",
         )
         .bind(run)
         .fetch_all(self.reader())
@@ -325,9 +333,9 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let done = sqlx::query(
-                    "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?3)
+                    "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3)
                      ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until
-                     WHERE leases.holder = excluded.holder OR leases.until <= ?4",
+                     WHERE leases.holder = excluded.holder OR leases.until <= $4",
                 )
                 .bind(&name)
                 .bind(&holder)
@@ -346,7 +354,7 @@ impl Store {
         let (name, holder) = (name.to_owned(), holder.to_owned());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM leases WHERE name = ?1 AND holder = ?2")
+                sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
                     .bind(&name)
                     .bind(&holder)
                     .execute(&mut *c)
@@ -368,14 +376,14 @@ impl Store {
 }
 
 async fn insert_finding(
-    c: &mut sqlx::SqliteConnection,
+    c: &mut sqlx::AnyConnection,
     run: &str,
     f: &Finding,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO reconcile_findings (run, kind, customer, contact_id, property,
              stripe_value, hubspot_value, last_event, last_event_created, detail, repair_event)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (run, kind, customer, contact_id, property) DO UPDATE SET
              stripe_value = excluded.stripe_value, hubspot_value = excluded.hubspot_value,
              last_event = excluded.last_event, last_event_created = excluded.last_event_created,

@@ -51,9 +51,10 @@ impl Store {
     ) -> Result<Vec<EventRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.type, e.source, e.status, e.created, e.finished_at,
-                    EXISTS (SELECT 1 FROM steps s WHERE s.event_id = e.id AND s.status = 'done') AS acted
+                    CASE WHEN EXISTS (SELECT 1 FROM steps s WHERE s.event_id = e.id AND s.status = 'done')
+                         THEN 1 ELSE 0 END AS acted
              FROM events e
-             WHERE e.received_at >= ?1 AND e.created >= ?2",
+             WHERE e.received_at >= $1 AND e.created >= $2",
         )
         .bind(received_from_ms)
         .bind(since_secs)
@@ -82,15 +83,13 @@ impl Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<PaymentPayload>, StoreError> {
-        let mut q = sqlx::QueryBuilder::new(
+        let mut q = super::sql::Builder::new(
             "SELECT id, type, created, payload FROM events WHERE created >= ",
         );
-        q.push_bind(since_secs).push(" AND type IN (");
-        let mut types = q.separated(", ");
-        for t in PAYMENT_TYPES {
-            types.push_bind(*t);
-        }
-        q.push(")");
+        q.push_bind(since_secs)
+            .push(" AND type IN (")
+            .push_list(PAYMENT_TYPES.iter().copied())
+            .push(")");
         if let Some(after) = after {
             q.push(" AND id > ").push_bind(after.to_owned());
         }
@@ -113,7 +112,7 @@ impl Store {
     /// Steps done (an action performed) at or after `since_ms`, by kind.
     pub async fn report_actions(&self, since_ms: i64) -> Result<BTreeMap<String, u64>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kind, COUNT(*) AS n FROM steps WHERE status = 'done' AND finished_at >= ?1 GROUP BY kind",
+            "SELECT kind, COUNT(*) AS n FROM steps WHERE status = 'done' AND finished_at >= $1 GROUP BY kind",
         )
         .bind(since_ms)
         .fetch_all(self.reader())
@@ -138,9 +137,9 @@ impl Store {
         received_from_ms: i64,
     ) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(CASE WHEN j.attempts > 1 THEN j.attempts - 1 ELSE 0 END), 0)
+            "SELECT CAST(COALESCE(SUM(CASE WHEN j.attempts > 1 THEN j.attempts - 1 ELSE 0 END), 0) AS BIGINT)
              FROM jobs j JOIN events e ON e.id = j.event_id
-             WHERE e.received_at >= ?1 AND e.created >= ?2",
+             WHERE e.received_at >= $1 AND e.created >= $2",
         )
         .bind(received_from_ms)
         .bind(since_secs)

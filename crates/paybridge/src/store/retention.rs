@@ -11,7 +11,7 @@ impl Store {
             Box::pin(async move {
                 Ok(sqlx::query(
                     "UPDATE events SET payload = NULL
-                     WHERE payload IS NOT NULL AND received_at < ?1
+                     WHERE payload IS NOT NULL AND received_at < $1
                        AND status IN ('done', 'ignored', 'dead', 'needs_attention')
                        AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = events.id
                                        AND j.status IN ('pending', 'retrying', 'running'))",

@@ -34,7 +34,7 @@ impl Store {
             .write(move |c| {
                 Box::pin(async move {
                     let running: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM jobs WHERE lane = ?1 AND kind = 'sequence_step' AND sequence = ?2
+                        "SELECT COUNT(*) FROM jobs WHERE lane = $1 AND kind = 'sequence_step' AND sequence = $2
                            AND status IN ('pending', 'retrying', 'running')",
                     )
                     .bind(&lane)
@@ -45,7 +45,7 @@ impl Store {
                     if started {
                         sqlx::query(
                             "INSERT INTO jobs (event_id, kind, lane, created, status, run_at, sequence, step_index)
-                             VALUES (?1, 'sequence_step', ?2, ?3, 'pending', ?4, ?5, 0)",
+                             VALUES ($1, 'sequence_step', $2, $3, 'pending', $4, $5, 0)",
                         )
                         .bind(&event_id)
                         .bind(&lane)
@@ -58,7 +58,7 @@ impl Store {
                     let result = serde_json::json!({ "started": started, "first_step_at": first_run_at });
                     sqlx::query(
                         "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, result, started_at, finished_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, 'done', ?6, ?7, ?8, ?8)
+                         VALUES ($1, $2, $3, $4, $5, 'done', $6, $7, $8, $8)
                          ON CONFLICT(key) DO UPDATE SET status = 'done', result = excluded.result, finished_at = excluded.finished_at",
                     )
                     .bind(&key)
@@ -98,9 +98,9 @@ impl Store {
                 let mut cancelled = 0;
                 for sequence in &sequences {
                     cancelled += sqlx::query(
-                        "UPDATE jobs SET status = 'cancelled', last_error = ?1
-                         WHERE lane = ?2 AND kind = 'sequence_step' AND sequence = ?3 AND status IN ('pending', 'retrying')
-                           AND COALESCE((SELECT e.created FROM events e WHERE e.id = jobs.event_id), 0) <= ?4",
+                        "UPDATE jobs SET status = 'cancelled', last_error = $1
+                         WHERE lane = $2 AND kind = 'sequence_step' AND sequence = $3 AND status IN ('pending', 'retrying')
+                           AND COALESCE((SELECT e.created FROM events e WHERE e.id = jobs.event_id), 0) <= $4",
                     )
                     .bind(&reason)
                     .bind(&lane)
@@ -123,7 +123,7 @@ impl Store {
         created: i64,
     ) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT type FROM events WHERE customer = ?1 AND created > ?2 AND status = 'done'",
+            "SELECT type FROM events WHERE customer = $1 AND created > $2 AND status = 'done'",
         )
         .bind(customer)
         .bind(created)
@@ -138,7 +138,7 @@ impl Store {
         sequence: &str,
     ) -> Result<Vec<(i64, String, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT step_index, status, run_at FROM jobs WHERE lane = ?1 AND kind = 'sequence_step' AND sequence = ?2 ORDER BY id",
+            "SELECT step_index, status, run_at FROM jobs WHERE lane = $1 AND kind = 'sequence_step' AND sequence = $2 ORDER BY id",
         )
         .bind(lane)
         .bind(sequence)
@@ -160,7 +160,7 @@ impl Store {
         &self,
         customer: &str,
     ) -> Result<Option<CustomerProfile>, StoreError> {
-        let row = sqlx::query("SELECT email, name, metadata FROM customers WHERE customer = ?1")
+        let row = sqlx::query("SELECT email, name, metadata FROM customers WHERE customer = $1")
             .bind(customer)
             .fetch_optional(self.reader())
             .await?;
@@ -191,7 +191,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "INSERT INTO customers (customer, email, name, metadata, created) VALUES (?1, ?2, ?3, ?4, ?5)
+                    "INSERT INTO customers (customer, email, name, metadata, created) VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT(customer) DO UPDATE SET
                          email = COALESCE(excluded.email, customers.email),
                          name = COALESCE(excluded.name, customers.name),

@@ -14,12 +14,12 @@ impl Store {
         let id = id.to_owned();
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM sessions WHERE expires_ms <= ?1")
+                sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1")
                     .bind(now_ms)
                     .execute(&mut *c)
                     .await?;
                 sqlx::query(
-                    "INSERT INTO sessions (id, created_ms, expires_ms) VALUES (?1, ?2, ?3)
+                    "INSERT INTO sessions (id, created_ms, expires_ms) VALUES ($1, $2, $3)
                      ON CONFLICT(id) DO NOTHING",
                 )
                 .bind(&id)
@@ -36,7 +36,7 @@ impl Store {
     /// Whether the session exists, has not expired and was not revoked.
     pub async fn session_active(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM sessions WHERE id = ?1 AND revoked_ms IS NULL AND expires_ms > ?2",
+            "SELECT 1 FROM sessions WHERE id = $1 AND revoked_ms IS NULL AND expires_ms > $2",
         )
         .bind(id)
         .bind(now_ms)
@@ -50,7 +50,7 @@ impl Store {
         let id = id.to_owned();
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE sessions SET revoked_ms = ?2 WHERE id = ?1")
+                sqlx::query("UPDATE sessions SET revoked_ms = $2 WHERE id = $1")
                     .bind(&id)
                     .bind(now_ms)
                     .execute(&mut *c)

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
+
+use super::Conn;
+use super::sql::Builder;
 
 use super::{Store, StoreError};
 
@@ -40,7 +43,7 @@ pub struct StepStart<'a> {
 }
 
 fn json_column(
-    row: &sqlx::sqlite::SqliteRow,
+    row: &sqlx::any::AnyRow,
     name: &str,
 ) -> Result<Option<serde_json::Value>, sqlx::Error> {
     let text: Option<String> = row.try_get(name)?;
@@ -72,7 +75,7 @@ impl StepStart<'_> {
 
 /// Inserts or finishes a step row on an open transaction.
 async fn upsert_step(
-    c: &mut SqliteConnection,
+    c: &mut Conn,
     s: &OwnedStep,
     status: &str,
     result: Option<String>,
@@ -81,7 +84,7 @@ async fn upsert_step(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, result, error, started_at, finished_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
          ON CONFLICT(key) DO UPDATE SET status = excluded.status, detail = excluded.detail,
              result = excluded.result, error = excluded.error, finished_at = excluded.finished_at",
     )
@@ -104,7 +107,7 @@ impl Store {
     pub async fn step(&self, key: &str) -> Result<Option<StepRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT key, rule, action_index, kind, status, detail, result, error, started_at, finished_at
-             FROM steps WHERE key = ?1",
+             FROM steps WHERE key = $1",
         )
         .bind(key)
         .fetch_optional(self.reader())
@@ -117,7 +120,7 @@ impl Store {
     pub async fn steps_of(&self, event_id: &str) -> Result<Vec<StepRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT key, rule, action_index, kind, status, detail, result, error, started_at, finished_at
-             FROM steps WHERE event_id = ?1 ORDER BY started_at, rule, action_index",
+             FROM steps WHERE event_id = $1 ORDER BY started_at, rule, action_index",
         )
         .bind(event_id)
         .fetch_all(self.reader())
@@ -136,7 +139,7 @@ impl Store {
             Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO steps (key, event_id, rule, action_index, kind, status, detail, started_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6, ?7)
+                     VALUES ($1, $2, $3, $4, $5, 'started', $6, $7)
                      ON CONFLICT(key) DO UPDATE SET detail = excluded.detail
                      WHERE steps.status IN ('started', 'failed')",
                 )
@@ -176,7 +179,7 @@ impl Store {
 
     /// The stale guard's memory for a contact: property → created of its last write.
     pub async fn watermarks(&self, contact_id: &str) -> Result<BTreeMap<String, i64>, StoreError> {
-        let rows = sqlx::query("SELECT property, created FROM watermarks WHERE contact_id = ?1")
+        let rows = sqlx::query("SELECT property, created FROM watermarks WHERE contact_id = $1")
             .bind(contact_id)
             .fetch_all(self.reader())
             .await?;
@@ -203,7 +206,7 @@ impl Store {
             Box::pin(async move {
                 for property in &written {
                     sqlx::query(
-                        "INSERT INTO watermarks (contact_id, property, created, event_id) VALUES (?1, ?2, ?3, ?4)
+                        "INSERT INTO watermarks (contact_id, property, created, event_id) VALUES ($1, $2, $3, $4)
                          ON CONFLICT(contact_id, property) DO UPDATE SET created = excluded.created, event_id = excluded.event_id
                          WHERE excluded.created >= watermarks.created",
                     )
@@ -237,7 +240,7 @@ impl Store {
         customer: &str,
     ) -> Result<Option<ContactMemory>, StoreError> {
         let row =
-            sqlx::query("SELECT contact_id, email, updated_at FROM contacts WHERE customer = ?1")
+            sqlx::query("SELECT contact_id, email, updated_at FROM contacts WHERE customer = $1")
                 .bind(customer)
                 .fetch_optional(self.reader())
                 .await?;
@@ -267,7 +270,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "INSERT INTO contacts (customer, contact_id, email, updated_at) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO contacts (customer, contact_id, email, updated_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT(customer) DO UPDATE SET contact_id = excluded.contact_id,
                          email = COALESCE(excluded.email, contacts.email), updated_at = excluded.updated_at",
                 )
@@ -288,7 +291,7 @@ impl Store {
         let customer = customer.to_owned();
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM contacts WHERE customer = ?1")
+                sqlx::query("DELETE FROM contacts WHERE customer = $1")
                     .bind(&customer)
                     .execute(&mut *c)
                     .await?;
@@ -310,15 +313,19 @@ impl Store {
         let (event_id, lines) = (event_id.to_owned(), lines.to_vec());
         self.write(move |c| {
             Box::pin(async move {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO timeline (event_id, at, attempt, message) ",
-                );
-                q.push_values(&lines, |mut row, (at, message)| {
-                    row.push_bind(&event_id)
+                let mut q =
+                    Builder::new("INSERT INTO timeline (event_id, at, attempt, message) VALUES ");
+                for (i, (at, message)) in lines.iter().enumerate() {
+                    q.push(if i == 0 { "(" } else { ", (" })
+                        .push_bind(event_id.clone())
+                        .push(", ")
                         .push_bind(*at)
+                        .push(", ")
                         .push_bind(attempt)
-                        .push_bind(message);
-                });
+                        .push(", ")
+                        .push_bind(message.clone())
+                        .push(")");
+                }
                 q.build().execute(&mut *c).await?;
                 Ok(())
             })
@@ -328,7 +335,7 @@ impl Store {
 
     pub async fn timeline(&self, event_id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT at, attempt, message FROM timeline WHERE event_id = ?1 ORDER BY id",
+            "SELECT at, attempt, message FROM timeline WHERE event_id = $1 ORDER BY id",
         )
         .bind(event_id)
         .fetch_all(self.reader())
@@ -346,7 +353,7 @@ impl Store {
     }
 }
 
-fn step_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StepRecord, sqlx::Error> {
+fn step_from_row(r: &sqlx::any::AnyRow) -> Result<StepRecord, sqlx::Error> {
     Ok(StepRecord {
         key: r.try_get("key")?,
         rule: r.try_get("rule")?,

@@ -2,7 +2,9 @@
 //! lifetime value), refunds that failed, each subscription's first paying invoice, product
 //! names read from the API, and the thin events that wait for an API key.
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
+
+use super::Conn;
 
 use super::{Store, StoreError};
 
@@ -19,18 +21,16 @@ pub const THIN_NEEDS_KEY: &str = "thin event: stripe.api_key is not set";
 /// The customer's lifetime value in `currency` (minor units): paid minus refunded per
 /// charge, with refunds that failed after their charge's total was read added back (never
 /// more than that charge had refunded).
-async fn lifetime_value(
-    c: &mut SqliteConnection,
-    customer: &str,
-    currency: &str,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COALESCE(SUM(l.paid - l.refunded + MIN(l.refunded, COALESCE((
+async fn lifetime_value(c: &mut Conn, customer: &str, currency: &str) -> Result<i64, sqlx::Error> {
+    // The smaller of two values: SQLite's scalar MIN, Postgres's LEAST.
+    let least = super::Dialect::of(c).pick("MIN", "LEAST");
+    sqlx::query_scalar(&format!(
+        "SELECT CAST(COALESCE(SUM(l.paid - l.refunded + {least}(l.refunded, COALESCE((
                 SELECT SUM(f.amount) FROM refund_failures f
                 WHERE f.customer = l.customer AND f.charge = l.charge AND f.failed_at > l.refunded_at
-             ), 0))), 0)
-         FROM ledger l WHERE l.customer = ?1 AND l.currency = ?2",
-    )
+             ), 0))), 0) AS BIGINT)
+         FROM ledger l WHERE l.customer = $1 AND l.currency = $2"
+    ))
     .bind(customer)
     .bind(currency)
     .fetch_one(&mut *c)
@@ -55,14 +55,16 @@ impl Store {
             (customer.to_owned(), charge.to_owned(), currency.to_owned());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                // The larger of two values: SQLite's scalar MAX, Postgres's GREATEST.
+                let greatest = super::Dialect::of(c).pick("MAX", "GREATEST");
+                sqlx::query(&format!(
                     "INSERT INTO ledger (customer, charge, currency, paid, refunded, refunded_at)
-                     VALUES (?1, ?2, ?3, COALESCE(?4, 0), COALESCE(?5, 0), CASE WHEN ?5 IS NULL THEN 0 ELSE ?6 END)
+                     VALUES ($1, $2, $3, COALESCE($4, 0), COALESCE($5, 0), CASE WHEN $5 IS NULL THEN 0 ELSE $6 END)
                      ON CONFLICT(customer, charge) DO UPDATE SET
-                         paid = MAX(ledger.paid, COALESCE(?4, ledger.paid)),
-                         refunded = CASE WHEN ?5 IS NOT NULL AND ?6 >= ledger.refunded_at THEN ?5 ELSE ledger.refunded END,
-                         refunded_at = CASE WHEN ?5 IS NOT NULL AND ?6 >= ledger.refunded_at THEN ?6 ELSE ledger.refunded_at END",
-                )
+                         paid = {greatest}(ledger.paid, COALESCE($4, ledger.paid)),
+                         refunded = CASE WHEN $5 IS NOT NULL AND $6 >= ledger.refunded_at THEN $5 ELSE ledger.refunded END,
+                         refunded_at = CASE WHEN $5 IS NOT NULL AND $6 >= ledger.refunded_at THEN $6 ELSE ledger.refunded_at END"
+                ))
                 .bind(&customer)
                 .bind(&charge)
                 .bind(&currency)
@@ -98,7 +100,7 @@ impl Store {
             Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO refund_failures (refund, customer, charge, currency, amount, failed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(refund) DO NOTHING",
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT(refund) DO NOTHING",
                 )
                 .bind(&refund)
                 .bind(&customer)
@@ -117,7 +119,7 @@ impl Store {
     /// The customer a charge was recorded for (from an earlier charge event), if any.
     pub async fn customer_of_charge(&self, charge: &str) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT customer FROM ledger WHERE charge = ?1 LIMIT 1")
+            sqlx::query_scalar("SELECT customer FROM ledger WHERE charge = $1 LIMIT 1")
                 .bind(charge)
                 .fetch_optional(self.reader())
                 .await?,
@@ -140,7 +142,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let row = sqlx::query(
-                    "SELECT trial_invoice, first_paid_invoice FROM subscription_payments WHERE subscription = ?1",
+                    "SELECT trial_invoice, first_paid_invoice FROM subscription_payments WHERE subscription = $1",
                 )
                 .bind(&subscription)
                 .fetch_optional(&mut *c)
@@ -152,7 +154,7 @@ impl Store {
                 if amount_paid <= 0 {
                     if subscription_create && trial.is_none() {
                         sqlx::query(
-                            "INSERT INTO subscription_payments (subscription, trial_invoice) VALUES (?1, ?2)
+                            "INSERT INTO subscription_payments (subscription, trial_invoice) VALUES ($1, $2)
                              ON CONFLICT(subscription) DO UPDATE SET trial_invoice = excluded.trial_invoice",
                         )
                         .bind(&subscription)
@@ -169,7 +171,7 @@ impl Store {
                     return Ok(false);
                 }
                 sqlx::query(
-                    "INSERT INTO subscription_payments (subscription, first_paid_invoice) VALUES (?1, ?2)
+                    "INSERT INTO subscription_payments (subscription, first_paid_invoice) VALUES ($1, $2)
                      ON CONFLICT(subscription) DO UPDATE SET first_paid_invoice = excluded.first_paid_invoice",
                 )
                 .bind(&subscription)
@@ -183,7 +185,7 @@ impl Store {
     }
 
     pub async fn cached_product(&self, id: &str) -> Result<Option<CachedProduct>, StoreError> {
-        let row = sqlx::query("SELECT name, fetched_at FROM products WHERE id = ?1")
+        let row = sqlx::query("SELECT name, fetched_at FROM products WHERE id = $1")
             .bind(id)
             .fetch_optional(self.reader())
             .await?;
@@ -208,13 +210,13 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "INSERT INTO products (id, name, active, fetched_at) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO products (id, name, active, fetched_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT(id) DO UPDATE SET name = excluded.name, active = excluded.active,
                          fetched_at = excluded.fetched_at",
                 )
                 .bind(&id)
                 .bind(&name)
-                .bind(active)
+                .bind(active.map(i64::from))
                 .bind(now)
                 .execute(&mut *c)
                 .await?;
@@ -228,7 +230,7 @@ impl Store {
     pub async fn thin_waiting_for_key(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT id FROM events WHERE payload_kind = 'thin' AND status = 'needs_attention'
-             AND last_error LIKE ?1 ORDER BY received_at",
+             AND last_error LIKE $1 ORDER BY received_at",
         )
         .bind(format!("{THIN_NEEDS_KEY}%"))
         .fetch_all(self.reader())
@@ -244,7 +246,7 @@ impl Store {
         let (event_id, customer) = (event_id.to_owned(), customer.to_owned());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE events SET customer = ?1 WHERE id = ?2 AND customer IS NULL")
+                sqlx::query("UPDATE events SET customer = $1 WHERE id = $2 AND customer IS NULL")
                     .bind(&customer)
                     .bind(&event_id)
                     .execute(&mut *c)
@@ -268,7 +270,7 @@ impl Store {
                 for (customer, rank, created, json) in &subs {
                     sqlx::query(
                         "INSERT INTO backfill_subscriptions (run, customer, rank, created, subscription)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         VALUES ($1, $2, $3, $4, $5)
                          ON CONFLICT(run, customer) DO UPDATE SET rank = excluded.rank,
                              created = excluded.created, subscription = excluded.subscription
                          WHERE excluded.rank < backfill_subscriptions.rank
@@ -297,15 +299,13 @@ impl Store {
     ) -> Result<Vec<(String, String)>, StoreError> {
         let mut out = Vec::new();
         for chunk in customers.chunks(500) {
-            let mut q = sqlx::QueryBuilder::new(
+            let mut q = super::sql::Builder::new(
                 "SELECT customer, subscription FROM backfill_subscriptions WHERE run = ",
             );
-            q.push_bind(run.to_owned()).push(" AND customer IN (");
-            let mut list = q.separated(", ");
-            for c in chunk {
-                list.push_bind(c.clone());
-            }
-            list.push_unseparated(")");
+            q.push_bind(run.to_owned())
+                .push(" AND customer IN (")
+                .push_list(chunk.iter().cloned())
+                .push(")");
             let rows = q.build().fetch_all(self.reader()).await?;
             for r in rows {
                 out.push((r.try_get("customer")?, r.try_get("subscription")?));
@@ -319,7 +319,7 @@ impl Store {
         let run = run.to_owned();
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM backfill_subscriptions WHERE run != ?1")
+                sqlx::query("DELETE FROM backfill_subscriptions WHERE run != $1")
                     .bind(&run)
                     .execute(&mut *c)
                     .await?;

@@ -12,7 +12,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::AnyPool;
+
+use super::Conn;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use super::StoreError;
@@ -21,10 +23,8 @@ use crate::domain::Clock;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Output = Box<dyn Any + Send>;
-type Unit = Box<
-    dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Output, sqlx::Error>>
-        + Send,
->;
+type Unit =
+    Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<Output, sqlx::Error>> + Send>;
 
 /// Webhooks waiting for the writer beyond this are answered 503.
 const INTAKE_CAPACITY: usize = 8_192;
@@ -47,7 +47,7 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(pool: SqlitePool, clock: Clock, jobs: Arc<Notify>) -> Self {
+    pub(super) fn start(pool: AnyPool, clock: Clock, jobs: Arc<Notify>) -> Self {
         let (intake, intake_rx) = mpsc::channel(INTAKE_CAPACITY);
         let (units, units_rx) = mpsc::channel(UNIT_CAPACITY);
         let task = tokio::spawn(run(pool, clock, jobs, intake_rx, units_rx));
@@ -82,11 +82,9 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, sqlx::Error>>
-            + Send
-            + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, sqlx::Error>> + Send + 'static,
     {
-        let unit: Unit = Box::new(move |conn: &mut SqliteConnection| {
+        let unit: Unit = Box::new(move |conn: &mut Conn| {
             let fut = f(conn);
             Box::pin(async move { fut.await.map(|t| Box::new(t) as Output) })
         });
@@ -126,7 +124,7 @@ impl Writer {
 }
 
 async fn run(
-    pool: SqlitePool,
+    pool: AnyPool,
     clock: Clock,
     jobs: Arc<Notify>,
     mut intake_rx: mpsc::Receiver<(NewEvent, IntakeReply)>,
@@ -166,7 +164,7 @@ async fn run(
 }
 
 async fn commit(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     clock: &Clock,
     jobs: &Notify,
     events: &mut Vec<(NewEvent, IntakeReply)>,
@@ -239,5 +237,5 @@ async fn commit(
 
 /// A placeholder left where a unit was taken out to run.
 fn noop() -> Unit {
-    Box::new(|_conn: &mut SqliteConnection| Box::pin(async { Ok(Box::new(()) as Output) }))
+    Box::new(|_conn: &mut Conn| Box::pin(async { Ok(Box::new(()) as Output) }))
 }

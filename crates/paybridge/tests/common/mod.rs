@@ -4,6 +4,7 @@
 
 pub mod crm;
 pub mod network;
+pub mod pg;
 pub mod process;
 pub mod receiver;
 pub mod story;
@@ -46,7 +47,7 @@ pub fn test_settings(dir: &Path) -> Settings {
     s.server.listen = "127.0.0.1:0".parse().expect("addr");
     s.server.admin_listen = "127.0.0.1:0".parse().expect("addr");
     s.server.admin_token = Some(Secret::new(ADMIN_TOKEN.into()));
-    s.store.url = format!("sqlite://{}", dir.join("paybridge.db").display());
+    s.store.url = pg::store_url_for(dir);
     s.stripe.webhook_secrets = vec![Secret::new(SECRET.into())];
     // Receivers of Slack and provisioning calls listen on loopback.
     s.outbound.allow_hosts = vec!["127.0.0.1".into()];
@@ -144,8 +145,7 @@ pub fn test_config_text(text: &str, dir: &Path, sandbox: &hubspot_sandbox::Sandb
     set("server", "listen", "127.0.0.1:0".into());
     set("server", "admin_listen", "127.0.0.1:0".into());
     set("server", "admin_token", ADMIN_TOKEN.into());
-    let db = format!("sqlite://{}", dir.join("paybridge.db").display());
-    set("store", "url", db.into());
+    set("store", "url", pg::store_url_for(dir).into());
     set(
         "stripe",
         "webhook_secrets",
