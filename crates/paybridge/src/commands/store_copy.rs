@@ -3,11 +3,12 @@
 
 use crate::basics::printable;
 use crate::cli::StoreCopyArgs;
-use crate::ops::store_copy::{self, Copied, redacted};
+use crate::ops::store_copy::{self, Copied};
+use crate::store::redacted_url;
 
 pub async fn run(args: StoreCopyArgs) -> anyhow::Result<()> {
     store_copy::check_urls(&args.from, &args.to)?;
-    let (from, to) = (redacted(&args.from), redacted(&args.to));
+    let (from, to) = (redacted_url(&args.from), redacted_url(&args.to));
     println!("copying {} into {}", printable(&from), printable(&to));
     let copied = store_copy::copy(&args.from, &args.to).await?;
     print!("{}", summary(&copied));

@@ -24,7 +24,7 @@ use sqlx::{Connection as _, PgConnection, SqliteConnection};
 use crate::UsageError;
 use crate::basics::printable;
 use crate::domain::Clock;
-use crate::store::Store;
+use crate::store::{Dialect, Store, latest_migration, redacted_url};
 
 pub use schema::Table;
 
@@ -46,17 +46,17 @@ pub struct Copied {
 /// Copies the SQLite store at `from` into the empty Postgres database at `to`.
 pub async fn copy(from: &str, to: &str) -> anyhow::Result<Copied> {
     check_urls(from, to)?;
-    let expected = this_builds_schema_version().await?;
+    let expected = latest_migration(Dialect::Sqlite);
     // The source first: a mistyped path stops here, before the target is touched.
     let mut source = open_source(from).await?;
     // Creates the schema (or finds it current); the store's own handle is not needed after.
     let store = Store::open(to, Clock::system())
         .await
-        .with_context(|| format!("cannot open the target {}", redacted(to)))?;
+        .with_context(|| format!("cannot open the target {}", redacted_url(to)))?;
     store.close().await;
     let mut target = PgConnection::connect(to)
         .await
-        .with_context(|| format!("cannot connect to the target {}", redacted(to)))?;
+        .with_context(|| format!("cannot connect to the target {}", redacted_url(to)))?;
     let copied = copy_between(&mut source, &mut target, expected).await;
     let _ = target.close().await;
     let _ = source.close().await;
@@ -182,14 +182,14 @@ pub fn check_urls(from: &str, to: &str) -> anyhow::Result<()> {
     if !from.starts_with("sqlite:") {
         return Err(UsageError(format!(
             "--from {}: the source must be a SQLite store (sqlite://PATH)",
-            printable(&redacted(from))
+            printable(&redacted_url(from))
         ))
         .into());
     }
     if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
         return Err(UsageError(format!(
             "--to {}: the target must be a Postgres database (postgres://USER@HOST/DB)",
-            printable(&redacted(to))
+            printable(&redacted_url(to))
         ))
         .into());
     }
@@ -199,121 +199,22 @@ pub fn check_urls(from: &str, to: &str) -> anyhow::Result<()> {
 /// The source, read-only (never created: a mistyped path is an error, not a new store).
 async fn open_source(from: &str) -> anyhow::Result<SqliteConnection> {
     let options = SqliteConnectOptions::from_str(from)
-        .with_context(|| format!("--from {} is not a SQLite URL", printable(&redacted(from))))?
+        .with_context(|| {
+            format!(
+                "--from {} is not a SQLite URL",
+                printable(&redacted_url(from))
+            )
+        })?
         .read_only(true)
         .create_if_missing(false);
     SqliteConnection::connect_with(&options)
         .await
-        .with_context(|| format!("cannot open the source {}", printable(&redacted(from))))
-}
-
-/// The schema version this build's SQLite migrations end at, read from a scratch store that
-/// `Store::open` migrates (the migration list is the store's own; a `store::SCHEMA_VERSION`
-/// would make this unnecessary). On a thread of its own with logging off there: the
-/// scratch store's migrations are no news to the operator.
-async fn this_builds_schema_version() -> anyhow::Result<i64> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
-        let version = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start a runtime")
-            .and_then(|rt| rt.block_on(scratch_schema_version()));
-        let _ = tx.send(version);
-    });
-    rx.await
-        .context("the schema version check stopped before its end")?
-}
-
-async fn scratch_schema_version() -> anyhow::Result<i64> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("paybridge-schema-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let version = async {
-        let url = format!("sqlite://{}", dir.join("schema.db").display());
-        let store = Store::open(&url, Clock::system())
-            .await
-            .context("cannot create a scratch store to learn this build's schema version")?;
-        store.close().await;
-        let mut scratch = open_source(&url).await?;
-        let version = schema::source_version(&mut scratch).await;
-        let _ = scratch.close().await;
-        version
-    }
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
-    version
-}
-
-/// `url` with its password (in the authority or a `password=` query parameter) shown as
-/// `***`, for messages and logs. A URL that does not parse is not shown at all.
-pub fn redacted(url: &str) -> String {
-    let Ok(mut parsed) = reqwest::Url::parse(url) else {
-        return "(a URL that does not parse)".into();
-    };
-    let mut changed = false;
-    if parsed.password().is_some() {
-        changed = parsed.set_password(Some("***")).is_ok();
-        if !changed {
-            return "(a URL with a password)".into();
-        }
-    }
-    let secret_key = |k: &str| {
-        let k = k.to_ascii_lowercase();
-        k == "password" || k == "sslpassword"
-    };
-    if parsed.query_pairs().any(|(k, _)| secret_key(&k)) {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if secret_key(&k) {
-                    "***".into()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-        changed = true;
-    }
-    if changed {
-        parsed.to_string()
-    } else {
-        url.to_owned()
-    }
+        .with_context(|| format!("cannot open the source {}", printable(&redacted_url(from))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_password_is_never_shown() {
-        assert_eq!(
-            redacted("postgres://app:s3cr%40t@db.internal:5432/pay"),
-            "postgres://app:***@db.internal:5432/pay"
-        );
-        assert_eq!(
-            redacted("postgres://app@db/pay?sslmode=require&password=hunter2"),
-            "postgres://app@db/pay?sslmode=require&password=***"
-        );
-        assert_eq!(
-            redacted("postgresql://app@db/pay"),
-            "postgresql://app@db/pay",
-            "nothing to hide: shown as given"
-        );
-        assert_eq!(
-            redacted("sqlite://data/pay bridge.db"),
-            "sqlite://data/pay bridge.db"
-        );
-        let odd = redacted("postgres://app:hunter2@[::1");
-        assert!(!odd.contains("hunter2"), "{odd}");
-    }
 
     #[test]
     fn only_sqlite_to_postgres_is_accepted() {

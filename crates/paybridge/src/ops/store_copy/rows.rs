@@ -121,7 +121,8 @@ pub async fn copy_table(
     }
     let columns: Vec<String> = table.columns.iter().map(|(c, _)| quoted(c)).collect();
     let columns = columns.join(", ");
-    let select = format!("SELECT {columns} FROM {}", quoted(&table.name));
+    let order = if table.rowid { " ORDER BY rowid" } else { "" };
+    let select = format!("SELECT {columns} FROM {}{order}", quoted(&table.name));
     let insert = format!("INSERT INTO {} ({columns}) ", quoted(&table.name));
     let per_chunk = CHUNK_ROWS.min(MAX_PARAMETERS / table.columns.len()).max(1);
     let mut rows = sqlx::query(&select).fetch(&mut *source);

@@ -51,6 +51,18 @@ pub struct Table {
     /// The largest id SQLite's AUTOINCREMENT ever handed out (`sqlite_sequence`): ids of
     /// deleted rows are never reused there, nor after the copy.
     pub autoincrement: Option<i64>,
+    /// A rowid table: read in rowid order, so that a Postgres identity filled by the
+    /// inserts (`reconcile_runs.seq`) keeps the order SQLite's rowid gave.
+    pub rowid: bool,
+}
+
+/// A table as the source has it.
+#[derive(Debug, Clone)]
+pub struct SourceTable {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub autoincrement: Option<i64>,
+    pub rowid: bool,
 }
 
 /// `name` quoted as an identifier (the same rule in SQLite and Postgres).
@@ -88,12 +100,11 @@ pub async fn source_version(source: &mut SqliteConnection) -> anyhow::Result<i64
 
 /// The source's tables to copy: every table but SQLite's own and `schema_migrations` (the
 /// target's migrations wrote their own), each with its columns and AUTOINCREMENT counter.
-pub async fn source_tables(
-    source: &mut SqliteConnection,
-) -> anyhow::Result<Vec<(String, Vec<String>, Option<i64>)>> {
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master
-         WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+pub async fn source_tables(source: &mut SqliteConnection) -> anyhow::Result<Vec<SourceTable>> {
+    // pragma_table_list (SQLite 3.37): `wr` is 1 for a WITHOUT ROWID table.
+    let listed: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT name, wr FROM pragma_table_list
+         WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
            AND name != 'schema_migrations'
          ORDER BY name",
     )
@@ -101,16 +112,20 @@ pub async fn source_tables(
     .await
     .context("cannot list the source's tables")?;
     let counters = autoincrement_counters(source).await?;
-    let mut tables = Vec::with_capacity(names.len());
-    for name in names {
+    let mut tables = Vec::with_capacity(listed.len());
+    for (name, without_rowid) in listed {
         let columns: Vec<String> =
             sqlx::query_scalar("SELECT name FROM pragma_table_info(?1) ORDER BY cid")
                 .bind(&name)
                 .fetch_all(&mut *source)
                 .await
                 .with_context(|| format!("cannot read the columns of {}", printable(&name)))?;
-        let counter = counters.get(&name).copied();
-        tables.push((name, columns, counter));
+        tables.push(SourceTable {
+            autoincrement: counters.get(&name).copied(),
+            rowid: without_rowid == 0,
+            name,
+            columns,
+        });
     }
     Ok(tables)
 }
@@ -136,7 +151,7 @@ async fn autoincrement_counters(
 /// after the tables its foreign keys reference.
 pub async fn match_target(
     target: &mut PgConnection,
-    source: Vec<(String, Vec<String>, Option<i64>)>,
+    source: Vec<SourceTable>,
 ) -> anyhow::Result<Vec<Table>> {
     let rows = sqlx::query(
         "SELECT table_name::text AS table_name, column_name::text AS column_name,
@@ -168,7 +183,13 @@ pub async fn match_target(
             .insert(column, (data_type, sequence));
     }
     let mut tables = Vec::with_capacity(source.len());
-    for (name, source_columns, autoincrement) in source {
+    for SourceTable {
+        name,
+        columns: source_columns,
+        autoincrement,
+        rowid,
+    } in source
+    {
         let shown = printable(&name).into_owned();
         let Some(target_columns) = columns.get(&name) else {
             anyhow::bail!(
@@ -201,6 +222,7 @@ pub async fn match_target(
             columns: typed,
             sequences,
             autoincrement,
+            rowid,
         });
     }
     let references = references(target).await?;
@@ -320,6 +342,7 @@ mod tests {
             columns: vec![],
             sequences: vec![],
             autoincrement: None,
+            rowid: true,
         }
     }
 
