@@ -114,6 +114,7 @@ pub async fn copy_between(
             );
         }
         move_sequences(&mut write, table).await?;
+        tracing::info!(table = %printable(&table.name), rows = written, "table copied");
         counts.push(count);
     }
     write

@@ -13,9 +13,11 @@ use sqlx::{
 use super::schema::{PgKind, Table, quoted};
 use crate::basics::printable;
 
-/// Rows per INSERT (fewer for wide tables: a statement takes at most 65,535 parameters).
+/// Rows per INSERT (fewer for wide tables: a statement takes at most 65,535 parameters),
+/// and sooner once the rows hold this many bytes of text and blobs (large payloads).
 const CHUNK_ROWS: usize = 500;
 const MAX_PARAMETERS: usize = 65_535;
+const CHUNK_BYTES: usize = 8 << 20;
 
 /// A value read from SQLite, as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +30,15 @@ enum Cell {
 }
 
 impl Cell {
+    /// Bytes it holds beyond its fixed size.
+    fn weight(&self) -> usize {
+        match self {
+            Self::Text(s) => s.len(),
+            Self::Blob(b) => b.len(),
+            _ => 0,
+        }
+    }
+
     fn class(&self) -> &'static str {
         match self {
             Self::Null => "NULL",
@@ -128,6 +139,7 @@ pub async fn copy_table(
     let mut rows = sqlx::query(&select).fetch(&mut *source);
     let mut chunk: Vec<Vec<Bound>> = Vec::with_capacity(per_chunk);
     let mut copied = 0u64;
+    let mut bytes = 0usize;
     while let Some(row) = rows
         .try_next()
         .await
@@ -138,6 +150,7 @@ pub async fn copy_table(
             let value = cell(&row, index).with_context(|| {
                 format!("cannot read {shown}.{} in the source", printable(column))
             })?;
+            bytes += value.weight();
             values.push(bind(value, *kind).map_err(|why| {
                 anyhow::anyhow!(
                     "{shown}.{} (row {}): {why}",
@@ -147,10 +160,11 @@ pub async fn copy_table(
             })?);
         }
         chunk.push(values);
-        if chunk.len() == per_chunk {
+        if chunk.len() == per_chunk || bytes >= CHUNK_BYTES {
             copied += insert_chunk(target, &insert, &mut chunk)
                 .await
                 .with_context(|| format!("cannot write {shown} to the target"))?;
+            bytes = 0;
         }
     }
     if !chunk.is_empty() {
