@@ -3,19 +3,17 @@
 
 use crate::basics::printable;
 use crate::cli::StoreCopyArgs;
-use crate::ops::store_copy::{self, Copied};
-use crate::store::redacted_url;
+use crate::ops::store_copy::{self, Copied, shown};
 
 pub async fn run(args: StoreCopyArgs) -> anyhow::Result<()> {
     store_copy::check_urls(&args.from, &args.to)?;
-    let (from, to) = (redacted_url(&args.from), redacted_url(&args.to));
-    println!("copying {} into {}", printable(&from), printable(&to));
+    let (from, to) = (shown(&args.from), shown(&args.to));
+    println!("copying {from} into {to}");
     let copied = store_copy::copy(&args.from, &args.to).await?;
     print!("{}", summary(&copied));
     println!(
         "copied (schema version {}); point store.url at {} and start the replicas",
-        copied.schema_version,
-        printable(&to)
+        copied.schema_version, to
     );
     Ok(())
 }

@@ -52,11 +52,11 @@ pub async fn copy(from: &str, to: &str) -> anyhow::Result<Copied> {
     // Creates the schema (or finds it current); the store's own handle is not needed after.
     let store = Store::open(to, Clock::system())
         .await
-        .with_context(|| format!("cannot open the target {}", redacted_url(to)))?;
+        .with_context(|| format!("cannot open the target {}", shown(to)))?;
     store.close().await;
     let mut target = PgConnection::connect(to)
         .await
-        .with_context(|| format!("cannot connect to the target {}", redacted_url(to)))?;
+        .with_context(|| format!("cannot connect to the target {}", shown(to)))?;
     let copied = copy_between(&mut source, &mut target, expected).await;
     let _ = target.close().await;
     let _ = source.close().await;
@@ -178,19 +178,24 @@ async fn move_sequences(target: &mut PgConnection, table: &Table) -> anyhow::Res
     Ok(())
 }
 
+/// `url` as it may be printed: without its password, safe for a terminal.
+pub fn shown(url: &str) -> String {
+    printable(&redacted_url(url)).into_owned()
+}
+
 /// Refuses anything but a SQLite source and a Postgres target (exit 2).
 pub fn check_urls(from: &str, to: &str) -> anyhow::Result<()> {
     if !from.starts_with("sqlite:") {
         return Err(UsageError(format!(
             "--from {}: the source must be a SQLite store (sqlite://PATH)",
-            printable(&redacted_url(from))
+            shown(from)
         ))
         .into());
     }
     if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
         return Err(UsageError(format!(
             "--to {}: the target must be a Postgres database (postgres://USER@HOST/DB)",
-            printable(&redacted_url(to))
+            shown(to)
         ))
         .into());
     }
@@ -200,17 +205,12 @@ pub fn check_urls(from: &str, to: &str) -> anyhow::Result<()> {
 /// The source, read-only (never created: a mistyped path is an error, not a new store).
 async fn open_source(from: &str) -> anyhow::Result<SqliteConnection> {
     let options = SqliteConnectOptions::from_str(from)
-        .with_context(|| {
-            format!(
-                "--from {} is not a SQLite URL",
-                printable(&redacted_url(from))
-            )
-        })?
+        .with_context(|| format!("--from {} is not a SQLite URL", shown(from)))?
         .read_only(true)
         .create_if_missing(false);
     SqliteConnection::connect_with(&options)
         .await
-        .with_context(|| format!("cannot open the source {}", printable(&redacted_url(from))))
+        .with_context(|| format!("cannot open the source {}", shown(from)))
 }
 
 #[cfg(test)]
