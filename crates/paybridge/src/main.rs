@@ -21,7 +21,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<ConfigError>() || e.is::<UsageError>() => {
+        Err(e)
+            if e.is::<ConfigError>()
+                || e.is::<UsageError>()
+                || e.is::<paybridge::store::Unreachable>() =>
+        {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }

@@ -255,10 +255,9 @@ impl Application {
                     self.settings.contacts.follow_email,
                 )),
             );
-            let holder = format!("{}-{}", std::process::id(), crate::domain::random_hex(4));
             tasks.push(tokio::spawn(reconciler.schedule(
                 every,
-                holder,
+                crate::ops::singleton::holder_name(),
                 cancel.clone(),
             )));
         }

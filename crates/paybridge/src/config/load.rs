@@ -366,7 +366,10 @@ fn store(f: &mut Fields, at: At, s: &mut Settings) {
         } else {
             f.problem(
                 "store.url",
-                format!("`{url}` is neither sqlite://PATH nor postgres://…"),
+                format!(
+                    "`{}` is neither sqlite://PATH nor postgres://USER@HOST/DATABASE",
+                    crate::store::redacted_url(&url)
+                ),
             );
         }
     }

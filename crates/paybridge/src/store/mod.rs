@@ -58,6 +58,15 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
 }
 
+/// The database could not be reached when the store was opened (exit code 2: the URL, the
+/// network or the server must be fixed; the message names the URL without its password).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to Postgres at {url}: {cause}")]
+pub struct Unreachable {
+    pub url: String,
+    pub cause: String,
+}
+
 /// A connection of the writer's transaction (either backend).
 pub(crate) type Conn = AnyConnection;
 
@@ -215,6 +224,10 @@ impl Store {
 
     async fn open_postgres(url: &str, clock: Clock) -> anyhow::Result<Self> {
         let shown = redacted_url(url);
+        let unreachable = |e: sqlx::Error| Unreachable {
+            url: shown.clone(),
+            cause: e.to_string(),
+        };
         let options = || {
             AnyPoolOptions::new()
                 .acquire_timeout(PG_ACQUIRE_TIMEOUT)
@@ -224,7 +237,7 @@ impl Store {
             .max_connections(1)
             .connect(url)
             .await
-            .with_context(|| format!("cannot connect to Postgres at {shown}"))?;
+            .map_err(unreachable)?;
         migrate::run(&write, Dialect::Postgres)
             .await
             .with_context(|| format!("cannot migrate the Postgres database at {shown}"))?;
@@ -232,13 +245,13 @@ impl Store {
             .max_connections(PG_READERS)
             .connect(url)
             .await
-            .with_context(|| format!("cannot connect to Postgres at {shown}"))?;
+            .map_err(unreachable)?;
         let native = sqlx::postgres::PgPoolOptions::new()
             .max_connections(PG_NATIVE)
             .acquire_timeout(PG_ACQUIRE_TIMEOUT)
             .connect(url)
             .await
-            .with_context(|| format!("cannot connect to Postgres at {shown}"))?;
+            .map_err(unreachable)?;
         Ok(Self::assemble(
             Dialect::Postgres,
             write,
@@ -327,10 +340,17 @@ impl Store {
     }
 
     /// `SELECT 1` on both pools: the store can read and the writer connection is alive.
+    /// Bounded: a database that does not answer within two seconds is not ready.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.inner.read).await?;
-        sqlx::query("SELECT 1").execute(&self.inner.write).await?;
-        Ok(())
+        let both = async {
+            sqlx::query("SELECT 1").execute(&self.inner.read).await?;
+            sqlx::query("SELECT 1").execute(&self.inner.write).await?;
+            Ok::<_, sqlx::Error>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(2), both).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(StoreError::Db(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
