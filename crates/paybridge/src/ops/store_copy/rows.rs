@@ -236,6 +236,39 @@ mod tests {
         );
     }
 
+    /// SQLite keeps what a value is, whatever its column says (datatype3.html §3: a BLOB
+    /// column has no affinity; a REAL one stores an integer as REAL).
+    #[tokio::test]
+    async fn each_value_is_read_by_its_storage_class_not_its_column() {
+        use sqlx::Connection as _;
+        let mut c = SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        sqlx::query("CREATE TABLE t (payload BLOB, n INTEGER, r REAL, s TEXT, z INTEGER)")
+            .execute(&mut c)
+            .await
+            .expect("table");
+        sqlx::query("INSERT INTO t VALUES ('{\"a\":1}', 2.5, 2, x'00ff', NULL)")
+            .execute(&mut c)
+            .await
+            .expect("row");
+        let row = sqlx::query("SELECT payload, n, r, s, z FROM t")
+            .fetch_one(&mut c)
+            .await
+            .expect("read");
+        let cells: Vec<Cell> = (0..5).map(|i| cell(&row, i).expect("cell")).collect();
+        assert_eq!(
+            cells,
+            [
+                Cell::Text("{\"a\":1}".into()),
+                Cell::Real(2.5),
+                Cell::Real(2.0),
+                Cell::Blob(vec![0, 0xff]),
+                Cell::Null,
+            ]
+        );
+    }
+
     #[test]
     fn a_null_takes_the_type_of_its_column() {
         assert_eq!(bind(Cell::Null, PgKind::Int8), Ok(Bound::Int8(None)));
