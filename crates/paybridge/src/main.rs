@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use paybridge::app::load;
 use paybridge::basics::ConfigError;
-use paybridge::cli::{Cli, Command};
+use paybridge::cli::{Cli, Command, StoreCommand};
 use paybridge::{UsageError, commands, telemetry};
 
 fn main() -> ExitCode {
@@ -57,5 +57,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backfill(args) => commands::backfill::run(args, config()?).await,
         Command::Reconcile(args) => commands::reconcile::run(args, config()?).await,
         Command::Report(args) => commands::report::run(args, settings()?).await,
+        Command::Store(StoreCommand::Copy(args)) => commands::store_copy::run(args).await,
     }
 }
