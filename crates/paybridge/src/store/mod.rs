@@ -154,8 +154,9 @@ async fn session_settings(
 /// How long a Postgres query may wait for a connection: past it intake answers 503 (Stripe
 /// retries) and workers back off, instead of hanging while the database is away.
 const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections to Postgres per replica: the writer's one, readers, the budget's.
-const PG_READERS: u32 = 8;
+/// Connections to Postgres per replica: the writer's one, `pool_size` readers (`[store]
+/// pool_size`), two for the shared HubSpot budget.
+pub const DEFAULT_POOL_SIZE: u32 = 8;
 const PG_NATIVE: u32 = 2;
 
 fn install_drivers() {
@@ -182,9 +183,14 @@ impl Store {
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or
     /// `postgres://…`) and runs migrations.
     pub async fn open(url: &str, clock: Clock) -> anyhow::Result<Self> {
+        Self::open_with(url, clock, DEFAULT_POOL_SIZE).await
+    }
+
+    /// [`Store::open`] with `pool_size` reading connections on Postgres (`[store] pool_size`).
+    pub async fn open_with(url: &str, clock: Clock, pool_size: u32) -> anyhow::Result<Self> {
         install_drivers();
         match Dialect::of_url(url) {
-            Some(Dialect::Postgres) => Self::open_postgres(url, clock).await,
+            Some(Dialect::Postgres) => Self::open_postgres(url, clock, pool_size.max(1)).await,
             Some(Dialect::Sqlite) => Self::open_sqlite(url, clock).await,
             None => anyhow::bail!(
                 "store.url `{}` is neither sqlite://PATH nor postgres://USER@HOST/DATABASE",
@@ -231,7 +237,7 @@ impl Store {
         ))
     }
 
-    async fn open_postgres(url: &str, clock: Clock) -> anyhow::Result<Self> {
+    async fn open_postgres(url: &str, clock: Clock, pool_size: u32) -> anyhow::Result<Self> {
         let shown = redacted_url(url);
         let unreachable = |e: sqlx::Error| Unreachable {
             url: shown.clone(),
@@ -252,7 +258,7 @@ impl Store {
             .await
             .with_context(|| format!("cannot migrate the Postgres database at {shown}"))?;
         let read = options()
-            .max_connections(PG_READERS)
+            .max_connections(pool_size)
             .connect(url)
             .await
             .map_err(unreachable)?;
