@@ -511,3 +511,17 @@ async fn a_store_written_during_the_copy_is_copied_from_one_snapshot() {
         Err(_) => panic!("the app is still shared"),
     }
 }
+
+/// A target no Postgres answers at: exit 2, the cause said, the URL named without its
+/// password, and nothing of the source's changed.
+#[tokio::test]
+async fn an_unreachable_target_is_named_without_its_password() {
+    let (_dir, from) = small_store().await;
+    // Port 1 on loopback: nothing listens there.
+    let refused = store_copy(&from, "postgres://app:pw-not-printed@127.0.0.1:1/pay").await;
+    let out = text(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{out}");
+    assert!(out.contains("postgres://app:***@127.0.0.1:1/pay"), "{out}");
+    assert!(out.contains("cannot connect"), "the cause is said: {out}");
+    assert!(!out.contains("pw-not-printed"), "{out}");
+}

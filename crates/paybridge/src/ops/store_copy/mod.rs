@@ -50,9 +50,9 @@ pub async fn copy(from: &str, to: &str) -> anyhow::Result<Copied> {
     // The source first: a mistyped path stops here, before the target is touched.
     let mut source = open_source(from).await?;
     // Creates the schema (or finds it current); the store's own handle is not needed after.
-    let store = Store::open(to, Clock::system())
-        .await
-        .with_context(|| format!("cannot open the target {}", shown(to)))?;
+    // Its errors name the URL (without the password) and keep their exit code: unreachable
+    // is a ConfigError (exit 2), so no context is wrapped around them.
+    let store = Store::open(to, Clock::system()).await?;
     store.close().await;
     let mut target = PgConnection::connect(to)
         .await
