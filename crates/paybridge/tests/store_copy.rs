@@ -384,6 +384,8 @@ async fn small_store() -> (tempfile::TempDir, String) {
     (dir, url)
 }
 
+/// A second copy into the same database: exit 2 naming the tables that hold rows, the
+/// password of the URL not printed, nothing added.
 #[tokio::test]
 async fn a_target_holding_rows_is_refused_with_exit_2_and_left_as_it_was() {
     let (_dir, from) = small_store().await;
@@ -407,6 +409,8 @@ async fn a_target_holding_rows_is_refused_with_exit_2_and_left_as_it_was() {
     assert_eq!(pg_events(&db).await, 1, "nothing added");
 }
 
+/// A mistyped path (not created), a SQLite file of something else and a store of a newer
+/// paybridge: each refused with exit 2 before a row is copied.
 #[tokio::test]
 async fn a_source_that_is_not_a_paybridge_store_of_this_version_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -423,6 +427,13 @@ async fn a_source_that_is_not_a_paybridge_store_of_this_version_is_refused() {
         .expect("a table");
     let _ = c.close().await;
     let db = pg::database().await;
+    let missing = sqlite_url(&dir.path().join("typo.db"));
+    let refused = store_copy(&missing, db.url()).await;
+    let out = text(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{out}");
+    assert!(out.contains("typo.db: no such file"), "{out}");
+    assert!(!dir.path().join("typo.db").exists(), "not created");
+
     let refused = store_copy(&sqlite_url(&other), db.url()).await;
     let out = text(&refused);
     assert_eq!(refused.status.code(), Some(2), "{out}");

@@ -208,6 +208,9 @@ async fn open_source(from: &str) -> anyhow::Result<SqliteConnection> {
         .with_context(|| format!("--from {} is not a SQLite URL", shown(from)))?
         .read_only(true)
         .create_if_missing(false);
+    if !options.get_filename().is_file() {
+        return Err(UsageError(format!("--from {}: no such file", shown(from))).into());
+    }
     SqliteConnection::connect_with(&options)
         .await
         .with_context(|| format!("cannot open the source {}", shown(from)))
