@@ -536,3 +536,39 @@ async fn an_unreachable_target_is_named_without_its_password() {
     assert!(out.contains("cannot connect"), "the cause is said: {out}");
     assert!(!out.contains("pw-not-printed"), "{out}");
 }
+
+/// An id SQLite's AUTOINCREMENT gave out is never given again on Postgres, also when its
+/// row is gone (the sequence moves past `sqlite_sequence`, not only past the largest id).
+#[tokio::test]
+async fn ids_sqlite_gave_out_are_not_given_again() {
+    let (_dir, from) = small_store().await;
+    let options =
+        sqlx::sqlite::SqliteConnectOptions::new().filename(from.trim_start_matches("sqlite://"));
+    let mut c = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open");
+    for id in [1, 2, 3] {
+        sqlx::query(
+            "INSERT INTO timeline (id, event_id, at, attempt, message) VALUES ($1, 'evt_small_1', 0, 1, 'x')",
+        )
+        .bind(id)
+        .execute(&mut c)
+        .await
+        .expect("a timeline row");
+    }
+    sqlx::query("DELETE FROM timeline WHERE id = 3")
+        .execute(&mut c)
+        .await
+        .expect("delete the newest");
+    let _ = c.close().await;
+    let db = pg::database().await;
+    let copied = store_copy(&from, db.url()).await;
+    assert!(copied.status.success(), "{}", text(&copied));
+    let mut c = db.connect().await;
+    let next: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('timeline', 'id'))")
+        .fetch_one(&mut c)
+        .await
+        .expect("nextval");
+    let _ = c.close().await;
+    assert_eq!(next, 4, "3 was given out before the copy");
+}

@@ -26,7 +26,7 @@ use crate::basics::printable;
 use crate::domain::Clock;
 use crate::store::{Dialect, Store, latest_migration, redacted_url};
 
-pub use schema::Table;
+use schema::Table;
 
 /// Rows of one table at both ends after the copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub async fn copy(from: &str, to: &str) -> anyhow::Result<Copied> {
 
 /// The copy itself, between open connections: `target` holds this build's schema.
 /// Refuses a source of another schema version than `expected` and a non-empty target.
-pub async fn copy_between(
+async fn copy_between(
     source: &mut SqliteConnection,
     target: &mut PgConnection,
     expected: i64,
