@@ -363,6 +363,23 @@ fn assert_one_of_everything(state: &serde_json::Value, done_customers: &[String]
     }
 }
 
+/// Runs `statements` on the SQLite file at `path` (created if missing).
+async fn sqlite_exec(path: &Path, statements: &[&str]) {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut c = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the SQLite file");
+    for statement in statements {
+        sqlx::query(statement)
+            .execute(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let _ = c.close().await;
+}
+
 /// How many events the target database holds.
 async fn pg_events(db: &pg::TestDatabase) -> i64 {
     let mut c = db.connect().await;
@@ -415,17 +432,7 @@ async fn a_target_holding_rows_is_refused_with_exit_2_and_left_as_it_was() {
 async fn a_source_that_is_not_a_paybridge_store_of_this_version_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let other = dir.path().join("other.db");
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&other)
-        .create_if_missing(true);
-    let mut c = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("create");
-    sqlx::query("CREATE TABLE notes (body TEXT)")
-        .execute(&mut c)
-        .await
-        .expect("a table");
-    let _ = c.close().await;
+    sqlite_exec(&other, &["CREATE TABLE notes (body TEXT)"]).await;
     let db = pg::database().await;
     let missing = sqlite_url(&dir.path().join("typo.db"));
     let refused = store_copy(&missing, db.url()).await;
@@ -441,18 +448,11 @@ async fn a_source_that_is_not_a_paybridge_store_of_this_version_is_refused() {
 
     // A store written by a newer paybridge (one migration more).
     let (_store_dir, from) = small_store().await;
-    let options =
-        sqlx::sqlite::SqliteConnectOptions::new().filename(from.trim_start_matches("sqlite://"));
-    let mut c = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("open");
-    sqlx::query(
-        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+    sqlite_exec(
+        Path::new(from.trim_start_matches("sqlite://")),
+        &["INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)"],
     )
-    .execute(&mut c)
-    .await
-    .expect("a future migration");
-    let _ = c.close().await;
+    .await;
     let refused = store_copy(&from, db.url()).await;
     let out = text(&refused);
     assert_eq!(refused.status.code(), Some(2), "{out}");
@@ -542,25 +542,18 @@ async fn an_unreachable_target_is_named_without_its_password() {
 #[tokio::test]
 async fn ids_sqlite_gave_out_are_not_given_again() {
     let (_dir, from) = small_store().await;
-    let options =
-        sqlx::sqlite::SqliteConnectOptions::new().filename(from.trim_start_matches("sqlite://"));
-    let mut c = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("open");
-    for id in [1, 2, 3] {
-        sqlx::query(
-            "INSERT INTO timeline (id, event_id, at, attempt, message) VALUES ($1, 'evt_small_1', 0, 1, 'x')",
+    let row = |id| {
+        format!(
+            "INSERT INTO timeline (id, event_id, at, attempt, message) \
+             VALUES ({id}, 'evt_small_1', 0, 1, 'x')"
         )
-        .bind(id)
-        .execute(&mut c)
-        .await
-        .expect("a timeline row");
-    }
-    sqlx::query("DELETE FROM timeline WHERE id = 3")
-        .execute(&mut c)
-        .await
-        .expect("delete the newest");
-    let _ = c.close().await;
+    };
+    let (one, two, three) = (row(1), row(2), row(3));
+    sqlite_exec(
+        Path::new(from.trim_start_matches("sqlite://")),
+        &[&one, &two, &three, "DELETE FROM timeline WHERE id = 3"],
+    )
+    .await;
     let db = pg::database().await;
     let copied = store_copy(&from, db.url()).await;
     assert!(copied.status.success(), "{}", text(&copied));
