@@ -1,8 +1,10 @@
 //! `paybridge store copy`: a SQLite store holding events in every state, copied by the real
 //! binary into a fresh Postgres database, then served from Postgres: every event is there
-//! with its status, what waited runs, nothing done runs again. A target holding rows, a
-//! source that is not a paybridge store and one of another schema version are refused
-//! (exit 2), and a password in a URL is never printed.
+//! with its status, what waited runs, nothing done runs again. A store written during the
+//! copy is copied from one snapshot; ids SQLite gave out are not given again. A target
+//! holding rows, an unreachable one, a missing source, one that is not a paybridge store and
+//! one of another schema version are refused (exit 2), and a password in a URL is never
+//! printed.
 
 mod common;
 
