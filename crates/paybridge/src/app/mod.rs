@@ -95,7 +95,8 @@ impl Application {
         } = config;
         // Installed before any work, so nothing counted before the first scrape is lost.
         crate::telemetry::metrics();
-        let store = Store::open(&settings.store.url, clock.clone()).await?;
+        let store =
+            Store::open_with(&settings.store.url, clock.clone(), settings.store.pool_size).await?;
         let mut secrets = settings.stripe.webhook_secrets.clone();
         let generated_secret = secrets.is_empty() && options.listen;
         if generated_secret {
