@@ -1,8 +1,10 @@
 //! `paybridge store copy`: a SQLite store holding events in every state, copied by the real
 //! binary into a fresh Postgres database, then served from Postgres: every event is there
-//! with its status, what waited runs, nothing done runs again. A target holding rows, a
-//! source that is not a paybridge store and one of another schema version are refused
-//! (exit 2), and a password in a URL is never printed.
+//! with its status, what waited runs, nothing done runs again. A store written during the
+//! copy is copied from one snapshot; ids SQLite gave out are not given again. A target
+//! holding rows, an unreachable one, a missing source, one that is not a paybridge store and
+//! one of another schema version are refused (exit 2), and a password in a URL is never
+//! printed.
 
 mod common;
 
@@ -363,6 +365,23 @@ fn assert_one_of_everything(state: &serde_json::Value, done_customers: &[String]
     }
 }
 
+/// Runs `statements` on the SQLite file at `path` (created if missing).
+async fn sqlite_exec(path: &Path, statements: &[&str]) {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut c = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the SQLite file");
+    for statement in statements {
+        sqlx::query(statement)
+            .execute(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let _ = c.close().await;
+}
+
 /// How many events the target database holds.
 async fn pg_events(db: &pg::TestDatabase) -> i64 {
     let mut c = db.connect().await;
@@ -384,6 +403,8 @@ async fn small_store() -> (tempfile::TempDir, String) {
     (dir, url)
 }
 
+/// A second copy into the same database: exit 2 naming the tables that hold rows, the
+/// password of the URL not printed, nothing added.
 #[tokio::test]
 async fn a_target_holding_rows_is_refused_with_exit_2_and_left_as_it_was() {
     let (_dir, from) = small_store().await;
@@ -407,22 +428,21 @@ async fn a_target_holding_rows_is_refused_with_exit_2_and_left_as_it_was() {
     assert_eq!(pg_events(&db).await, 1, "nothing added");
 }
 
+/// A mistyped path (not created), a SQLite file of something else and a store of a newer
+/// paybridge: each refused with exit 2 before a row is copied.
 #[tokio::test]
 async fn a_source_that_is_not_a_paybridge_store_of_this_version_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let other = dir.path().join("other.db");
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&other)
-        .create_if_missing(true);
-    let mut c = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("create");
-    sqlx::query("CREATE TABLE notes (body TEXT)")
-        .execute(&mut c)
-        .await
-        .expect("a table");
-    let _ = c.close().await;
+    sqlite_exec(&other, &["CREATE TABLE notes (body TEXT)"]).await;
     let db = pg::database().await;
+    let missing = sqlite_url(&dir.path().join("typo.db"));
+    let refused = store_copy(&missing, db.url()).await;
+    let out = text(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{out}");
+    assert!(out.contains("typo.db: no such file"), "{out}");
+    assert!(!dir.path().join("typo.db").exists(), "not created");
+
     let refused = store_copy(&sqlite_url(&other), db.url()).await;
     let out = text(&refused);
     assert_eq!(refused.status.code(), Some(2), "{out}");
@@ -430,18 +450,11 @@ async fn a_source_that_is_not_a_paybridge_store_of_this_version_is_refused() {
 
     // A store written by a newer paybridge (one migration more).
     let (_store_dir, from) = small_store().await;
-    let options =
-        sqlx::sqlite::SqliteConnectOptions::new().filename(from.trim_start_matches("sqlite://"));
-    let mut c = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("open");
-    sqlx::query(
-        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+    sqlite_exec(
+        Path::new(from.trim_start_matches("sqlite://")),
+        &["INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)"],
     )
-    .execute(&mut c)
-    .await
-    .expect("a future migration");
-    let _ = c.close().await;
+    .await;
     let refused = store_copy(&from, db.url()).await;
     let out = text(&refused);
     assert_eq!(refused.status.code(), Some(2), "{out}");
@@ -510,4 +523,47 @@ async fn a_store_written_during_the_copy_is_copied_from_one_snapshot() {
         }
         Err(_) => panic!("the app is still shared"),
     }
+}
+
+/// A target no Postgres answers at: exit 2, the cause said, the URL named without its
+/// password, and nothing of the source's changed.
+#[tokio::test]
+async fn an_unreachable_target_is_named_without_its_password() {
+    let (_dir, from) = small_store().await;
+    // Port 1 on loopback: nothing listens there.
+    let refused = store_copy(&from, "postgres://app:pw-not-printed@127.0.0.1:1/pay").await;
+    let out = text(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{out}");
+    assert!(out.contains("postgres://app:***@127.0.0.1:1/pay"), "{out}");
+    assert!(out.contains("cannot connect"), "the cause is said: {out}");
+    assert!(!out.contains("pw-not-printed"), "{out}");
+}
+
+/// An id SQLite's AUTOINCREMENT gave out is never given again on Postgres, also when its
+/// row is gone (the sequence moves past `sqlite_sequence`, not only past the largest id).
+#[tokio::test]
+async fn ids_sqlite_gave_out_are_not_given_again() {
+    let (_dir, from) = small_store().await;
+    let row = |id| {
+        format!(
+            "INSERT INTO timeline (id, event_id, at, attempt, message) \
+             VALUES ({id}, 'evt_small_1', 0, 1, 'x')"
+        )
+    };
+    let (one, two, three) = (row(1), row(2), row(3));
+    sqlite_exec(
+        Path::new(from.trim_start_matches("sqlite://")),
+        &[&one, &two, &three, "DELETE FROM timeline WHERE id = 3"],
+    )
+    .await;
+    let db = pg::database().await;
+    let copied = store_copy(&from, db.url()).await;
+    assert!(copied.status.success(), "{}", text(&copied));
+    let mut c = db.connect().await;
+    let next: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('timeline', 'id'))")
+        .fetch_one(&mut c)
+        .await
+        .expect("nextval");
+    let _ = c.close().await;
+    assert_eq!(next, 4, "3 was given out before the copy");
 }

@@ -26,7 +26,7 @@ use crate::basics::printable;
 use crate::domain::Clock;
 use crate::store::{Dialect, Store, latest_migration, redacted_url};
 
-pub use schema::Table;
+use schema::Table;
 
 /// Rows of one table at both ends after the copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,9 +50,9 @@ pub async fn copy(from: &str, to: &str) -> anyhow::Result<Copied> {
     // The source first: a mistyped path stops here, before the target is touched.
     let mut source = open_source(from).await?;
     // Creates the schema (or finds it current); the store's own handle is not needed after.
-    let store = Store::open(to, Clock::system())
-        .await
-        .with_context(|| format!("cannot open the target {}", shown(to)))?;
+    // Its errors name the URL (without the password) and keep their exit code: unreachable
+    // is a ConfigError (exit 2), so no context is wrapped around them.
+    let store = Store::open(to, Clock::system()).await?;
     store.close().await;
     let mut target = PgConnection::connect(to)
         .await
@@ -65,7 +65,7 @@ pub async fn copy(from: &str, to: &str) -> anyhow::Result<Copied> {
 
 /// The copy itself, between open connections: `target` holds this build's schema.
 /// Refuses a source of another schema version than `expected` and a non-empty target.
-pub async fn copy_between(
+async fn copy_between(
     source: &mut SqliteConnection,
     target: &mut PgConnection,
     expected: i64,
@@ -208,6 +208,9 @@ async fn open_source(from: &str) -> anyhow::Result<SqliteConnection> {
         .with_context(|| format!("--from {} is not a SQLite URL", shown(from)))?
         .read_only(true)
         .create_if_missing(false);
+    if !options.get_filename().is_file() {
+        return Err(UsageError(format!("--from {}: no such file", shown(from))).into());
+    }
     SqliteConnection::connect_with(&options)
         .await
         .with_context(|| format!("cannot open the source {}", shown(from)))
