@@ -6,12 +6,16 @@
 //! Each test creates and drops its own database on the server of
 //! `PAYBRIDGE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hubspot_sandbox::SandboxConfig;
+use paybridge::hubspot::Properties;
 use paybridge::hubspot::limiter::{Bucket, Limiter};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool};
@@ -288,6 +292,46 @@ async fn batchers_on_another_replica_see_the_shared_pressure() {
         "the token `ready` waited for was taken: {:?}",
         started.elapsed()
     );
+}
+
+/// The whole client: three `HubSpot`s (three replicas) `sharing` one budget create 450
+/// contacts as they trickle in (each replica one every 20 ms for 3 s) against a sandbox that
+/// enforces HubSpot's rolling window at 20 per 10 s. HubSpot never has to say 429, its
+/// busiest window stays within the budget, and the batchers fill their batches (a few
+/// calls for 450 records). Without the shared budget each replica spends its own 20.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_clients_sharing_the_budget_get_no_429_and_still_fill_their_batches() {
+    let db = TestDb::create().await;
+    let budget = 20;
+    let sandbox = common::spawn_sandbox(SandboxConfig {
+        requests_per_10s: budget,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let mut handles = Vec::new();
+    for replica in 0..3 {
+        let client = common::hubspot_client(&sandbox, budget).sharing(db.pool().await);
+        for i in 0..150u64 {
+            let client = client.clone();
+            handles.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20 * i)).await;
+                let email = format!("r{replica}-{i}@example.com");
+                client
+                    .create_contact(Properties::from([("email".into(), email)]))
+                    .await
+            }));
+        }
+    }
+    for handle in handles {
+        handle.await.expect("ran").expect("the contact is created");
+    }
+    let stats = sandbox.stats()["tokens"][SandboxConfig::default().token].clone();
+    println!("{stats}");
+    assert_eq!(stats["rate_limited"], 0, "HubSpot answered 429: {stats}");
+    let busiest = stats["max_in_any_10s"].as_u64().unwrap_or(u64::MAX);
+    assert!(busiest <= u64::from(budget), "{busiest} calls in 10 s");
+    let calls = stats["calls"].as_u64().unwrap_or(u64::MAX);
+    assert!(calls <= 15, "{calls} calls for 450 contacts");
 }
 
 /// A TCP forwarder to Postgres that can go down (refuse and cut every connection) and up.
