@@ -284,11 +284,11 @@ async fn batchers_on_another_replica_see_the_shared_pressure() {
         "ready after {waited:?}"
     );
     assert!(b.is_tight(), "B sees the budget tight");
-    // ...which is still there for whoever acquires first.
+    // ...which is still there for whoever acquires first (taken, the next is ~262 ms off).
     let started = Instant::now();
     a.acquire(Bucket::Standard).await;
     assert!(
-        started.elapsed() < Duration::from_millis(100),
+        started.elapsed() < Duration::from_millis(200),
         "the token `ready` waited for was taken: {:?}",
         started.elapsed()
     );
