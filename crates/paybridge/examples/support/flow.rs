@@ -17,9 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hubspot_sandbox::{Faults, Sandbox, SandboxConfig};
-use paybridge::basics::Secret;
+use paybridge::app::services::Services;
 use paybridge::domain::{Clock, CustomerId, EventId, EventSource, EventStatus};
-use paybridge::hubspot::HubSpot;
 use paybridge::store::{EventFilter, EventSummary, NewEvent, Store};
 use paybridge::worker::{Pipeline, Pool};
 use serde_json::Value;
@@ -57,11 +56,13 @@ pub struct Options {
 
 pub struct Bench {
     pub sandbox: Sandbox,
+    /// The first replica's store (on Postgres every replica's store is one database).
     pub store: Store,
     pub requests_per_10s: u32,
-    pipeline: Pipeline,
+    /// One pipeline per replica, on its own store.
+    replicas: Vec<(Store, Pipeline)>,
     cancel: CancellationToken,
-    workers: Option<tokio::task::JoinHandle<()>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -82,8 +83,21 @@ pub struct Figures {
 
 impl Bench {
     /// A sandbox, the properties the rules write (set up with a token of its own, so the
-    /// measured budget is untouched), and the pipeline, its workers not started yet.
+    /// measured budget is untouched), and the pipeline on a SQLite store of its own, its
+    /// workers not started yet.
     pub async fn start(options: Options) -> anyhow::Result<Bench> {
+        Self::start_replicas(options, None, 1).await
+    }
+
+    /// As [`start`](Self::start), with `replicas` replicas' services (each its own store,
+    /// HubSpot client and pipeline, built as `serve` builds them) on the store at
+    /// `store_url` (a SQLite file of its own when None). On Postgres their HubSpot clients
+    /// take their calls from the one budget the replicas share.
+    pub async fn start_replicas(
+        options: Options,
+        store_url: Option<&str>,
+        replicas: usize,
+    ) -> anyhow::Result<Bench> {
         let per_10s = options.requests_per_10s;
         let sandbox = Sandbox::spawn(SandboxConfig {
             requests_per_10s: (per_10s + per_10s / 9).max(100),
@@ -96,9 +110,12 @@ impl Bench {
         })
         .await?;
         let dir = tempfile::tempdir()?;
+        let url = store_url.map_or_else(
+            || format!("sqlite://{}", dir.path().join("bench.db").display()),
+            str::to_owned,
+        );
         let config = format!(
-            "[store]\nurl = \"sqlite://{}\"\n[stripe]\nwebhook_secrets = [\"whsec_bench_flow_0123456789\"]\n[hubspot]\napi_base = \"{}\"\ntoken = \"{TOKEN}\"\nrequests_per_10s = {per_10s}\n{}",
-            dir.path().join("bench.db").display(),
+            "[store]\nurl = \"{url}\"\n[stripe]\nwebhook_secrets = [\"whsec_bench_flow_0123456789\"]\n[hubspot]\napi_base = \"{}\"\ntoken = \"{TOKEN}\"\nrequests_per_10s = {per_10s}\n{}",
             sandbox.url(),
             options.rules
         );
@@ -117,38 +134,31 @@ impl Bench {
         )
         .await?;
         let clock = Clock::system();
-        let store = Store::open(&settings.store.url, clock.clone()).await?;
-        let hubspot = HubSpot::new(
-            &sandbox.url(),
-            Secret::new(TOKEN.into()),
-            settings.hubspot.api_version,
-            settings.hubspot.requests_per_10s,
-            settings.hubspot.search_per_s,
-            &settings.contacts.id_property,
-        )?;
-        let pipeline = Pipeline::new(
-            &settings,
-            Arc::clone(&loaded.rules),
-            store.clone(),
-            hubspot,
-            None,
-            clock,
-        )?;
+        let mut built = Vec::new();
+        for _ in 0..replicas.max(1) {
+            let store = Store::open(&settings.store.url, clock.clone()).await?;
+            let services =
+                Services::build(&settings, Arc::clone(&loaded.rules), store, clock.clone())?;
+            built.push((services.store, services.pipeline));
+        }
         Ok(Bench {
             sandbox,
-            store,
+            store: built[0].0.clone(),
             requests_per_10s: per_10s,
-            pipeline,
+            replicas: built,
             cancel: CancellationToken::new(),
-            workers: None,
+            workers: Vec::new(),
             _dir: dir,
         })
     }
 
-    /// Starts the workers (`worker.concurrency` jobs in flight).
+    /// Starts every replica's workers (`worker.concurrency` jobs in flight each).
     pub fn start_workers(&mut self) {
-        let pool = Pool::new(self.pipeline.clone());
-        self.workers = Some(tokio::spawn(pool.run(self.cancel.clone())));
+        for (_, pipeline) in &self.replicas {
+            let pool = Pool::new(pipeline.clone());
+            self.workers
+                .push(tokio::spawn(pool.run(self.cancel.clone())));
+        }
     }
 
     /// Stores one event as intake does (event and job in one commit).
@@ -167,7 +177,7 @@ impl Bench {
     /// Stops the workers and reads the figures.
     pub async fn finish(self) -> anyhow::Result<Figures> {
         self.cancel.cancel();
-        if let Some(workers) = self.workers {
+        for workers in self.workers {
             workers.await?;
         }
         let stats = self.sandbox.stats();
@@ -203,7 +213,9 @@ impl Bench {
                 .max()
                 .unwrap_or(0),
         };
-        self.store.close().await;
+        for (store, _) in &self.replicas {
+            store.close().await;
+        }
         Ok(figures)
     }
 }
@@ -401,6 +413,70 @@ pub async fn mixed_run(
         secs(started)
     );
     bench.finish().await?.print_and_check()
+}
+
+/// The drain benchmarks' burst, stored before the workers start: per customer a
+/// subscription update (no email), then an invoice payment (with the email).
+pub async fn store_burst(store: &Store, events: usize, customers: usize) -> anyhow::Result<()> {
+    let base = 1_790_000_000i64;
+    let mut submits = Vec::with_capacity(4_096);
+    for i in 0..events {
+        let c = i % customers;
+        let second = i >= customers;
+        let kind = if second {
+            "invoice.paid"
+        } else {
+            "customer.subscription.updated"
+        };
+        let email = format!("drain{c}@example.com");
+        let e = event(
+            kind,
+            &format!("evt_drain_{i}"),
+            &format!("cus_drain{c}"),
+            second.then_some(email.as_str()),
+            base + i as i64,
+        )?;
+        if submits.len() >= 4_096 {
+            for s in submits.drain(..) {
+                s.await??;
+            }
+        }
+        let store = store.clone();
+        submits.push(tokio::spawn(async move { intake(&store, &e).await }));
+    }
+    for s in submits {
+        s.await??;
+    }
+    Ok(())
+}
+
+/// Starts the workers on the stored burst, waits until it is drained, and prints the
+/// drain time against the time the budget allows for the calls it took, then the figures.
+pub async fn drain(mut bench: Bench, events: usize, customers: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    bench.start_workers();
+    bench.wait_until_idle().await?;
+    let elapsed = started.elapsed();
+    let per_10s = bench.requests_per_10s;
+    let figures = bench.finish().await?;
+
+    println!(
+        "drained {events} events for {customers} new customers in {:.1} s",
+        elapsed.as_secs_f64()
+    );
+    let calls = figures.calls;
+    let rate = f64::from(per_10s) / 10.0;
+    // The first window's budget is available at once; every call beyond it needs 1/rate s.
+    let allowed = (calls as f64 - f64::from(per_10s)).max(0.0) / rate;
+    let steady = calls as f64 / rate;
+    println!(
+        "time the limit ({per_10s} per 10 s) allows for {calls} calls: {:.1} s at its sustained rate, drain took {:.2}x that ({:.1} s if the first window were spent at once: {:.2}x)",
+        steady,
+        elapsed.as_secs_f64() / steady.max(0.001),
+        allowed,
+        elapsed.as_secs_f64() / allowed.max(0.001)
+    );
+    figures.print_and_check()
 }
 
 /// Seconds since `since`, for progress lines.
