@@ -545,18 +545,7 @@ async fn wait_until(what: &str, done: impl Fn() -> bool) {
 
 /// Every event done and every sequence step done or cancelled, read from the store.
 async fn settled(store: &Store, customers: &[String]) -> Result<(), String> {
-    let events = store
-        .list_events(&EventFilter {
-            limit: 100_000,
-            ..Default::default()
-        })
-        .await
-        .expect("list");
-    let open: Vec<_> = events
-        .iter()
-        .filter(|e| e.status != paybridge::domain::EventStatus::Done)
-        .map(|e| (e.id.clone(), e.status, e.last_error.clone()))
-        .collect();
+    let (_, open) = common::events_not_done(store).await;
     if !open.is_empty() {
         return Err(format!(
             "{} events open: {:?}",
@@ -614,13 +603,7 @@ async fn kill_9_during_creates_and_between_sequence_steps_leaves_the_exact_crm()
     assert!(edited.contains("after = \"4s\"") && edited.contains("lease = \"2s\""));
     let dir = tempfile::tempdir().expect("tempdir");
     let loaded = common::settings_from_config(&edited, dir.path(), &sandbox);
-    common::setup_properties(
-        &sandbox,
-        loaded
-            .rules
-            .properties_needed(&loaded.settings.contacts.id_property),
-    )
-    .await;
+    common::setup_loaded_properties(&sandbox, &loaded).await;
     let config = dir.path().join("paybridge.toml");
     std::fs::write(
         &config,

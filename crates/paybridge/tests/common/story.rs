@@ -110,13 +110,13 @@ pub fn customer_story(prefix: &str, i: usize, base: i64) -> (Vec<Value>, Expecte
     )
 }
 
-/// `customers` stories (ids from `prefix`), a share `again` of their events delivered a
-/// second time, everything shuffled (deterministically, from `seed`).
-pub fn shuffled_stories(
+/// `customers` stories (ids from `prefix`), the events `again` picks from them delivered
+/// a second time, everything shuffled (deterministically, from `seed`).
+fn redelivered(
     prefix: &str,
     customers: usize,
-    again: f64,
     seed: u64,
+    again: impl FnOnce(&mut rand::rngs::StdRng, &[Value]) -> Vec<Value>,
 ) -> (Vec<Value>, Vec<Expected>) {
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
@@ -129,12 +129,48 @@ pub fn shuffled_stories(
         expected.push(x);
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let twice: Vec<Value> = events
-        .iter()
-        .filter(|_| rand::Rng::random_bool(&mut rng, again))
-        .cloned()
-        .collect();
+    let twice = again(&mut rng, &events);
     events.extend(twice);
     events.shuffle(&mut rng);
     (events, expected)
+}
+
+/// `customers` stories (ids from `prefix`), a share `again` of their events delivered a
+/// second time, everything shuffled (deterministically, from `seed`).
+pub fn shuffled_stories(
+    prefix: &str,
+    customers: usize,
+    again: f64,
+    seed: u64,
+) -> (Vec<Value>, Vec<Expected>) {
+    redelivered(prefix, customers, seed, |rng, events| {
+        events
+            .iter()
+            .filter(|_| rand::Rng::random_bool(rng, again))
+            .cloned()
+            .collect()
+    })
+}
+
+/// `customers` stories (five events each) as exactly `deliveries` deliveries: every event
+/// once, and as many distinct events as it takes a second time, everything shuffled
+/// (deterministically, from `seed`). Panics when `deliveries` is below the events' count or
+/// above twice it.
+pub fn shuffled_deliveries(
+    prefix: &str,
+    customers: usize,
+    deliveries: usize,
+    seed: u64,
+) -> (Vec<Value>, Vec<Expected>) {
+    redelivered(prefix, customers, seed, |rng, events| {
+        let distinct = events.len();
+        assert!(
+            (distinct..=2 * distinct).contains(&deliveries),
+            "{deliveries} deliveries of {distinct} events"
+        );
+        rand::seq::index::sample(rng, distinct, deliveries - distinct)
+            .iter()
+            .map(|i| events[i].clone())
+            .collect()
+    })
 }
