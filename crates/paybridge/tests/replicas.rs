@@ -69,11 +69,10 @@ fn worker_id(replica: &Running) -> String {
 }
 
 /// Jobs leased to `worker` right now.
-async fn leases_of(db: &common::pg::TestDatabase, worker: &str) -> i64 {
-    let mut conn = db.connect().await;
+async fn leases_of(conn: &mut sqlx::PgConnection, worker: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'running' AND locked_by = $1")
         .bind(worker)
-        .fetch_one(&mut conn)
+        .fetch_one(conn)
         .await
         .expect("count the leases")
 }
@@ -206,9 +205,10 @@ async fn three_replicas_one_killed_leave_the_exact_crm_within_one_budget() {
     );
     let victim = 1;
     let victim_worker = worker_id(&replicas[victim]);
+    let mut conn = database.connect().await;
     let deadline = Instant::now() + Duration::from_secs(120);
     while delivery.acknowledged() < DELIVERIES / 3
-        || leases_of(&database, &victim_worker).await == 0
+        || leases_of(&mut conn, &victim_worker).await == 0
     {
         assert!(
             Instant::now() < deadline,
@@ -217,7 +217,7 @@ async fn three_replicas_one_killed_leave_the_exact_crm_within_one_budget() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     replicas[victim].sigkill();
-    let held = leases_of(&database, &victim_worker).await;
+    let held = leases_of(&mut conn, &victim_worker).await;
     assert!(held > 0, "the replica died holding leases");
     let at_kill = delivery.acknowledged();
     let killed_at = started.elapsed();
