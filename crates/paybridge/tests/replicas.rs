@@ -221,9 +221,9 @@ async fn three_replicas_one_killed_leave_the_exact_crm_within_one_budget() {
     assert!(held > 0, "the replica died holding leases");
     let at_kill = delivery.acknowledged();
     let killed_at = started.elapsed();
+    let before_restart = delivery.acknowledged_by_target()[victim];
     replicas[victim] = start_serve(dir.path(), Some(&config), &[]);
     delivery.retarget(victim, replicas[victim].url.clone());
-    let before_restart = delivery.acknowledged_by_target()[victim];
     let by_replica = delivery.finish().await;
     assert!(
         by_replica[victim] > before_restart,
