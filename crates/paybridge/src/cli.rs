@@ -67,6 +67,38 @@ pub enum Command {
     /// Impact from the store's records: payment → CRM time, failed payments recovered,
     /// involuntary churn, actions performed, time saved, HubSpot calls and 429s
     Report(ReportArgs),
+    /// The store itself: move it to another backend (needs no config)
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy a SQLite store into an empty Postgres database, to move to several replicas
+    #[command(
+        long_about = "Copy a SQLite store into an empty Postgres database, to move to several \
+replicas.\n\nCreates the target's schema, then copies every table (events, jobs, steps, \
+watermarks, sequences, customers, counters, sessions, ledgers, reconcile runs, leases…) in \
+one Postgres transaction: all of it or nothing. The source is read from one consistent \
+snapshot, so a running `serve` may keep writing to it meanwhile (what it writes after the \
+snapshot is not copied: stop it first to move everything). A target with any row in a \
+table the copy writes is refused (exit 2), as is a source that is not a paybridge store or \
+was written by another schema version.\n\nJobs running at the time of the copy keep their \
+lease as it is: once it expires, a replica on Postgres reclaims the job and runs it again \
+(its finished steps are not repeated).\n\nPasswords in the URLs are never printed.",
+        after_help = "Example:\n  paybridge store copy --from sqlite://paybridge.db --to postgres://paybridge@db.internal/paybridge"
+    )]
+    Copy(StoreCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreCopyArgs {
+    /// The SQLite store to copy (opened read-only), e.g. sqlite://paybridge.db
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The Postgres database to copy into (its schema is created; it must hold no rows)
+    #[arg(long, value_name = "URL")]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

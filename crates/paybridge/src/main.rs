@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use paybridge::app::load;
 use paybridge::basics::ConfigError;
-use paybridge::cli::{Cli, Command};
+use paybridge::cli::{Cli, Command, StoreCommand};
 use paybridge::{UsageError, commands, telemetry};
 
 fn main() -> ExitCode {
@@ -21,7 +21,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<ConfigError>() || e.is::<UsageError>() => {
+        Err(e)
+            if e.is::<ConfigError>()
+                || e.is::<UsageError>()
+                || e.is::<paybridge::store::Unreachable>() =>
+        {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
@@ -53,5 +57,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backfill(args) => commands::backfill::run(args, config()?).await,
         Command::Reconcile(args) => commands::reconcile::run(args, config()?).await,
         Command::Report(args) => commands::report::run(args, settings()?).await,
+        Command::Store(StoreCommand::Copy(args)) => commands::store_copy::run(args).await,
     }
 }

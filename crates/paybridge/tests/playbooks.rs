@@ -1308,8 +1308,8 @@ async fn shadow_mode_plans_and_records_every_action_and_writes_nothing() {
     std::fs::write(
         &config,
         format!(
-            "[store]\nurl = \"sqlite://{}\"\n[stripe]\nwebhook_secrets = [\"whsec_unused\"]\n[hubspot]\nsandbox = true\n",
-            dir.path().join("paybridge.db").display()
+            "[store]\nurl = \"{}\"\n[stripe]\nwebhook_secrets = [\"whsec_unused\"]\n[hubspot]\nsandbox = true\n",
+            common::pg::store_url_for(dir.path())
         ),
     )
     .expect("write config");

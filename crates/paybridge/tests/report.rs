@@ -232,10 +232,9 @@ async fn a_scripted_month_gives_the_exact_numbers() {
     assert_eq!(app.drain().await, 3);
     sandbox.set_faults(Faults::default());
     let until = clock.now_ms();
-    let db = app.db_path.clone();
     let dir = app.stop().await;
 
-    let store = Store::open(&format!("sqlite://{}", db.display()), clock.clone())
+    let store = Store::open(&common::pg::store_url_for(dir.path()), clock.clone())
         .await
         .expect("store");
     let since_ms = (T0 - D) * 1000;
@@ -309,8 +308,8 @@ async fn a_scripted_month_gives_the_exact_numbers() {
     std::fs::write(
         &config,
         format!(
-            "[store]\nurl = \"sqlite://{}\"\n[stripe]\nwebhook_secrets = [\"whsec_unused\"]\n[hubspot]\ntoken = \"unused\"\n[report]\nminutes_per_action = {{ default = 2, update_contact = 1.5 }}\n",
-            db.display()
+            "[store]\nurl = \"{}\"\n[stripe]\nwebhook_secrets = [\"whsec_unused\"]\n[hubspot]\ntoken = \"unused\"\n[report]\nminutes_per_action = {{ default = 2, update_contact = 1.5 }}\n",
+            common::pg::store_url_for(dir.path())
         ),
     )
     .expect("config");

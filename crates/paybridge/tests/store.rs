@@ -415,3 +415,50 @@ async fn meta_sessions_and_leases(store: &Store, clock: &Clock) {
     store.release_lease("replay", "b").await.expect("release");
     assert!(store.lease("replay", "a", 10_000).await.expect("released"));
 }
+
+both!(retention_drops_finished_payloads_in_chunks_and_keeps_the_rest);
+async fn retention_drops_finished_payloads_in_chunks_and_keeps_the_rest(
+    store: &Store,
+    clock: &Clock,
+) {
+    // More than one chunk of finished (ignored) events, and one still waiting.
+    let mut waiting = Vec::new();
+    for i in 0..2_100 {
+        let mut e = event(&format!("evt_old{i}"), "customer.discount.created", None, 1);
+        e.status = EventStatus::Ignored;
+        let s = store.clone();
+        waiting.push(tokio::spawn(async move { s.intake(e).await }));
+    }
+    for w in waiting {
+        w.await.expect("join").expect("intake");
+    }
+    store
+        .intake(event("evt_pending", "invoice.paid", Some("cus_a"), 1))
+        .await
+        .expect("intake");
+    clock.advance_ms(1_000);
+    let purged = store.purge_payloads(clock.now_ms()).await.expect("purge");
+    assert_eq!(purged, 2_100);
+    let old = store
+        .get_event(&EventId::parse("evt_old7").expect("id"))
+        .await
+        .expect("get")
+        .expect("kept");
+    assert!(
+        old.payload.is_none(),
+        "the payload is gone, the event stays"
+    );
+    let pending = store
+        .get_event(&EventId::parse("evt_pending").expect("id"))
+        .await
+        .expect("get")
+        .expect("kept");
+    assert!(
+        pending.payload.is_some(),
+        "a waiting event keeps its payload"
+    );
+    assert_eq!(
+        store.purge_payloads(clock.now_ms()).await.expect("again"),
+        0
+    );
+}

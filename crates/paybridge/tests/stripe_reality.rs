@@ -400,13 +400,12 @@ async fn without_a_key_a_thin_event_waits_and_check_says_so_then_runs_once_a_key
     assert!(w.sandbox.stripe_requests().is_empty());
 
     // `paybridge check` on the same store reports it.
-    let db = w.app.db_path.clone();
     let check_config = w.app.dir.path().join("check.toml");
     std::fs::write(
         &check_config,
         format!(
-            "[store]\nurl = \"sqlite://{}\"\n[stripe]\nwebhook_secrets = [\"whsec_x\"]\n[hubspot]\ntoken = \"{}\"\napi_base = \"{}\"\n",
-            db.display(),
+            "[store]\nurl = \"{}\"\n[stripe]\nwebhook_secrets = [\"whsec_x\"]\n[hubspot]\ntoken = \"{}\"\napi_base = \"{}\"\n",
+            common::pg::store_url_for(w.app.dir.path()),
             SandboxConfig::default().token,
             w.sandbox.url()
         ),

@@ -95,7 +95,8 @@ impl Application {
         } = config;
         // Installed before any work, so nothing counted before the first scrape is lost.
         crate::telemetry::metrics();
-        let store = Store::open(&settings.store.url, clock.clone()).await?;
+        let store =
+            Store::open_with(&settings.store.url, clock.clone(), settings.store.pool_size).await?;
         let mut secrets = settings.stripe.webhook_secrets.clone();
         let generated_secret = secrets.is_empty() && options.listen;
         if generated_secret {
@@ -255,10 +256,9 @@ impl Application {
                     self.settings.contacts.follow_email,
                 )),
             );
-            let holder = format!("{}-{}", std::process::id(), crate::domain::random_hex(4));
             tasks.push(tokio::spawn(reconciler.schedule(
                 every,
-                holder,
+                crate::ops::singleton::holder_name(),
                 cancel.clone(),
             )));
         }

@@ -37,6 +37,12 @@ impl Services {
     ) -> anyhow::Result<Self> {
         let hubspot = hubspot(settings)?.context("hubspot.token is required")?;
         hubspot.use_clock(clock.clone());
+        // On Postgres there may be other replicas (and `reconcile`/`backfill` runs): every
+        // process's calls come out of one budget kept in the database.
+        let hubspot = match store.postgres_pool() {
+            Some(pool) => hubspot.sharing(pool),
+            None => hubspot,
+        };
         let stripe = stripe(settings)?;
         let pipeline = Pipeline::new(
             settings,

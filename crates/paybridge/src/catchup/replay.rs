@@ -27,6 +27,8 @@ const MAX_TYPES: usize = 20;
 /// A scheduled replay looks this far before the previous run's start (late listings).
 pub const SCHEDULE_OVERLAP_SECS: i64 = 600;
 const SCHEDULE_META_KEY: &str = "replay_schedule_last";
+/// How often a replica looks whether the scheduled replay is due.
+const SCHEDULE_LOOK_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayRequest {
@@ -195,11 +197,21 @@ impl Replayer {
     }
 
     /// `serve`'s schedule (`[stripe] replay_every`): [`Replayer::scheduled_run`] now and
-    /// then every `every`, until cancelled.
+    /// then every `every`, until cancelled. With several replicas, one runs it at a time
+    /// (the `replay` lease) and only when it is due (the last run, recorded in the store,
+    /// is `every` old), so the replicas do not replay the same window one after another.
     pub async fn schedule(self, every: Duration, cancel: CancellationToken) {
+        let holder = crate::ops::singleton::holder_name();
         loop {
-            match self.scheduled_run(every, &cancel).await {
-                Ok(counts) => {
+            let turn = self.scheduled_turn(every, &cancel);
+            let result = crate::ops::singleton::exclusively(self.store(), "replay", &holder, turn)
+                .await
+                .map_err(ReplayError::from)
+                .and_then(|r| r.transpose())
+                .map(Option::flatten);
+            match result {
+                Ok(None) => {}
+                Ok(Some(counts)) => {
                     metrics::counter!("paybridge_replay_runs_total", "trigger" => "schedule", "result" => "ok").increment(1);
                     if counts.new + counts.ignored > 0 {
                         tracing::warn!(
@@ -219,10 +231,29 @@ impl Replayer {
                 }
             }
             tokio::select! {
-                _ = tokio::time::sleep(every) => {}
+                _ = tokio::time::sleep(every.min(SCHEDULE_LOOK_EVERY)) => {}
                 _ = cancel.cancelled() => return,
             }
         }
+    }
+
+    /// A scheduled run if one is due (Some(its counts)), else None.
+    async fn scheduled_turn(
+        &self,
+        every: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<Option<ReplayCounts>, ReplayError> {
+        let now = self.store().clock().now_secs();
+        let every_secs = i64::try_from(every.as_secs()).unwrap_or(i64::MAX);
+        let last = self
+            .store()
+            .meta_get(SCHEDULE_META_KEY)
+            .await?
+            .and_then(|last| last.parse::<i64>().ok());
+        if last.is_some_and(|last| now - last < every_secs) {
+            return Ok(None);
+        }
+        self.scheduled_run(every, cancel).await.map(Some)
     }
 
     /// One scheduled replay of every type: from the previous successful run's start minus

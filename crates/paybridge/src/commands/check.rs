@@ -439,10 +439,11 @@ async fn stripe_events(settings: &Settings, rules: &crate::rules::RuleSet, repor
             "no stripe.api_key: the subscription tier shows the price's nickname or lookup key, else the product id (with a key, the product's name)",
         );
     }
-    let Some(path) = settings.store.url.strip_prefix("sqlite://") else {
-        return;
-    };
-    if !std::path::Path::new(path).exists() {
+    // A SQLite store that does not exist yet is not created by `check`; a Postgres one is
+    // read where it is.
+    if let Some(path) = settings.store.url.strip_prefix("sqlite://")
+        && !std::path::Path::new(path).exists()
+    {
         return;
     }
     let Ok(store) =

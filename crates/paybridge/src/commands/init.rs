@@ -105,6 +105,7 @@ mod tests {
             "tls_key",
             "url",
             "payload_retention_days",
+            "pool_size",
             "webhook_secrets",
             "tolerance_secs",
             "api_key",

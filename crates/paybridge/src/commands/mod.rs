@@ -12,3 +12,4 @@ pub mod sandbox;
 pub mod serve;
 pub mod setup;
 pub mod simulate;
+pub mod store_copy;

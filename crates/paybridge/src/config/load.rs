@@ -157,7 +157,7 @@ pub(super) const SECTIONS: &[Section] = &[
     },
     Section {
         name: "store",
-        keys: &["url", "payload_retention_days"],
+        keys: &["url", "payload_retention_days", "pool_size"],
         read: store,
     },
     Section {
@@ -366,12 +366,18 @@ fn store(f: &mut Fields, at: At, s: &mut Settings) {
         } else {
             f.problem(
                 "store.url",
-                format!("`{url}` is neither sqlite://PATH nor postgres://…"),
+                format!(
+                    "`{}` is neither sqlite://PATH nor postgres://USER@HOST/DATABASE",
+                    crate::store::redacted_url(&url)
+                ),
             );
         }
     }
     if let Some(v) = f.int(at, "payload_retention_days", 1..=3650) {
         s.store.payload_retention_days = v as u32;
+    }
+    if let Some(v) = f.int(at, "pool_size", 1..=200) {
+        s.store.pool_size = v as u32;
     }
 }
 

@@ -97,6 +97,9 @@ pub struct OutboundSettings {
 pub struct StoreSettings {
     pub url: String,
     pub payload_retention_days: u32,
+    /// Postgres: connections each replica opens for reads (besides one for writes and two
+    /// for the shared HubSpot budget). Unused on SQLite.
+    pub pool_size: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +210,7 @@ impl Settings {
             store: StoreSettings {
                 url: "sqlite://paybridge.db".into(),
                 payload_retention_days: 30,
+                pool_size: crate::store::DEFAULT_POOL_SIZE,
             },
             stripe: StripeSettings {
                 webhook_secrets: Vec::new(),

@@ -6,14 +6,20 @@
 //! Background work (a scheduled reconcile) runs inside [`in_background`]: its calls count
 //! in the same window, and may take at most `background_share` of it, so live events keep
 //! the rest.
+//!
+//! Several replicas share one budget through Postgres ([`Limiter::share`], see
+//! `shared_budget.rs`): a call this limiter admits then takes a token from the shared
+//! bucket, pauses reach every replica, and `is_tight` and `ready` see the shared pressure.
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use super::shared_budget::SharedBudget;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
@@ -48,6 +54,8 @@ pub struct Limiter {
     standard_window: Duration,
     search_max: usize,
     search_window: Duration,
+    /// The budget every replica shares, when there are several (set once).
+    shared: OnceLock<Arc<SharedBudget>>,
 }
 
 struct State {
@@ -77,7 +85,23 @@ impl Limiter {
             standard_window: Duration::from_secs(10),
             search_max: search_per_s.max(1) as usize,
             search_window: Duration::from_secs(1),
+            shared: OnceLock::new(),
         }
+    }
+
+    /// From now on every call admitted here also takes a token from the budget all replicas
+    /// share in `pool` (the table `hubspot_budget`); a pause reaches every replica. The
+    /// first pool given stays.
+    pub fn share(&self, pool: sqlx::PgPool) {
+        let budget = SharedBudget::new(pool, self.standard_max, self.search_max);
+        if self.shared.set(Arc::new(budget)).is_err() {
+            tracing::warn!("the HubSpot limiter shares a budget already; the second is ignored");
+        }
+    }
+
+    /// The budget shared with other replicas, if any.
+    pub fn shared_budget(&self) -> Option<&SharedBudget> {
+        self.shared.get().map(|s| &**s)
     }
 
     /// Background work may take at most `share` (0–1) of the window's calls (at least one).
@@ -138,14 +162,24 @@ impl Limiter {
         }
     }
 
-    /// Waits for room in `bucket` and takes it. Returns the time spent waiting.
+    /// Waits for room in `bucket` and takes it, here and then in the shared budget if there
+    /// is one. Returns the time spent waiting.
     pub async fn acquire(&self, bucket: Bucket) -> Duration {
         let started = Instant::now();
+        self.acquire_here(bucket).await;
+        if let Some(shared) = self.shared.get() {
+            shared.take(bucket).await;
+        }
+        started.elapsed()
+    }
+
+    /// Waits for room in this process's windows and takes it.
+    async fn acquire_here(&self, bucket: Bucket) {
         let background = is_background();
         loop {
             let wait = {
                 let Ok(mut state) = self.state.lock() else {
-                    return started.elapsed();
+                    return;
                 };
                 let now = Instant::now();
                 match self.wait_needed(&mut state, bucket, background, now) {
@@ -166,7 +200,7 @@ impl Limiter {
                 }
             };
             match wait {
-                None => return started.elapsed(),
+                None => return,
                 Some(wait) => tokio::time::sleep(wait + Duration::from_millis(1)).await,
             }
         }
@@ -183,16 +217,23 @@ impl Limiter {
                 Err(_) => None,
             };
             match wait {
-                None => return,
+                None => break,
                 Some(wait) => tokio::time::sleep(wait + Duration::from_millis(1)).await,
             }
+        }
+        if let Some(shared) = self.shared.get() {
+            shared.ready(bucket).await;
         }
     }
 
     /// Whether the budget is what paces the calls now: less than half the pacing burst is
     /// left. Then a batcher gathers before calling (a fuller batch saves a call the budget
     /// would make everyone wait for); otherwise a call goes out at once (latency first).
+    /// With a shared budget, also while the shared bucket is short (see `shared_budget.rs`).
     pub fn is_tight(&self) -> bool {
+        if self.shared.get().is_some_and(|s| s.is_tight()) {
+            return true;
+        }
         let Ok(mut state) = self.state.lock() else {
             return false;
         };
@@ -204,8 +245,26 @@ impl Limiter {
         state.tokens < burst / 2.0
     }
 
-    /// Stops every caller for `duration` (after a 429, or when HubSpot says nothing remains).
+    /// Stops every caller for `duration` (after a 429, or when HubSpot says nothing remains),
+    /// here at once and in every replica sharing the budget as soon as it is written.
     pub fn pause(&self, duration: Duration) {
+        self.pause_here(duration);
+        if let Some(shared) = self.shared.get().cloned()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move { shared.pause(duration).await });
+        }
+    }
+
+    /// [`pause`](Self::pause), returning once every replica sharing the budget will see it.
+    pub async fn pause_everywhere(&self, duration: Duration) {
+        self.pause_here(duration);
+        if let Some(shared) = self.shared.get() {
+            shared.pause(duration).await;
+        }
+    }
+
+    fn pause_here(&self, duration: Duration) {
         if let Ok(mut state) = self.state.lock() {
             let until = Instant::now() + duration;
             if state.paused_until.is_none_or(|p| p < until) {
@@ -214,8 +273,9 @@ impl Limiter {
         }
     }
 
-    /// After a 429: no call until the oldest call of the window has left it (at least `min`).
-    pub fn pause_for_window(&self, bucket: Bucket, min: Duration) {
+    /// After a 429: no call until the oldest call of the window has left it (at least `min`),
+    /// in every replica sharing the budget.
+    pub async fn pause_for_window(&self, bucket: Bucket, min: Duration) {
         let wait = match self.state.lock() {
             Ok(state) => {
                 let now = Instant::now();
@@ -231,7 +291,7 @@ impl Limiter {
             }
             Err(_) => min,
         };
-        self.pause(wait);
+        self.pause_everywhere(wait).await;
     }
 }
 

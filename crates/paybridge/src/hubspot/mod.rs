@@ -14,6 +14,7 @@ mod objects;
 pub mod portal;
 pub mod properties;
 pub mod richtext;
+pub mod shared_budget;
 mod transport;
 
 use std::collections::{BTreeMap, HashMap};
@@ -123,6 +124,15 @@ impl HubSpot {
         {
             tracing::debug!(error = %e, "HubSpot probe failed");
         }
+    }
+
+    /// Makes every call of this client (and of its clones, and every batcher) take from the
+    /// HubSpot budget all replicas share in Postgres too (issue 16; the table
+    /// `hubspot_budget`, migrations/postgres/0061): the sum of their calls stays within
+    /// `requests_per_10s` and `search_per_s`, and a 429 on one pauses all.
+    pub fn sharing(self, pool: sqlx::PgPool) -> Self {
+        self.transport.limiter.share(pool);
+        self
     }
 
     /// Background work ([`limiter::in_background`]) takes at most `share` of the window.

@@ -293,7 +293,7 @@ impl Transport {
                 }),
             });
         }
-        self.limiter.pause_for_window(bucket, min);
+        self.limiter.pause_for_window(bucket, min).await;
         Ok(())
     }
 

@@ -58,6 +58,15 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
 }
 
+/// The database could not be reached when the store was opened (exit code 2: the URL, the
+/// network or the server must be fixed; the message names the URL without its password).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to Postgres at {url}: {cause}")]
+pub struct Unreachable {
+    pub url: String,
+    pub cause: String,
+}
+
 /// A connection of the writer's transaction (either backend).
 pub(crate) type Conn = AnyConnection;
 
@@ -123,21 +132,31 @@ const WRITER_PRAGMAS: &[&str] = &[
     "PRAGMA foreign_keys = ON",
 ];
 const READER_PRAGMAS: &[&str] = &["PRAGMA busy_timeout = 2000"];
+/// Every Postgres connection's settings: a replica cut off in the middle of a transaction
+/// (its locks held, the replicas' write lock among them) is ended by the server after 30 s
+/// instead of whenever TCP notices; no lock is waited for longer than 10 s (the write
+/// then fails, and intake answers 503).
+const POSTGRES_SETTINGS: &[&str] = &[
+    "SET idle_in_transaction_session_timeout = '30s'",
+    "SET lock_timeout = '10s'",
+];
 
-async fn pragmas(
+async fn session_settings(
     c: &mut AnyConnection,
-    pragmas: &'static [&'static str],
+    statements: &'static [&'static str],
 ) -> Result<(), sqlx::Error> {
-    for pragma in pragmas {
-        sqlx::query(pragma).execute(&mut *c).await?;
+    for statement in statements {
+        sqlx::query(statement).execute(&mut *c).await?;
     }
     Ok(())
 }
+
 /// How long a Postgres query may wait for a connection: past it intake answers 503 (Stripe
 /// retries) and workers back off, instead of hanging while the database is away.
 const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections to Postgres per replica: the writer's one, readers, the budget's.
-const PG_READERS: u32 = 8;
+/// Connections to Postgres per replica: the writer's one, `pool_size` readers (`[store]
+/// pool_size`), two for the shared HubSpot budget.
+pub const DEFAULT_POOL_SIZE: u32 = 8;
 const PG_NATIVE: u32 = 2;
 
 fn install_drivers() {
@@ -164,9 +183,14 @@ impl Store {
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or
     /// `postgres://…`) and runs migrations.
     pub async fn open(url: &str, clock: Clock) -> anyhow::Result<Self> {
+        Self::open_with(url, clock, DEFAULT_POOL_SIZE).await
+    }
+
+    /// [`Store::open`] with `pool_size` reading connections on Postgres (`[store] pool_size`).
+    pub async fn open_with(url: &str, clock: Clock, pool_size: u32) -> anyhow::Result<Self> {
         install_drivers();
         match Dialect::of_url(url) {
-            Some(Dialect::Postgres) => Self::open_postgres(url, clock).await,
+            Some(Dialect::Postgres) => Self::open_postgres(url, clock, pool_size.max(1)).await,
             Some(Dialect::Sqlite) => Self::open_sqlite(url, clock).await,
             None => anyhow::bail!(
                 "store.url `{}` is neither sqlite://PATH nor postgres://USER@HOST/DATABASE",
@@ -183,7 +207,7 @@ impl Store {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|c, _| Box::pin(pragmas(c, WRITER_PRAGMAS)))
+            .after_connect(|c, _| Box::pin(session_settings(c, WRITER_PRAGMAS)))
             .connect(&sqlite_url(url, "rwc"))
             .await
             .with_context(|| format!("cannot open the SQLite database {url}"))?;
@@ -192,7 +216,7 @@ impl Store {
             .context("cannot migrate the database")?;
         let read = AnyPoolOptions::new()
             .max_connections(4)
-            .after_connect(|c, _| Box::pin(pragmas(c, READER_PRAGMAS)))
+            .after_connect(|c, _| Box::pin(session_settings(c, READER_PRAGMAS)))
             .connect(&sqlite_url(url, "ro"))
             .await
             .with_context(|| format!("cannot open {url} for reading"))?;
@@ -213,32 +237,43 @@ impl Store {
         ))
     }
 
-    async fn open_postgres(url: &str, clock: Clock) -> anyhow::Result<Self> {
+    async fn open_postgres(url: &str, clock: Clock, pool_size: u32) -> anyhow::Result<Self> {
         let shown = redacted_url(url);
+        let unreachable = |e: sqlx::Error| Unreachable {
+            url: shown.clone(),
+            cause: e.to_string(),
+        };
         let options = || {
             AnyPoolOptions::new()
                 .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                 .test_before_acquire(true)
+                .after_connect(|c, _| Box::pin(session_settings(c, POSTGRES_SETTINGS)))
         };
         let write = options()
             .max_connections(1)
             .connect(url)
             .await
-            .with_context(|| format!("cannot connect to Postgres at {shown}"))?;
+            .map_err(unreachable)?;
         migrate::run(&write, Dialect::Postgres)
             .await
             .with_context(|| format!("cannot migrate the Postgres database at {shown}"))?;
         let read = options()
-            .max_connections(PG_READERS)
+            .max_connections(pool_size)
             .connect(url)
             .await
-            .with_context(|| format!("cannot connect to Postgres at {shown}"))?;
+            .map_err(unreachable)?;
+        let native_options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+            .map_err(unreachable)?
+            .options([
+                ("idle_in_transaction_session_timeout", "30s"),
+                ("lock_timeout", "10s"),
+            ]);
         let native = sqlx::postgres::PgPoolOptions::new()
             .max_connections(PG_NATIVE)
             .acquire_timeout(PG_ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(native_options)
             .await
-            .with_context(|| format!("cannot connect to Postgres at {shown}"))?;
+            .map_err(unreachable)?;
         Ok(Self::assemble(
             Dialect::Postgres,
             write,
@@ -327,10 +362,17 @@ impl Store {
     }
 
     /// `SELECT 1` on both pools: the store can read and the writer connection is alive.
+    /// Bounded: a database that does not answer within two seconds is not ready.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.inner.read).await?;
-        sqlx::query("SELECT 1").execute(&self.inner.write).await?;
-        Ok(())
+        let both = async {
+            sqlx::query("SELECT 1").execute(&self.inner.read).await?;
+            sqlx::query("SELECT 1").execute(&self.inner.write).await?;
+            Ok::<_, sqlx::Error>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(2), both).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(StoreError::Db(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {

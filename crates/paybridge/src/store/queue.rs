@@ -52,12 +52,10 @@ pub enum JobOutcome {
     },
 }
 
-/// An arbitrary, fixed key for the claim lock (Postgres).
-const CLAIM_LOCK: i64 = 0x7062_636c_6169_6d00;
-
 /// The claim: runnable jobs whose lane has no job running under a live lease and no
 /// earlier event job waiting, oldest first, leased to `$1` until `$2`. On Postgres the
-/// rows are locked (`FOR UPDATE SKIP LOCKED`) as well as the claim lock being held.
+/// rows are also locked (`FOR UPDATE SKIP LOCKED`): were writes ever not serialized by the
+/// write lock, two claims would still not take the same job.
 fn claim_sql(dialect: Dialect) -> String {
     format!(
         "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1
@@ -94,18 +92,9 @@ impl Store {
         let rows = self
             .write(move |c| {
                 Box::pin(async move {
+                    // On Postgres this runs under the replicas' write lock (see `writer`):
+                    // a claim sees every lease committed before it.
                     let dialect = Dialect::of(c);
-                    if dialect == Dialect::Postgres {
-                        // Replicas claim one at a time (a lock held to this commit), so a
-                        // claim always sees every lease committed before it: a customer's
-                        // jobs never run on two replicas at once. Under READ COMMITTED each
-                        // statement reads the newest commits, so the UPDATE below sees the
-                        // previous holder's claims once the lock is ours.
-                        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                            .bind(CLAIM_LOCK)
-                            .execute(&mut *c)
-                            .await?;
-                    }
                     sqlx::query(&claim_sql(dialect))
                         .bind(&worker)
                         .bind(lease_until)

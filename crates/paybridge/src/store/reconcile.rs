@@ -301,16 +301,11 @@ impl Store {
     ) -> Result<BTreeMap<(String, String), LastWrite>, StoreError> {
         let mut out = BTreeMap::new();
         for chunk in contact_ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT contact_id, property, created, event_id FROM watermarks
-                 WHERE contact_id IN ({marks})"
+            let mut query = super::sql::Builder::new(
+                "SELECT contact_id, property, created, event_id FROM watermarks WHERE contact_id IN (",
             );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(self.reader()).await? {
+            query.push_list(chunk.iter().cloned()).push(")");
+            for row in query.build().fetch_all(self.reader()).await? {
                 out.insert(
                     (row.try_get("contact_id")?, row.try_get("property")?),
                     LastWrite {

@@ -26,6 +26,9 @@ type Output = Box<dyn Any + Send>;
 type Unit =
     Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<Output, sqlx::Error>> + Send>;
 
+/// An arbitrary, fixed key for the replicas' write lock (Postgres).
+const WRITE_LOCK: i64 = 0x7062_7772_6974_6500;
+
 /// Webhooks waiting for the writer beyond this are answered 503.
 const INTAKE_CAPACITY: usize = 8_192;
 const UNIT_CAPACITY: usize = 8_192;
@@ -173,6 +176,19 @@ async fn commit(
     let batch: Vec<NewEvent> = events.iter().map(|(e, _)| e.clone()).collect();
     let outcome = async {
         let mut tx = pool.begin().await?;
+        if super::Dialect::of(&tx) == super::Dialect::Postgres {
+            // Replicas write one group commit at a time (a lock held to this commit): no two
+            // replicas' transactions ever wait on each other's rows, so they cannot deadlock
+            // whatever mix of units they carry (shared rows: counters, products, leases,
+            // meta), and a claim always sees every lease committed before it. Under READ
+            // COMMITTED each statement then reads the newest commits. One group commit
+            // takes a few milliseconds and carries everything waiting, so replicas queue
+            // briefly rather than fight.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
         let new_ids = if batch.is_empty() {
             HashSet::new()
         } else {

@@ -19,6 +19,9 @@ pub struct Pool {
     pipeline: Pipeline,
 }
 
+/// The longest wait between claims while the store refuses them.
+const STORE_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
 impl Pool {
     pub fn new(pipeline: Pipeline) -> Self {
         Self { pipeline }
@@ -34,6 +37,10 @@ impl Pool {
         let prober = tokio::spawn(outage::probe(p.clone(), cancel.clone()));
         let wake = i.store.jobs_notify();
         tracing::info!(worker = %i.worker_id, concurrency, "workers started");
+        // Consecutive claims the store refused (the database is away): the wait before the
+        // next grows from 250 ms to 5 s, so a replica does not hammer a database that is
+        // coming back, and finds it again within seconds.
+        let mut store_failures: u32 = 0;
         loop {
             let first = tokio::select! {
                 permit = permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
@@ -50,19 +57,32 @@ impl Pool {
                 .claim(&i.worker_id, batch.len() as i64, lease_until)
                 .await
             {
-                Ok(jobs) => jobs,
+                Ok(jobs) => {
+                    if store_failures > 0 {
+                        tracing::info!(failures = store_failures, "the store answers again");
+                    }
+                    store_failures = 0;
+                    jobs
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "claiming jobs failed; retrying shortly");
+                    store_failures = store_failures.saturating_add(1);
+                    if store_failures == 1 || store_failures.is_multiple_of(20) {
+                        tracing::error!(error = %e, failures = store_failures, "claiming jobs failed; backing off");
+                    }
                     Vec::new()
                 }
             };
             if jobs.is_empty() {
                 drop(batch);
-                let wait = match i.store.next_run_at().await {
-                    Ok(Some(at)) => {
-                        Duration::from_millis((at - i.clock.now_ms()).clamp(5, 1_000) as u64)
+                let wait = if store_failures > 0 {
+                    Duration::from_millis(250u64 << store_failures.min(5)).min(STORE_BACKOFF_MAX)
+                } else {
+                    match i.store.next_run_at().await {
+                        Ok(Some(at)) => {
+                            Duration::from_millis((at - i.clock.now_ms()).clamp(5, 1_000) as u64)
+                        }
+                        _ => Duration::from_secs(1),
                     }
-                    _ => Duration::from_secs(1),
                 };
                 tokio::select! {
                     _ = wake.notified() => {}

@@ -75,9 +75,14 @@ async fn admin_connection(admin: &str) -> PgConnection {
 
 /// A fresh, empty database of this test's own (`pb_<pid>_<counter>_<random>`).
 pub async fn database() -> TestDatabase {
+    database_with_prefix("pb").await
+}
+
+/// [`database`] named `<prefix>_<pid>_<counter>_<random>`.
+async fn database_with_prefix(prefix: &str) -> TestDatabase {
     let admin = admin_url();
     let name = format!(
-        "pb_{}_{}_{:08x}",
+        "{prefix}_{}_{}_{:08x}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed),
         rand::random::<u32>()
@@ -147,8 +152,8 @@ pub fn postgres_requested() -> bool {
 /// The `store.url` of an app whose files live in `dir`: its SQLite file, or (see
 /// [`postgres_requested`]) a Postgres database of that directory's own, created on first
 /// use and the same for every app started in `dir` (a restart finds its data). Those
-/// databases outlive the test process (an app may still hold them when statics would be
-/// dropped); `scripts/test` drops every `pb_%` database after the run.
+/// databases (`pbs_…`) outlive the test process (an app may still hold them when statics
+/// would be dropped); `scripts/test` drops them after the run.
 pub fn store_url_for(dir: &std::path::Path) -> String {
     if !postgres_requested() {
         return format!("sqlite://{}", dir.join("paybridge.db").display());
@@ -165,7 +170,7 @@ pub fn store_url_for(dir: &std::path::Path) -> String {
             .enable_all()
             .build()
             .expect("runtime")
-            .block_on(database())
+            .block_on(database_with_prefix("pbs"))
     })
     .join()
     .expect("the test database is created");

@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ReconcileError, ReconcileOptions, Reconciler};
 use crate::hubspot::limiter::in_background;
+use crate::ops::singleton::exclusively;
 
-/// The lease's name, and how long one lasts without being renewed.
+/// The lease's name (see `ops::singleton`).
 pub const LEASE: &str = "reconcile";
-const LEASE_MS: i64 = 5 * 60_000;
 /// How often a replica looks whether a run is due (or its lease free).
 const LOOK_EVERY: Duration = Duration::from_secs(60);
 
@@ -53,37 +53,22 @@ impl Reconciler {
                 .reconcile_last_complete()
                 .await?
                 .is_none_or(|last| now - last >= every_ms);
-        if !due || !self.store.lease(LEASE, holder, LEASE_MS).await? {
+        if !due {
             return Ok(false);
         }
-        let renew = {
-            let (store, holder, stop) =
-                (self.store.clone(), holder.to_owned(), cancel.child_token());
-            let guard = stop.clone().drop_guard();
-            let task = tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(LEASE_MS as u64 / 3)) => {}
-                        _ = stop.cancelled() => return,
-                    }
-                    if let Err(e) = store.lease(LEASE, &holder, LEASE_MS).await {
-                        tracing::warn!(error = %e, "the reconcile lease could not be renewed");
-                    }
-                }
-            });
-            (guard, task)
-        };
         let options = ReconcileOptions {
             customer: None,
             resume: unfinished.is_some(),
             fix: true,
             trigger: "schedule",
         };
-        tracing::info!(resume = options.resume, "scheduled reconcile starts");
-        let result = in_background(self.run(&options, cancel, &mut |_| {})).await;
-        drop(renew.0);
-        let _ = renew.1.await;
-        self.store.release_lease(LEASE, holder).await?;
+        let run = async {
+            tracing::info!(resume = options.resume, "scheduled reconcile starts");
+            in_background(self.run(&options, cancel, &mut |_| {})).await
+        };
+        let Some(result) = exclusively(&self.store, LEASE, holder, run).await? else {
+            return Ok(false);
+        };
         let state = result?;
         tracing::info!(
             run = %state.run,
