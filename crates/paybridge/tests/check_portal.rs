@@ -36,19 +36,7 @@ async fn write_config(
     let path = dir.join(format!("{token}.toml"));
     let text = toml::to_string(&root).expect("TOML");
     std::fs::write(&path, &text).expect("write the config");
-    let loaded = paybridge::app::load::load_from_str(
-        Some(&text),
-        Some(path.clone()),
-        &std::collections::HashMap::new(),
-    )
-    .unwrap_or_else(|e| panic!("the config loads: {e}"));
-    common::setup_properties(
-        sandbox,
-        loaded
-            .rules
-            .properties_needed(&loaded.settings.contacts.id_property),
-    )
-    .await;
+    common::setup_config_properties(sandbox, &text, path.clone()).await;
     path
 }
 

@@ -23,13 +23,14 @@ async fn acknowledged_events_survive_kill_9() {
     const BEFORE_THE_KILL: usize = 200;
     let sandbox = common::spawn_sandbox(hubspot_sandbox::SandboxConfig::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("crash.db");
+    // SQLite, or Postgres with PAYBRIDGE_TEST_STORE=postgres (see common::pg).
+    let db = common::pg::store_url_for(dir.path());
     let config = dir.path().join("paybridge.toml");
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}\"\n[stripe]\nwebhook_secrets = [\"{SECRET}\"]\n[hubspot]\ntoken = \"sandbox-token\"\napi_base = \"{}\"\n",
-            db.display(),
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[store]\nurl = \"{}\"\n[stripe]\nwebhook_secrets = [\"{SECRET}\"]\n[hubspot]\ntoken = \"sandbox-token\"\napi_base = \"{}\"\n",
+            db,
             sandbox.url()
         ),
     )
@@ -114,9 +115,7 @@ async fn acknowledged_events_survive_kill_9() {
     }
     again.sigterm();
 
-    let store = Store::open(&format!("sqlite://{}", db.display()), Clock::system())
-        .await
-        .expect("reopen");
+    let store = Store::open(&db, Clock::system()).await.expect("reopen");
     let stored = store
         .list_events(&EventFilter {
             limit: 1_000_000,
@@ -129,9 +128,7 @@ async fn acknowledged_events_survive_kill_9() {
     assert_eq!(ids, attempted, "every delivered event stored exactly once");
     store.close().await;
     // One job per event (whether the workers have run it yet or not).
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .expect("open");
+    let db = sqlx::AnyPool::connect(&db).await.expect("open");
     let jobs: Vec<(String, i64)> = sqlx::query_as(
         "SELECT event_id, COUNT(*) FROM jobs WHERE kind = 'event' GROUP BY event_id",
     )
@@ -163,13 +160,14 @@ async fn kill_9_mid_pipeline_reaches_the_same_end_state() {
     };
     sandbox.set_faults(faulty.clone());
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("pipeline.db");
+    // SQLite, or Postgres with PAYBRIDGE_TEST_STORE=postgres (see common::pg).
+    let db = common::pg::store_url_for(dir.path());
     let config = dir.path().join("paybridge.toml");
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}\"\n[stripe]\nwebhook_secrets = [\"{SECRET}\"]\n[hubspot]\ntoken = \"sandbox-token\"\napi_base = \"{}\"\n[worker]\nbackoff_base = \"100ms\"\nbackoff_max = \"2s\"\nlease = \"5s\"\n",
-            db.display(),
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[store]\nurl = \"{}\"\n[stripe]\nwebhook_secrets = [\"{SECRET}\"]\n[hubspot]\ntoken = \"sandbox-token\"\napi_base = \"{}\"\n[worker]\nbackoff_base = \"100ms\"\nbackoff_max = \"2s\"\nlease = \"5s\"\n",
+            db,
             sandbox.url()
         ),
     )
@@ -189,9 +187,7 @@ async fn kill_9_mid_pipeline_reaches_the_same_end_state() {
         );
     }
     // Let the workers get part of the way, then kill the process without warning.
-    let store = Store::open(&format!("sqlite://{}", db.display()), Clock::system())
-        .await
-        .expect("open");
+    let store = Store::open(&db, Clock::system()).await.expect("open");
     let done = |store: Store| async move {
         store
             .list_events(&EventFilter {
@@ -296,7 +292,8 @@ async fn five_kill_9s_in_a_faulty_burst_lose_nothing_and_do_nothing_twice() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("burst.db");
+    // SQLite, or Postgres with PAYBRIDGE_TEST_STORE=postgres (see common::pg).
+    let db = common::pg::store_url_for(dir.path());
     let config = dir.path().join("paybridge.toml");
     std::fs::write(
         &config,
@@ -305,7 +302,7 @@ async fn five_kill_9s_in_a_faulty_burst_lose_nothing_and_do_nothing_twice() {
 listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
 [store]
-url = "sqlite://{}"
+url = "{}"
 [stripe]
 webhook_secrets = ["{SECRET}"]
 [hubspot]
@@ -326,7 +323,7 @@ actions = [
   {{ type = "create_note", body = "Payment {{{{ event.id }}}}" }},
 ]
 "#,
-            db.display(),
+            db,
             sandbox.url()
         ),
     )
@@ -418,9 +415,7 @@ actions = [
     }
     assert_eq!(acknowledged.load(Ordering::Relaxed), total);
 
-    let store = Store::open(&format!("sqlite://{}", db.display()), Clock::system())
-        .await
-        .expect("open");
+    let store = Store::open(&db, Clock::system()).await.expect("open");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
     loop {
         let all = store
@@ -545,18 +540,7 @@ async fn wait_until(what: &str, done: impl Fn() -> bool) {
 
 /// Every event done and every sequence step done or cancelled, read from the store.
 async fn settled(store: &Store, customers: &[String]) -> Result<(), String> {
-    let events = store
-        .list_events(&EventFilter {
-            limit: 100_000,
-            ..Default::default()
-        })
-        .await
-        .expect("list");
-    let open: Vec<_> = events
-        .iter()
-        .filter(|e| e.status != paybridge::domain::EventStatus::Done)
-        .map(|e| (e.id.clone(), e.status, e.last_error.clone()))
-        .collect();
+    let (_, open) = common::events_not_done(store).await;
     if !open.is_empty() {
         return Err(format!(
             "{} events open: {:?}",
@@ -614,20 +598,14 @@ async fn kill_9_during_creates_and_between_sequence_steps_leaves_the_exact_crm()
     assert!(edited.contains("after = \"4s\"") && edited.contains("lease = \"2s\""));
     let dir = tempfile::tempdir().expect("tempdir");
     let loaded = common::settings_from_config(&edited, dir.path(), &sandbox);
-    common::setup_properties(
-        &sandbox,
-        loaded
-            .rules
-            .properties_needed(&loaded.settings.contacts.id_property),
-    )
-    .await;
+    common::setup_loaded_properties(&sandbox, &loaded).await;
     let config = dir.path().join("paybridge.toml");
     std::fs::write(
         &config,
         common::test_config_text(&edited, dir.path(), &sandbox),
     )
     .expect("config");
-    let db = dir.path().join("paybridge.db");
+    let db = common::pg::store_url_for(dir.path());
 
     let (events, expected) = shuffled_stories("seq", CUSTOMERS, 0.1, 17);
 
@@ -641,9 +619,7 @@ async fn kill_9_during_creates_and_between_sequence_steps_leaves_the_exact_crm()
             .expect("answered");
         assert_eq!(r.status(), 200);
     }
-    let store = Store::open(&format!("sqlite://{}", db.display()), Clock::system())
-        .await
-        .expect("open");
+    let store = Store::open(&db, Clock::system()).await.expect("open");
     let customers: Vec<String> = expected.iter().map(|x| x.customer.clone()).collect();
 
     // Kill 1, during creates: once HubSpot has created a few records, it holds every answer

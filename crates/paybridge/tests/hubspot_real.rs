@@ -6,7 +6,7 @@ mod common;
 
 use common::crm::{map, records, written};
 
-use common::{TestApp, settings_from_config, setup_properties, spawn_app_in, spawn_sandbox};
+use common::{TestApp, settings_from_config, spawn_app_in, spawn_sandbox};
 use hubspot_sandbox::{
     BackwardLifecycle, Behaviour, Faults, MappingFields, MergedRead, RichText, Sandbox,
     SandboxConfig, Seed, SeedRecord, SeedRequirement, SeedToken, TicketScopes, UniqueClash,
@@ -33,13 +33,7 @@ async fn app_with(
 ) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut loaded = settings_from_config(text, dir.path(), sandbox);
-    setup_properties(
-        sandbox,
-        loaded
-            .rules
-            .properties_needed(&loaded.settings.contacts.id_property),
-    )
-    .await;
+    common::setup_loaded_properties(sandbox, &loaded).await;
     edit(&mut loaded);
     spawn_app_in(dir, loaded, Clock::manual((T0 + 60) * 1000)).await
 }

@@ -10,7 +10,7 @@ use common::crm::{map, records, written};
 use std::collections::BTreeMap;
 
 use common::receiver::Receiver;
-use common::{TestApp, settings_from_config, setup_properties, spawn_app_in};
+use common::{TestApp, settings_from_config, spawn_app_in};
 use hubspot_sandbox::{Sandbox, SandboxConfig, Seed, SeedRecord, SeedStripe};
 use paybridge::basics::Secret;
 use paybridge::domain::{Clock, EventId, EventStatus, PayloadKind};
@@ -127,13 +127,7 @@ async fn start(dir: tempfile::TempDir, config: &str, sandbox: &Sandbox, clock: &
         .stripe
         .webhook_secrets
         .push(Secret::new(FIXTURE_SECRET.into()));
-    setup_properties(
-        sandbox,
-        loaded
-            .rules
-            .properties_needed(&loaded.settings.contacts.id_property),
-    )
-    .await;
+    common::setup_loaded_properties(sandbox, &loaded).await;
     spawn_app_in(dir, loaded, clock.clone()).await
 }
 

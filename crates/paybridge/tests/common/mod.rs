@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod crm;
+pub mod delivery;
 pub mod network;
 pub mod pg;
 pub mod process;
@@ -90,13 +91,7 @@ pub async fn restart_app_with_config(
     clock: Clock,
 ) -> TestApp {
     let config = settings_from_config(text, dir.path(), sandbox);
-    setup_properties(
-        sandbox,
-        config
-            .rules
-            .properties_needed(&config.settings.contacts.id_property),
-    )
-    .await;
+    setup_loaded_properties(sandbox, &config).await;
     spawn_app_in(dir, config, clock).await
 }
 
@@ -295,6 +290,35 @@ pub async fn setup_properties(
         .expect("setup creates the properties");
 }
 
+/// Loads a config text as `paybridge --config path` would, and creates the properties its
+/// rules need in `sandbox` as `paybridge setup` would.
+pub async fn setup_config_properties(
+    sandbox: &hubspot_sandbox::Sandbox,
+    text: &str,
+    path: PathBuf,
+) -> Loaded {
+    let loaded = paybridge::app::load::load_from_str(
+        Some(text),
+        Some(path),
+        &std::collections::HashMap::new(),
+    )
+    .unwrap_or_else(|e| panic!("the config loads: {e}"));
+    setup_loaded_properties(sandbox, &loaded).await;
+    loaded
+}
+
+/// Creates the properties a loaded config's rules need in `sandbox`, as `paybridge setup`
+/// would.
+pub async fn setup_loaded_properties(sandbox: &hubspot_sandbox::Sandbox, loaded: &Loaded) {
+    setup_properties(
+        sandbox,
+        loaded
+            .rules
+            .properties_needed(&loaded.settings.contacts.id_property),
+    )
+    .await;
+}
+
 /// paybridge's HubSpot client on its own (no pipeline), with the app token a sandbox
 /// grants every scope and a budget of `requests_per_10s`.
 pub fn hubspot_client(
@@ -373,6 +397,26 @@ pub async fn post_signed_to(
         .body(body)
         .send()
         .await
+}
+
+/// An event that is not done yet: its id, status and last error.
+pub type OpenEvent = (String, paybridge::domain::EventStatus, Option<String>);
+
+/// Every stored event's id, and the events not done yet.
+pub async fn events_not_done(store: &Store) -> (Vec<String>, Vec<OpenEvent>) {
+    let events = store
+        .list_events(&paybridge::store::EventFilter {
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .expect("list the events");
+    let open = events
+        .iter()
+        .filter(|e| e.status != paybridge::domain::EventStatus::Done)
+        .map(|e| (e.id.clone(), e.status, e.last_error.clone()))
+        .collect();
+    (events.into_iter().map(|e| e.id).collect(), open)
 }
 
 pub fn fixtures_dir() -> PathBuf {

@@ -110,6 +110,55 @@ pub fn customer_story(prefix: &str, i: usize, base: i64) -> (Vec<Value>, Expecte
     )
 }
 
+/// Customer `i`'s story (see [`customer_story`]) with Stripe's second attempt at the failed
+/// renewal: `invoice.payment_failed` "occurs whenever an invoice payment attempt fails"
+/// (https://docs.stripe.com/api/events/types), so a retried invoice sends it again; here
+/// five seconds after the first, same invoice, `attempt_count` 2. Six events; the end
+/// state is the first failure's (the same day).
+pub fn customer_story_with_retry(prefix: &str, i: usize, base: i64) -> (Vec<Value>, Expected) {
+    let (mut events, mut expected) = customer_story(prefix, i, base);
+    let first = events[3].clone();
+    let created = first["created"].as_i64().expect("created") + 5;
+    let mut retry = event(
+        "invoice.payment_failed.json",
+        &format!("evt_{prefix}{i}_5"),
+        &expected.customer,
+        &expected.email,
+        created,
+    );
+    retry["data"]["object"]["id"] = first["data"]["object"]["id"].clone();
+    retry["data"]["object"]["attempt_count"] = 2.into();
+    expected.last_failed_date = iso_date(created);
+    events.push(retry);
+    (events, expected)
+}
+
+/// `customers` stories (ids from `prefix`), the events `again` picks from them delivered
+/// a second time, everything shuffled (deterministically, from `seed`).
+fn redelivered(
+    prefix: &str,
+    customers: usize,
+    story: impl Fn(&str, usize, i64) -> (Vec<Value>, Expected),
+    seed: u64,
+    again: impl FnOnce(&mut rand::rngs::StdRng, &[Value]) -> Vec<Value>,
+) -> (Vec<Value>, Vec<Expected>) {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+
+    let mut events = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..customers {
+        let (e, x) = story(prefix, i, 1_790_000_000);
+        events.extend(e);
+        expected.push(x);
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let twice = again(&mut rng, &events);
+    events.extend(twice);
+    events.shuffle(&mut rng);
+    (events, expected)
+}
+
 /// `customers` stories (ids from `prefix`), a share `again` of their events delivered a
 /// second time, everything shuffled (deterministically, from `seed`).
 pub fn shuffled_stories(
@@ -118,23 +167,35 @@ pub fn shuffled_stories(
     again: f64,
     seed: u64,
 ) -> (Vec<Value>, Vec<Expected>) {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
+    redelivered(prefix, customers, customer_story, seed, |rng, events| {
+        events
+            .iter()
+            .filter(|_| rand::Rng::random_bool(rng, again))
+            .cloned()
+            .collect()
+    })
+}
 
-    let mut events = Vec::new();
-    let mut expected = Vec::new();
-    for i in 0..customers {
-        let (e, x) = customer_story(prefix, i, 1_790_000_000);
-        events.extend(e);
-        expected.push(x);
-    }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let twice: Vec<Value> = events
-        .iter()
-        .filter(|_| rand::Rng::random_bool(&mut rng, again))
-        .cloned()
-        .collect();
-    events.extend(twice);
-    events.shuffle(&mut rng);
-    (events, expected)
+/// `customers` stories told by `story` (ids from `prefix`) as exactly `deliveries`
+/// deliveries: every event once, and as many distinct events as it takes a second time,
+/// everything shuffled (deterministically, from `seed`). Panics when `deliveries` is below
+/// the events' count or above twice it.
+pub fn shuffled_deliveries(
+    prefix: &str,
+    customers: usize,
+    story: impl Fn(&str, usize, i64) -> (Vec<Value>, Expected),
+    deliveries: usize,
+    seed: u64,
+) -> (Vec<Value>, Vec<Expected>) {
+    redelivered(prefix, customers, story, seed, |rng, events| {
+        let distinct = events.len();
+        assert!(
+            (distinct..=2 * distinct).contains(&deliveries),
+            "{deliveries} deliveries of {distinct} events"
+        );
+        rand::seq::index::sample(rng, distinct, deliveries - distinct)
+            .iter()
+            .map(|i| events[i].clone())
+            .collect()
+    })
 }
