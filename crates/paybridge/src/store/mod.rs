@@ -450,4 +450,76 @@ mod tests {
         assert_eq!((synchronous, journal.as_str()), (2, "wal"));
         store.close().await;
     }
+
+    /// Units submitted together share a group commit; one that fails is rolled back alone
+    /// (its savepoint), the others commit. On both backends.
+    async fn one_failing_unit_fails_alone(store: &Store) {
+        let unit = |key: &'static str, fail: bool| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |c| {
+                        Box::pin(async move {
+                            sqlx::query("INSERT INTO meta (key, value) VALUES ($1, 'v')")
+                                .bind(key)
+                                .execute(&mut *c)
+                                .await?;
+                            if fail {
+                                sqlx::query("SELECT no_such_column FROM meta")
+                                    .execute(&mut *c)
+                                    .await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .await
+            })
+        };
+        let (a, b, c) = (unit("a", false), unit("b", true), unit("c", false));
+        assert!(a.await.expect("join").is_ok());
+        assert!(b.await.expect("join").is_err(), "the bad unit fails");
+        assert!(c.await.expect("join").is_ok());
+        for (key, kept) in [("a", true), ("b", false), ("c", true)] {
+            assert_eq!(
+                store.meta_get(key).await.expect("read").is_some(),
+                kept,
+                "{key}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn one_failing_unit_fails_alone_on_sqlite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("d.db").display());
+        let store = Store::open(&url, Clock::system()).await.expect("open");
+        one_failing_unit_fails_alone(&store).await;
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn one_failing_unit_fails_alone_on_postgres() {
+        use sqlx::Connection as _;
+        let admin = std::env::var("PAYBRIDGE_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!("pbu_{}_{}", std::process::id(), crate::domain::random_hex(4));
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("a Postgres answers (scripts/test provides one)");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create");
+        let url = match admin.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("the admin URL names a database"),
+        };
+        let store = Store::open(&url, Clock::system()).await.expect("open");
+        one_failing_unit_fails_alone(&store).await;
+        store.close().await;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await
+            .expect("drop");
+    }
 }

@@ -195,22 +195,39 @@ async fn commit(
             insert(&mut tx, &batch, clock.now_ms()).await?
         };
         let mut results = Vec::with_capacity(units.len());
-        for (unit, _) in units
+        // Each unit runs in its own savepoint. Ending one and opening the next is a single
+        // round trip (on Postgres every statement is one; SQLite runs them in-process).
+        let count = units.len();
+        if count > 0 {
+            sqlx::Executor::execute(&mut *tx, "SAVEPOINT unit").await?;
+        }
+        for (i, (unit, _)) in units
             .iter_mut()
             .map(|(u, r)| (std::mem::replace(u, noop()), r))
+            .enumerate()
         {
-            sqlx::query("SAVEPOINT unit").execute(&mut *tx).await?;
-            match unit(&mut tx).await {
+            let last = i + 1 == count;
+            let end = match unit(&mut tx).await {
                 Ok(output) => {
-                    sqlx::query("RELEASE unit").execute(&mut *tx).await?;
                     results.push(Ok(output));
+                    if last {
+                        "RELEASE unit"
+                    } else {
+                        "RELEASE unit; SAVEPOINT unit"
+                    }
                 }
                 Err(e) => {
-                    sqlx::query("ROLLBACK TO unit").execute(&mut *tx).await?;
-                    sqlx::query("RELEASE unit").execute(&mut *tx).await?;
                     results.push(Err(e.to_string()));
+                    if last {
+                        "ROLLBACK TO unit; RELEASE unit"
+                    } else {
+                        "ROLLBACK TO unit; RELEASE unit; SAVEPOINT unit"
+                    }
                 }
-            }
+            };
+            // A query without arguments: one simple-protocol round trip on Postgres, however
+            // many statements it holds.
+            sqlx::Executor::execute(&mut *tx, end).await?;
         }
         tx.commit().await?;
         Ok::<_, sqlx::Error>((new_ids, results))
