@@ -502,7 +502,11 @@ mod tests {
         use sqlx::Connection as _;
         let admin = std::env::var("PAYBRIDGE_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let name = format!("pbu_{}_{}", std::process::id(), crate::domain::random_hex(4));
+        let name = format!(
+            "pbu_{}_{}",
+            std::process::id(),
+            crate::domain::random_hex(4)
+        );
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
             .expect("a Postgres answers (scripts/test provides one)");
