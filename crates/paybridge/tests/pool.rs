@@ -75,15 +75,21 @@ async fn done_within(app: &TestApp, id: &EventId, limit: Duration) -> (EventStat
     }
 }
 
+/// The app's database as another process would open it (SQLite or, with
+/// `PAYBRIDGE_TEST_STORE=postgres`, Postgres; the app's store installed sqlx's drivers).
+async fn jobs_table(app: &TestApp) -> sqlx::AnyPool {
+    sqlx::AnyPool::connect(&common::pg::store_url_for(app.dir.path()))
+        .await
+        .expect("open")
+}
+
 /// Waits until the event's job is claimed (read from the jobs table, as another process
 /// would see it).
 async fn until_running(app: &TestApp, id: &EventId) {
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display()))
-        .await
-        .expect("open");
+    let db = jobs_table(app).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let job: String = sqlx::query_scalar("SELECT status FROM jobs WHERE event_id = ?1")
+        let job: String = sqlx::query_scalar("SELECT status FROM jobs WHERE event_id = $1")
             .bind(id.as_str())
             .fetch_one(&db)
             .await
@@ -135,7 +141,7 @@ async fn a_run_that_lost_its_lease_does_not_overwrite_the_new_holders_outcome() 
         |s| {
             use_sandbox(s, &sandbox);
             s.worker.lease = LEASE;
-            s.store.url = format!("sqlite://{}", a.db_path.display());
+            s.store.url = common::pg::store_url_for(a.dir.path());
         },
         Clock::manual(t0 + 60_000),
     )
@@ -157,13 +163,9 @@ async fn a_run_that_lost_its_lease_does_not_overwrite_the_new_holders_outcome() 
         "B's outcome stands"
     );
     let job: (String, Option<String>) =
-        sqlx::query_as("SELECT status, locked_by FROM jobs WHERE event_id = ?1")
+        sqlx::query_as("SELECT status, locked_by FROM jobs WHERE event_id = $1")
             .bind(id.as_str())
-            .fetch_one(
-                &sqlx::SqlitePool::connect(&format!("sqlite://{}", a.db_path.display()))
-                    .await
-                    .expect("open"),
-            )
+            .fetch_one(&jobs_table(&a).await)
             .await
             .expect("the job");
     assert_eq!(job, ("done".to_owned(), None));
