@@ -1,10 +1,11 @@
-//! One writer task owns SQLite's write connection; every write of the process goes through
-//! it (DESIGN: group commit). It takes everything waiting — webhooks to store, and units of
+//! One writer task owns the store's write connection (SQLite's, or one to Postgres per
+//! replica); every write of the process goes through it (DESIGN: group commit). It takes everything waiting — webhooks to store, and units of
 //! work from the workers (a step's start, a property write, a job's outcome…) — runs them
 //! in ONE transaction, each unit inside its own SAVEPOINT so one failing unit fails alone,
 //! commits (one fsync for all), then answers every caller. Nothing is answered before its
 //! commit, so what a caller was told is durable. Intake has its own bounded queue: when it
 //! is full, a webhook is answered 503 at once and Stripe retries; workers wait instead.
+//! On Postgres the replicas' writers take turns (see `commit`).
 
 use std::any::Any;
 use std::collections::HashSet;
