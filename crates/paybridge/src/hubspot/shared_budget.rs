@@ -1,6 +1,10 @@
 //! One HubSpot budget for every replica (issue 16). HubSpot counts a private app's calls
-//! per token, not per process: 100 or 190 per rolling 10 s, search 5 per second per
-//! account (research/hubspot.md §10 and §3). With several `serve` processes the SUM of
+//! per app, not per process: 100 (Free/Starter) or 190 (Professional/Enterprise) per
+//! rolling 10 s (HubSpot's private apps overview, developers.hubspot.com/docs/apps/
+//! legacy-apps/private-apps/overview, its limits table; the 429's policy is
+//! `TEN_SECONDLY_ROLLING`), and CRM search 5 requests per second per account (HubSpot's
+//! CRM search guide, developers.hubspot.com/docs/api/crm/search, "Limitations"; its
+//! answers carry no rate headers). With several `serve` processes the SUM of
 //! their calls must stay within `requests_per_10s` in every 10-second window and
 //! `search_per_s` in every second, so the processes share one token bucket per limiter
 //! bucket, a row of the UNLOGGED table `hubspot_budget` (migrations/postgres/0061).
