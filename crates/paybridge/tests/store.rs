@@ -306,12 +306,13 @@ async fn dashboard_and_report_queries_read_both_dialects(store: &Store, clock: &
         ))
         .await
         .expect("intake");
-    store
-        .intake(event("evt_p", "invoice.paid", Some("cus_a"), created + 30))
-        .await
-        .expect("intake");
-    // Both payloads name the same invoice id only if they share it: give the paid one the
-    // failed one's invoice.
+    // The payment that recovers it: the same invoice (`data.object.id`), read from the
+    // payload by each dialect's JSON functions.
+    let mut paid = event("evt_p", "invoice.paid", Some("cus_a"), created + 30);
+    let mut payload: serde_json::Value = serde_json::from_slice(&paid.payload).expect("json");
+    payload["data"]["object"]["id"] = "in_evt_f".into();
+    paid.payload = serde_json::to_vec(&payload).expect("json");
+    store.intake(paid).await.expect("intake");
     let counts = store
         .health_counts(now - 3_600_000, now)
         .await
@@ -328,6 +329,12 @@ async fn dashboard_and_report_queries_read_both_dialects(store: &Store, clock: &
         .expect("failed invoices");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].invoice, "in_evt_f", "read from the payload");
+    assert_eq!(failed[0].failed_at, created);
+    assert_eq!(
+        failed[0].recovered_at,
+        Some(created + 30),
+        "recovered by the payment of the same invoice"
+    );
     assert!(
         store
             .latencies_since(now - 3_600_000)
